@@ -1,0 +1,7 @@
+"""``python -m logcycle`` runs the command line."""
+
+from __future__ import annotations
+
+from logcycle.cli import main
+
+main()

@@ -1,0 +1,54 @@
+"""``GET /health`` (no key) and ``GET /api/v1/status`` (admin): the week model and sizes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from logcycle import __version__, cycles
+from logcycle.api.events import svc_of
+from logcycle.api.http import JSON
+from logcycle.service import Service
+
+
+async def health(request: Request) -> Response:
+    svc = svc_of(request)
+    if not svc.ready:
+        return JSON({"status": "starting"}, status_code=503, headers={"Retry-After": "1"})
+    return JSON({"status": "ok", "version": __version__})
+
+
+def _status(svc: Service) -> dict[str, Any]:
+    now = svc.clock.now_ms()
+    tz = svc.settings.tz
+    week = cycles.week_of(now, tz)
+    return {
+        "version": __version__,
+        "store": svc.store.dialect.name,
+        "now": now,
+        "timezone": svc.settings.timezone,
+        "week": week,
+        "current_cycle": week % cycles.CYCLES,
+        "previous_cycle": (week - 1) % cycles.CYCLES,
+        "next_rotation": cycles.next_rotation_ms(now, tz),
+        "retention_weeks": svc.settings.retention_weeks,
+        "held": {str(c): w for c, w in sorted(svc.store.held().items())},
+        "tables": svc.store.table_sizes(),
+        "writer": {"pending_events": svc.writer.pending, "commits": svc.writer.commits,
+                   "failures": svc.writer.failures},
+    }
+
+
+async def status(request: Request) -> Response:
+    svc = svc_of(request)
+    await svc.auth.require(request, "admin")
+    return JSON(await svc.read(_status, svc))
+
+
+routes = [
+    Route("/health", health, methods=["GET"]),
+    Route("/api/v1/status", status, methods=["GET"]),
+]

@@ -1,0 +1,53 @@
+"""The ASGI application: routes of every API, one error handler, the service's lifespan.
+
+    app = create_app(Service(Settings(data=Path("data"))))
+    uvicorn.run(app, port=5380)
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute
+
+from logcycle.api import admin, events, records
+from logcycle.api.errors import error_response, handle_logcycle_error, handle_unexpected
+from logcycle.errors import LogcycleError, NotFound
+from logcycle.service import Service
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        err: LogcycleError = NotFound(f"no route {request.method} {request.url.path}")
+    else:
+        err = LogcycleError(str(exc.detail))
+        err.status = exc.status_code
+        err.code = "method_not_allowed" if exc.status_code == 405 else "http_error"
+    return error_response(request, err)
+
+
+def create_app(service: Service, *, extra_routes: list[BaseRoute] | None = None) -> Starlette:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        service.start()
+        try:
+            yield
+        finally:
+            service.close()
+
+    routes: list[BaseRoute] = [*admin.routes, *events.routes, *records.routes,
+                               *(extra_routes or [])]
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={LogcycleError: handle_logcycle_error,
+                            HTTPException: _http_error, Exception: handle_unexpected},
+    )
+    app.state.service = service
+    return app

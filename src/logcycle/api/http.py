@@ -1,0 +1,121 @@
+"""HTTP helpers shared by the routes: orjson responses, bounded body reading (with gzip),
+and query-parameter parsing that names the bad parameter.
+
+>>> parse_instant("1700000000000", "start")
+1700000000000
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from logcycle.errors import BadRequest, FieldError, LogcycleError, TooLarge
+
+
+class JSON(Response):
+    """A JSON response encoded with orjson (about 10x faster than the json module)."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+class UnsupportedMedia(LogcycleError):
+    status = 415
+    code = "unsupported_media_type"
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, at most ``limit`` bytes after gzip decoding; 413 beyond."""
+    declared = request.headers.get("content-length")
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in ("identity", "gzip", ""):
+        raise UnsupportedMedia(f"Content-Encoding {encoding!r} is not supported: use gzip "
+                               "or none")
+    too_large = TooLarge(f"the request body is larger than the limit of {limit} bytes: "
+                         "send smaller batches", code="body_too_large")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise too_large
+    chunks: list[bytes] = []
+    total = 0
+    async for chunk in request.stream():
+        total += len(chunk)
+        if total > limit:
+            raise too_large
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    if encoding == "gzip":
+        body = _gunzip(body, limit, too_large)
+    return body
+
+
+def _gunzip(data: bytes, limit: int, too_large: TooLarge) -> bytes:
+    d = zlib.decompressobj(wbits=31)
+    try:
+        out = d.decompress(data, limit + 1)
+    except zlib.error as exc:
+        raise BadRequest(f"the gzip body is corrupt: {exc}", code="invalid_gzip") from None
+    if len(out) > limit or d.unconsumed_tail:
+        raise too_large
+    if not d.eof:
+        raise BadRequest("the gzip body is truncated", code="invalid_gzip")
+    return out
+
+
+def check_params(params: Mapping[str, str], allowed: Iterable[str]) -> None:
+    """400 naming the first query parameter that the route does not know."""
+    known = set(allowed)
+    for name in params:
+        if name not in known:
+            raise BadRequest(f"unknown query parameter {name!r}; known: "
+                             f"{', '.join(sorted(known))}", code="invalid_parameter",
+                             errors=[FieldError(field=name, message="unknown parameter")])
+
+
+def parse_int(value: str | None, name: str, *, default: int, lo: int, hi: int) -> int:
+    if value is None or value == "":
+        return default
+    try:
+        n = int(value)
+    except ValueError:
+        raise _param(name, f"must be an integer, got {value[:40]!r}") from None
+    if not lo <= n <= hi:
+        raise _param(name, f"must be between {lo} and {hi}, got {n}")
+    return n
+
+
+def parse_instant(value: str | None, name: str) -> int | None:
+    """Epoch ms (digits) or ISO 8601 with an offset."""
+    if value is None or value == "":
+        return None
+    if value.isdigit():
+        return int(value)
+    try:
+        dt = datetime.fromisoformat(value)
+    except ValueError:
+        raise _param(name, "must be epoch milliseconds or ISO 8601 with an offset, got "
+                     f"{value[:40]!r}") from None
+    if dt.tzinfo is None:
+        raise _param(name, f"ISO 8601 instant {value[:40]!r} needs a UTC offset (e.g. Z)")
+    return int(dt.timestamp() * 1000)
+
+
+def parse_text(value: str | None, name: str, *, max_len: int = 1024) -> str | None:
+    if value is None or value == "":
+        return None
+    if len(value) > max_len:
+        raise _param(name, f"longer than {max_len} characters")
+    return value
+
+
+def _param(name: str, message: str) -> BadRequest:
+    return BadRequest(f"{name}: {message}", code="invalid_parameter",
+                      errors=[FieldError(field=name, message=message)])

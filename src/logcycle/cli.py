@@ -1,0 +1,210 @@
+"""The ``logcycle`` command: ``serve``, ``keys``, ``maintain``.
+
+Every option of ``serve`` is a setting (logcycle.settings) and also reads the environment
+variable ``LOGCYCLE_<OPTION>``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from logcycle import __version__, cycles
+from logcycle.errors import LogcycleError
+from logcycle.keys import SCOPES, hash_key, load_secret, new_key
+from logcycle.settings import FIELDS, HELP, Settings, env_name, option_name
+
+_COMMON = ("data", "store", "timezone", "retention_weeks", "durability")
+
+
+def _options(names: tuple[str, ...] | None = None) -> Callable[[Any], Any]:
+    """click options for the named settings (all when None), from the settings table."""
+    def decorate(fn: Any) -> Any:
+        for f in reversed(FIELDS):
+            if names is not None and f.name not in names:
+                continue
+            default = f.default
+            typ: Any = click.Path(path_type=Path) if isinstance(default, Path) else type(default)
+            fn = click.option(option_name(f.name), f.name, type=typ, envvar=env_name(f.name),
+                              default=default, show_default=True,
+                              help=f"{HELP[f.name]} [env {env_name(f.name)}]")(fn)
+        return fn
+    return decorate
+
+
+def _settings(values: dict[str, Any]) -> Settings:
+    try:
+        s = Settings(**values)
+        cycles.check_retention(s.retention_weeks)
+        s.tz  # noqa: B018  # fails early on an unknown time zone
+        return s
+    except Exception as exc:
+        raise click.UsageError(str(exc)) from exc
+
+
+def _fail(message: str) -> None:
+    click.echo(f"logcycle: {message}", err=True)
+    sys.exit(1)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="logcycle")
+def main() -> None:
+    """logcycle: a self-hosted log and event service.
+
+    \b
+    Quick start:
+      logcycle serve                      # http://127.0.0.1:5380, data in ./data
+      logcycle keys create --scope read   # a key for a reader
+      logcycle maintain                   # rotate and expire now (the server does it itself)
+    """
+
+
+@main.command()
+@_options()
+def serve(**values: Any) -> None:
+    """Run the server (HTTP APIs and the web page).
+
+    On a first start with no key and no LOGCYCLE_API_KEY, one admin key is created and
+    printed once. The server rotates the weekly tables by itself at each Friday 23:45.
+    """
+    import uvicorn
+
+    from logcycle.api.app import create_app
+    from logcycle.service import Service
+
+    settings = _settings(values)
+    logging.basicConfig(level=settings.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        svc = Service(settings, bootstrap_key=os.environ.get("LOGCYCLE_API_KEY") or None)
+        svc.open()
+    except (LogcycleError, ValueError, OSError) as exc:
+        _fail(f"cannot start: {exc}")
+        return
+    key = svc.first_key()
+    if key:
+        click.echo("Created the first admin key (shown once, keep it):\n"
+                   f"  {key}\nUse it as: Authorization: Bearer {key}")
+    click.echo(f"logcycle {__version__} on http://{settings.host}:{settings.port} "
+               f"(store: {svc.store.dialect.name})", err=True)
+    loop = "uvloop" if _has("uvloop") else "asyncio"
+    uvicorn.run(create_app(svc), host=settings.host, port=settings.port, loop=loop,
+                http="httptools" if _has("httptools") else "h11",
+                log_level=settings.log_level, access_log=False, server_header=False)
+
+
+def _has(module: str) -> bool:
+    try:
+        __import__(module)
+        return True
+    except ImportError:
+        return False
+
+
+def _open_store(values: dict[str, Any], maintain: bool = False) -> Any:
+    from logcycle.clock import SystemClock
+    from logcycle.store.factory import make_store
+
+    settings = _settings(values)
+    try:
+        store = make_store(settings)
+        store.open(SystemClock().now_ms(), maintain=maintain)
+    except (LogcycleError, ValueError, OSError) as exc:
+        _fail(f"cannot open the store {settings.store_url}: {exc}")
+    return settings, store
+
+
+@main.group()
+def keys() -> None:
+    """Create, list and revoke API keys (works while a server runs on the same store)."""
+
+
+@keys.command("create")
+@click.option("--scope", type=click.Choice(SCOPES), required=True,
+              help="ingest: write only; read: read only; admin: everything.")
+@click.option("--name", default=None, help="A label to recognise the key by.")
+@click.option("--src-prefix", default=None,
+              help="Limit the key to writing general events whose src starts with this.")
+@_options(_COMMON)
+def keys_create(scope: str, name: str | None, src_prefix: str | None, **values: Any) -> None:
+    """Create a key; it is printed once, as the last word of the output."""
+    from logcycle.clock import SystemClock
+
+    settings, store = _open_store(values)
+    key = new_key()
+    key_id = store.add_key(hash_key(load_secret(settings.data), key), scope, name, src_prefix,
+                           SystemClock().now_ms())
+    store.close()
+    click.echo(f"created key {key_id} (scope {scope}); it is shown only now:\n{key}")
+
+
+@keys.command("list")
+@_options(_COMMON)
+def keys_list(**values: Any) -> None:
+    """List keys (never the keys themselves: only their ids, scopes and labels)."""
+    _, store = _open_store(values)
+    rows = store.list_keys()
+    store.close()
+    click.echo(f"{'ID':>4}  {'SCOPE':<7} {'CREATED':<20} {'REVOKED':<20} NAME")
+    for r in rows:
+        click.echo(f"{r.id:>4}  {r.scope:<7} {_iso(r.created):<20} "
+                   f"{_iso(r.revoked) if r.revoked else '-':<20} {r.name or ''}"
+                   + (f" (src prefix {r.src_prefix})" if r.src_prefix else ""))
+
+
+@keys.command("revoke")
+@click.argument("key_id", type=int)
+@_options(_COMMON)
+def keys_revoke(key_id: int, **values: Any) -> None:
+    """Revoke key KEY_ID (see `keys list`); it stops working within a second."""
+    from logcycle.clock import SystemClock
+
+    _, store = _open_store(values)
+    done = store.revoke_key(key_id, SystemClock().now_ms())
+    store.close()
+    if not done:
+        _fail(f"no active key with id {key_id}: see `logcycle keys list`")
+    click.echo(f"revoked key {key_id}")
+
+
+def _iso(ms: int | None) -> str:
+    if ms is None:
+        return ""
+    return datetime.fromtimestamp(ms / 1000).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+@main.command()
+@click.option("--now", "now_iso", default=None, metavar="ISO-8601",
+              help="Run as of this instant (default: now), e.g. 2026-11-27T23:45:00Z.")
+@click.option("--force", is_flag=True, help="Allow going back to an earlier week.")
+@_options(_COMMON)
+def maintain(now_iso: str | None, force: bool, **values: Any) -> None:
+    """Run rotation and retention as of a time: move the views to that week's tables and
+    empty the tables older than the retention."""
+    from logcycle.clock import SystemClock
+    from logcycle.ingest.tasks import Maintain
+
+    settings, store = _open_store(values, maintain=False)
+    try:
+        now = cycles.ms_of(now_iso.replace("Z", "+00:00")) if now_iso else SystemClock().now_ms()
+    except ValueError as exc:
+        _fail(f"--now: {exc}")
+        return
+    (result,) = store.apply([Maintain(now, force=force)], now)
+    store.close()
+    if isinstance(result, LogcycleError):
+        _fail(result.message)
+    click.echo(f"week {result.week}: current cycle {result.current_cycle}, previous "
+               f"{result.previous_cycle}; emptied cycles: "
+               f"{', '.join(map(str, result.emptied)) or 'none'}; retention "
+               f"{settings.retention_weeks} weeks")
+
+

@@ -1,0 +1,304 @@
+"""Decode and validate a batch of events (JSON array or NDJSON) into rows ready to write.
+
+The whole batch is validated before anything is written: one bad event rejects it with
+a :class:`~logcycle.errors.BadRequest` whose ``errors`` name the index and field.
+
+>>> d = BatchDecoder(max_future_ms=172_800_000, max_batch=10_000)
+>>> batch = d.decode_json(b'[{"kind":"error","instant":0,"module_name":"m","message":"x"}]', now_ms=1)
+>>> batch.events[0].kind.name, batch.events[0].values[:2]
+('error', (0, 'm'))
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from operator import attrgetter
+from typing import Annotated, Any, Union
+
+import msgspec
+
+from logcycle.errors import BadRequest, FieldError, TooLarge
+from logcycle.kinds import (
+    ERROR_KIND,
+    KINDS,
+    MAX_JSON_BYTES,
+    MAX_JSON_DEPTH,
+    MAX_MESSAGE,
+    MAX_TEXT,
+    FieldType,
+    Kind,
+)
+
+_INSTANT = Union[
+    Annotated[int, msgspec.Meta(ge=0, le=253_402_300_799_999)],
+    Annotated[str, msgspec.Meta(min_length=1, max_length=64)],
+]
+_PY_TYPES: dict[FieldType, Any] = {
+    FieldType.TEXT: Annotated[str, msgspec.Meta(max_length=MAX_TEXT)],
+    FieldType.LONG: Annotated[str, msgspec.Meta(max_length=MAX_MESSAGE)],
+    FieldType.INSTANT: _INSTANT,
+    FieldType.NUMBER: Annotated[float, msgspec.Meta(ge=0, le=1e15)],
+    FieldType.BOOL: bool,
+    FieldType.JSON: msgspec.Raw,
+    FieldType.OBJECT: msgspec.Raw,
+}
+
+
+_ABSENT = msgspec.Raw()
+
+
+def _struct(kind: Kind, *, tagged: bool, all_optional: bool = False) -> type[msgspec.Struct]:
+    fields: list[tuple[str, Any] | tuple[str, Any, Any]] = []
+    for f in kind.fields:
+        py = InlineError if f.type is FieldType.ERROR else _PY_TYPES[f.type]
+        if f.required and not all_optional:
+            fields.append((f.name, py))
+        elif py is msgspec.Raw:  # Raw cannot be Optional: an empty Raw means "absent"
+            fields.append((f.name, py, _ABSENT))
+        else:
+            fields.append((f.name, py | None, None))
+    fields.append(("attributes", msgspec.Raw, _ABSENT))
+    opts: dict[str, Any] = {"forbid_unknown_fields": True, "kw_only": True}
+    if tagged:
+        opts |= {"tag": kind.name, "tag_field": "kind"}
+    name = "".join(p.title() for p in kind.name.split("_")) + ("Event" if tagged else "")
+    return msgspec.defstruct(name, fields, **opts)
+
+
+# An inline `error` object: the fields of an error event; instant, module_name and
+# request_key default to those of the event that carries it.
+InlineError = _struct(ERROR_KIND, tagged=False, all_optional=True)
+STRUCTS: dict[str, type[msgspec.Struct]] = {k: _struct(v, tagged=True) for k, v in KINDS.items()}
+AnyEvent = Union[tuple(STRUCTS.values())]  # type: ignore[valid-type]  # noqa: UP007
+
+
+@dataclass(slots=True)
+class Prepared:
+    """One validated event: its column values after ``id, insert_instant``."""
+
+    kind: Kind
+    values: tuple[Any, ...]
+    attributes: str | None
+    error: tuple[Any, ...] | None = None  # values of the linked error event
+    error_attributes: str | None = None
+
+
+@dataclass(slots=True)
+class Batch:
+    events: list[Prepared]
+
+
+_PATH = re.compile(r"at `\$(?:\[(\d+)\])?(?:\.([A-Za-z_][\w]*))?")
+_FIELD_IN_MSG = re.compile(r"field `([^`]+)`")
+
+
+def _field_error(exc: msgspec.ValidationError, line: int | None) -> FieldError:
+    text = str(exc)
+    m = _PATH.search(text)
+    index = line
+    field = ""
+    if m:
+        if m.group(1) is not None:
+            index = int(m.group(1))
+        field = m.group(2) or ""
+    fm = _FIELD_IN_MSG.search(text)
+    if fm and (not field or "missing required" in text or "unknown field" in text):
+        field = f"{field}.{fm.group(1)}" if field == "error" else fm.group(1)
+    message = text.split(" - at `")[0]
+    if "kind" in text and ("Invalid value" in text or "missing required field `kind`" in text):
+        field = "kind"
+        message = f"{message}; kind must be one of: {', '.join(KINDS)}"
+    return FieldError(field=field or "$", message=message, index=index)
+
+
+def _parse_instant(value: int | str, field: str, index: int) -> int:
+    if type(value) is int:
+        return value
+    try:
+        dt = datetime.fromisoformat(str(value))
+    except ValueError:
+        raise _bad(index, field, f"not an ISO 8601 instant or epoch ms: {value!r}") from None
+    if dt.tzinfo is None:
+        raise _bad(index, field, f"ISO 8601 instant {value!r} needs a UTC offset (e.g. Z)")
+    return int(dt.timestamp() * 1000)
+
+
+def _bad(index: int, field: str, message: str) -> BadRequest:
+    return BadRequest(f"event {index}: {field}: {message}", code="invalid_event",
+                      errors=[FieldError(field=field, message=message, index=index)])
+
+
+def _depth_ok(value: Any, depth: int = 0) -> bool:
+    if depth > MAX_JSON_DEPTH:
+        return False
+    if isinstance(value, dict):
+        return all(_depth_ok(v, depth + 1) for v in value.values())
+    if isinstance(value, list):
+        return all(_depth_ok(v, depth + 1) for v in value)
+    return True
+
+
+def _json_text(raw: msgspec.Raw, field: str, index: int, object_only: bool) -> str | None:
+    data = bytes(raw)
+    if not data or data == b"null":
+        return None
+    if len(data) > MAX_JSON_BYTES:
+        raise _bad(index, field, f"larger than {MAX_JSON_BYTES} bytes of JSON")
+    if object_only and not data.startswith(b"{"):
+        raise _bad(index, field, "must be a JSON object")
+    if data.count(b"{") + data.count(b"[") > MAX_JSON_DEPTH:
+        try:
+            ok = _depth_ok(msgspec.json.decode(data))
+        except RecursionError:
+            ok = False
+        if not ok:
+            raise _bad(index, field, f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    return data.decode()
+
+
+Fixer = Callable[[list[Any], int, int], None]
+
+
+def _fixers(kind: Kind) -> list[Fixer]:
+    """Per-field conversions after decoding (instants to ms, JSON to text)."""
+    out: list[Fixer] = []
+    for pos, f in enumerate(kind.data_fields):
+        if f.type is FieldType.INSTANT:
+            out.append(_instant_fixer(pos, f.name))
+        elif f.type in (FieldType.JSON, FieldType.OBJECT):
+            out.append(_json_fixer(pos, f.name, f.type is FieldType.OBJECT))
+    return out
+
+
+def _instant_fixer(pos: int, name: str) -> Fixer:
+    def fix(values: list[Any], index: int, _limit: int) -> None:
+        v = values[pos]
+        if v is not None and type(v) is not int:
+            values[pos] = _parse_instant(v, name, index)
+    return fix
+
+
+def _json_fixer(pos: int, name: str, object_only: bool) -> Fixer:
+    def fix(values: list[Any], index: int, _limit: int) -> None:
+        v = values[pos]
+        if v is not None:
+            values[pos] = _json_text(v, name, index, object_only)
+    return fix
+
+
+class _KindPrep:
+    """Prepared once per kind: the attribute getter and the conversions it needs."""
+
+    def __init__(self, kind: Kind) -> None:
+        self.kind = kind
+        self.get = attrgetter(*(f.name for f in kind.data_fields))
+        self.fixers = _fixers(kind)
+        self.has_error = kind.has_error
+
+
+_ERROR_PREP = _KindPrep(ERROR_KIND)
+_PREPS: dict[type[msgspec.Struct], _KindPrep] = {STRUCTS[k]: _KindPrep(v) for k, v in KINDS.items()}
+
+
+class BatchDecoder:
+    """Decodes request bodies into validated :class:`Batch` es. Thread-safe."""
+
+    def __init__(self, *, max_future_ms: int, max_batch: int) -> None:
+        self.max_future_ms = max_future_ms
+        self.max_batch = max_batch
+        self._array = msgspec.json.Decoder(list[AnyEvent])  # type: ignore[valid-type]
+        self._one = msgspec.json.Decoder(AnyEvent)
+
+    def decode_json(self, body: bytes, *, now_ms: int) -> Batch:
+        """Validate a JSON array of events."""
+        stripped = body.lstrip()
+        if not stripped.startswith(b"["):
+            raise BadRequest("the body must be a JSON array of events (or NDJSON with "
+                             "Content-Type: application/x-ndjson)", code="invalid_json")
+        try:
+            structs = self._array.decode(body)
+        except msgspec.ValidationError as exc:
+            raise self._invalid(_field_error(exc, None)) from None
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
+            raise BadRequest(f"invalid JSON: {_reason(exc)}", code="invalid_json") from None
+        return self._prepare(structs, now_ms)
+
+    def decode_ndjson(self, body: bytes, *, now_ms: int) -> Batch:
+        """Validate newline-delimited JSON: one event per non-empty line."""
+        structs: list[msgspec.Struct] = []
+        for line in body.split(b"\n"):
+            if not line.strip():
+                continue
+            if len(structs) >= self.max_batch:
+                raise self._too_many()
+            try:
+                structs.append(self._one.decode(line))
+            except msgspec.ValidationError as exc:
+                raise self._invalid(_field_error(exc, len(structs))) from None
+            except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
+                raise BadRequest(f"invalid JSON on event line {len(structs)}: {_reason(exc)}",
+                                 code="invalid_json") from None
+        return self._prepare(structs, now_ms)
+
+    def _too_many(self) -> TooLarge:
+        return TooLarge(f"a batch holds at most {self.max_batch} events", code="too_many_events")
+
+    def _invalid(self, err: FieldError) -> BadRequest:
+        where = f"event {err.index}: " if err.index is not None else ""
+        return BadRequest(f"{where}{err.field}: {err.message}", code="invalid_event", errors=[err])
+
+    def _prepare(self, structs: list[msgspec.Struct], now_ms: int) -> Batch:
+        if len(structs) > self.max_batch:
+            raise self._too_many()
+        if not structs:
+            raise BadRequest("the batch holds no events", code="empty_batch")
+        limit = now_ms + self.max_future_ms
+        return Batch([self._one_event(s, i, limit) for i, s in enumerate(structs)])
+
+    def _one_event(self, s: msgspec.Struct, index: int, limit: int) -> Prepared:
+        prep = _PREPS[type(s)]
+        values = prep.get(s)
+        if prep.fixers or type(values[0]) is not int:
+            lst = list(values)
+            for fix in prep.fixers:
+                fix(lst, index, limit)
+            values = tuple(lst)
+        if values[0] > limit:
+            raise _bad(index, "instant", "more than "
+                       f"{self.max_future_ms // 3_600_000} hours in the future")
+        attrs = s.attributes  # type: ignore[attr-defined]
+        out = Prepared(prep.kind, values, _json_text(attrs, "attributes", index, True)
+                       if attrs is not _ABSENT else None)
+        if prep.has_error and s.error is not None:  # type: ignore[attr-defined]
+            self._inline_error(out, s, index)
+        return out
+
+    def _inline_error(self, out: Prepared, s: Any, index: int) -> None:
+        err = s.error
+        values = list(_ERROR_PREP.get(err))
+        names = [f.name for f in ERROR_KIND.data_fields]
+        parent = out.kind.data_fields
+        inherit = {f.name: out.values[i] for i, f in enumerate(parent)}
+        for i, name in enumerate(names):
+            if values[i] is None and name in ("instant", "module_name", "request_key"):
+                values[i] = inherit.get(name)
+        for fix in _ERROR_PREP.fixers:
+            fix(values, index, 0)
+        for i, name in enumerate(names):
+            if values[i] is None and name in ERROR_KIND.required:
+                raise _bad(index, f"error.{name}", "required (the event carrying the error "
+                           "has none to inherit)")
+        out.error = tuple(values)
+        if err.attributes is not _ABSENT:
+            out.error_attributes = _json_text(err.attributes, "error.attributes", index, True)
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, UnicodeDecodeError):
+        return "the body is not valid UTF-8"
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    return str(exc)

@@ -1,0 +1,59 @@
+"""The units of work the writer commits. Each becomes part of one group transaction
+(in its own savepoint, so one failing task does not fail the others).
+
+>>> EventBatch(events=[], idempotency_key=None, principal="k1").size
+1
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from logcycle.ingest.decode import Prepared
+
+
+@dataclass(slots=True)
+class EventBatch:
+    """Validated events; the result is their ids, in order."""
+
+    events: list[Prepared]
+    idempotency_key: str | None
+    principal: str
+
+    @property
+    def size(self) -> int:
+        return max(1, len(self.events))
+
+
+@dataclass(slots=True)
+class RecordBatch:
+    """Records of a declared entity; the result is their ids."""
+
+    entity: str
+    records: list[dict[str, Any]]
+
+    @property
+    def size(self) -> int:
+        return max(1, len(self.records))
+
+
+@dataclass(slots=True)
+class DeclareEntity:
+    """Create (or check) an entity's permanent table; the result is its columns."""
+
+    entity: str
+    columns: dict[str, str] = field(default_factory=dict)
+    size: int = 1
+
+
+@dataclass(slots=True)
+class Maintain:
+    """Rotation and retention as of ``now_ms``; the result is a MaintenanceReport."""
+
+    now_ms: int
+    force: bool = False
+    size: int = 1
+
+
+WriteTask = EventBatch | RecordBatch | DeclareEntity | Maintain

@@ -1,0 +1,153 @@
+"""The group-commit writer: one thread takes write tasks from a bounded queue and commits
+every task waiting at that moment in one transaction, so concurrent requests share a
+commit. A request is answered only after its transaction committed.
+
+    writer = Writer(store, clock, max_pending=50_000)
+    writer.start()
+    ids = await writer.submit(EventBatch(events, None, "key-1"))
+
+When the events waiting exceed ``max_pending``, :meth:`Writer.submit` raises
+:class:`~logcycle.errors.Overloaded` (HTTP 503 + Retry-After) instead of queueing more.
+The thread also runs rotation at each turn of the week when no write comes to trigger it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import queue
+import threading
+from typing import Any
+
+from logcycle.clock import Clock
+from logcycle.cycles import next_rotation_ms
+from logcycle.errors import LogcycleError, Overloaded, StoreUnavailable
+from logcycle.ingest.tasks import Maintain, WriteTask
+from logcycle.store.base import Store
+
+log = logging.getLogger("logcycle.writer")
+_Item = tuple[WriteTask, "concurrent.futures.Future[Any]"]
+_STOP = object()
+
+
+class Writer:
+    def __init__(self, store: Store, clock: Clock, *, max_pending: int,
+                 max_group: int = 20_000, tz: Any = None) -> None:
+        self.store = store
+        self.clock = clock
+        self.max_pending = max_pending
+        self.max_group = max_group
+        self.tz = tz if tz is not None else getattr(store, "tz", None)
+        self._q: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._pending = 0
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="logcycle-writer", daemon=True)
+        self._next_rotation = 0
+        self.commits = 0
+        self.failures = 0
+
+    @property
+    def pending(self) -> int:
+        return self._pending
+
+    def start(self) -> None:
+        self._next_rotation = next_rotation_ms(self.clock.now_ms(), self.tz)
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Commit what is queued, then stop the thread."""
+        if self._thread.is_alive():
+            self._q.put(_STOP)
+            self._thread.join(timeout)
+
+    def submit_future(self, task: WriteTask) -> concurrent.futures.Future[Any]:
+        """Queue ``task``; the future holds its result. Raises Overloaded when full."""
+        size = task.size
+        with self._lock:
+            if self._pending + size > self.max_pending and self._pending > 0:
+                raise Overloaded(f"{self._pending} events are waiting to be written; retry "
+                                 "after the Retry-After delay", retry_after=1)
+            self._pending += size
+        fut: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        self._q.put((task, fut))
+        return fut
+
+    async def submit(self, task: WriteTask) -> Any:
+        """Queue ``task`` and wait until its transaction committed; its result."""
+        return await asyncio.wrap_future(self.submit_future(task))
+
+    def submit_wait(self, task: WriteTask, timeout: float = 60.0) -> Any:
+        """Blocking variant of :meth:`submit` for threads without an event loop."""
+        return self.submit_future(task).result(timeout)
+
+    # -- the thread -----------------------------------------------------------------------
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            try:
+                first = self._q.get(timeout=1.0)
+            except queue.Empty:
+                self._maybe_rotate()
+                continue
+            if first is _STOP:
+                break
+            group: list[_Item] = [first]
+            size = first[0].size
+            while size < self.max_group:
+                try:
+                    item = self._q.get_nowait()
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    stopping = True
+                    break
+                group.append(item)
+                size += item[0].size
+            self._commit(group, size)
+        self._drain()
+
+    def _drain(self) -> None:
+        rest: list[_Item] = []
+        while True:
+            try:
+                item = self._q.get_nowait()
+            except queue.Empty:
+                break
+            if item is not _STOP:
+                rest.append(item)
+        if rest:
+            self._commit(rest, sum(t.size for t, _ in rest))
+
+    def _commit(self, group: list[_Item], size: int) -> None:
+        now = self.clock.now_ms()
+        try:
+            results: list[Any] = self.store.apply([t for t, _ in group], now)
+            self.commits += 1
+        except LogcycleError as exc:
+            self.failures += 1
+            log.warning("write of %d tasks failed: %s", len(group), exc.message)
+            results = [exc] * len(group)
+        except Exception as exc:
+            self.failures += 1
+            log.exception("write of %d tasks failed", len(group))
+            results = [StoreUnavailable(f"the write failed ({type(exc).__name__}); retry")] * len(group)
+        with self._lock:
+            self._pending -= size
+        for (_, fut), result in zip(group, results, strict=True):
+            if fut.set_running_or_notify_cancel():
+                if isinstance(result, Exception):
+                    fut.set_exception(result)
+                else:
+                    fut.set_result(result)
+        if now >= self._next_rotation:
+            self._next_rotation = next_rotation_ms(now, self.tz)
+
+    def _maybe_rotate(self) -> None:
+        now = self.clock.now_ms()
+        if now < self._next_rotation:
+            return
+        fut: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        with self._lock:
+            self._pending += 1
+        self._commit([(Maintain(now), fut)], 1)

@@ -1,0 +1,147 @@
+"""Listing events newest first with keyset pages, and the tree of one request.
+
+Ids grow with insert time and each week's rows live in one cycle's tables, so a page is
+read week by week, newest first, and stops as soon as it is full: a query touches only
+the cycles that can hold matches.
+
+    page = list_events(store, EventFilter(kinds=("error",)), after=None, limit=50, tz=tz)
+    page.events, page.next
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import orjson
+
+from logcycle import cycles
+from logcycle.kinds import KINDS, FieldType, is_top_level
+from logcycle.query.filters import EventFilter, encode_token, like_pattern
+from logcycle.store import schema
+from logcycle.store.base import Store
+
+MAX_REQUEST_EVENTS = 10_000
+_JSON_COLUMNS = {k: {f.name for f in v.fields if f.type in (FieldType.JSON, FieldType.OBJECT)}
+                 | {"attributes"} for k, v in KINDS.items()}
+_BOOL_COLUMNS = {k: {f.name for f in v.fields if f.type is FieldType.BOOL} for k, v in KINDS.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    events: list[dict[str, Any]]
+    next: str | None
+
+
+def to_event(kind: str, names: list[str], row: tuple[Any, ...]) -> dict[str, Any]:
+    """A stored row as the API shows it: ``kind`` first, null fields left out, JSON
+    columns embedded as JSON (not as strings)."""
+    out: dict[str, Any] = {"kind": kind}
+    js = _JSON_COLUMNS[kind]
+    bools = _BOOL_COLUMNS[kind]
+    for name, value in zip(names, row, strict=True):
+        if value is None:
+            continue
+        if name in js:
+            value = orjson.Fragment(value)
+        elif name in bools:
+            value = bool(value)
+        out[name] = value
+    return out
+
+
+def weeks_to_read(held: dict[int, int | None], start: int | None, end: int | None,
+                  tz: ZoneInfo) -> list[int]:
+    """Weeks held by some table and within [start, end], newest first."""
+    lo, hi = cycles.weeks_between(start, end, tz)
+    weeks = {w for w in held.values() if w is not None}
+    return sorted((w for w in weeks if (lo is None or w >= lo) and (hi is None or w <= hi)),
+                  reverse=True)
+
+
+def _where(f: EventFilter, p: str, like: str, after: int | None) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    if after is not None:
+        clauses.append(f"id < {p}")
+        params.append(after)
+    if f.start is not None:
+        clauses.append(f"insert_instant >= {p}")
+        params.append(f.start)
+    if f.end is not None:
+        clauses.append(f"insert_instant <= {p}")
+        params.append(f.end)
+    for column, value in f.equalities():
+        clauses.append(f"{column} = {p}")  # column names come from EventFilter, never users
+        params.append(value)
+    if f.q is not None:
+        clauses.append(f"message {like} {p} ESCAPE '\\'")
+        params.append(like_pattern(f.q))
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def list_events(store: Store, f: EventFilter, *, after: int | None, limit: int,
+                tz: ZoneInfo) -> Page:
+    """One page of events matching ``f``, newest first, and the token of the next."""
+    kinds = f.searched_kinds()
+    d = store.dialect
+    where, params = _where(f, d.param, d.like, after)
+    found: list[tuple[int, dict[str, Any]]] = []
+    for week in weeks_to_read(store.held(), f.start, f.end, tz):
+        cycle = week % cycles.CYCLES
+        batch: list[tuple[int, dict[str, Any]]] = []
+        for kind in kinds:
+            sql = (f"SELECT * FROM {schema.table(kind, cycle)}{where} "
+                   f"ORDER BY id DESC LIMIT {d.param}")
+            names, rows = store.fetch(sql, [*params, limit + 1 - len(found)])
+            batch.extend((r[0], to_event(kind, names, r)) for r in rows)
+        batch.sort(key=lambda item: item[0], reverse=True)
+        found.extend(batch)
+        if len(found) > limit:
+            break
+    events = [e for _, e in found[:limit]]
+    more = len(found) > limit
+    return Page(events, encode_token(found[limit - 1][0]) if more else None)
+
+
+def request_tree(store: Store, request_key: str) -> dict[str, Any] | None:
+    """Every event of one request: top-level events and drill events ordered by instant,
+    each inline error nested under the event that carried it. None if there is none."""
+    p = store.dialect.param
+    events: list[dict[str, Any]] = []
+    for week in weeks_to_read(store.held(), None, None, ZoneInfo("UTC")):
+        cycle = week % cycles.CYCLES
+        for kind in KINDS:
+            names, rows = store.fetch(
+                f"SELECT * FROM {schema.table(kind, cycle)} WHERE request_key = {p} "
+                f"ORDER BY id LIMIT {MAX_REQUEST_EVENTS + 1}", [request_key])
+            events.extend(to_event(kind, names, r) for r in rows)
+    if not events:
+        return None
+    truncated = len(events) > MAX_REQUEST_EVENTS
+    by_id = {e["id"]: e for e in events if e["kind"] == "error"}
+    linked = {e["error_id"] for e in events if "error_id" in e}
+    for e in events:
+        if "error_id" in e and e["error_id"] in by_id:
+            e["error"] = by_id[e["error_id"]]
+    rest = sorted((e for e in events if not (e["kind"] == "error" and e["id"] in linked)),
+                  key=lambda e: (e["instant"], e["id"]))[:MAX_REQUEST_EVENTS]
+    top = [e for e in rest if is_top_level(e["kind"], e)]
+    drill = [e for e in rest if not is_top_level(e["kind"], e)]
+    return {"request_key": request_key, "top_level": top, "drill": drill,
+            "count": len(top) + len(drill), "truncated": truncated}
+
+
+def find_event(store: Store, event_id: int, kinds: tuple[str, ...] = tuple(KINDS)) -> \
+        dict[str, Any] | None:
+    """The event with this id, from whichever kind and week holds it."""
+    p = store.dialect.param
+    for week in weeks_to_read(store.held(), None, None, ZoneInfo("UTC")):
+        cycle = week % cycles.CYCLES
+        for kind in kinds:
+            names, rows = store.fetch(f"SELECT * FROM {schema.table(kind, cycle)} "
+                                      f"WHERE id = {p}", [event_id])
+            if rows:
+                return to_event(kind, names, rows[0])
+    return None

@@ -1,0 +1,89 @@
+"""The running service: settings, clock, store, writer, key checks and the decoder, built
+once and shared by the routes (``request.app.state.service``).
+
+    svc = Service(Settings(data=Path("data")))
+    svc.open()          # schema, catch-up rotation
+    svc.start()         # writer thread
+    ...
+    svc.close()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from logcycle.api.auth import Auth
+from logcycle.clock import Clock, SystemClock
+from logcycle.ingest.decode import BatchDecoder
+from logcycle.ingest.writer import Writer
+from logcycle.keys import hash_key, load_secret, new_key
+from logcycle.settings import Settings
+from logcycle.store.base import MaintenanceReport, Store
+from logcycle.store.factory import make_store
+
+log = logging.getLogger("logcycle")
+T = TypeVar("T")
+
+
+class Service:
+    def __init__(self, settings: Settings, *, clock: Clock | None = None,
+                 store: Store | None = None, bootstrap_key: str | None = None) -> None:
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.store = store or make_store(settings)
+        self.secret = load_secret(settings.data)
+        self.auth = Auth(self.store, self.secret, bootstrap_key=bootstrap_key)
+        self.decoder = BatchDecoder(max_future_ms=settings.max_future_ms,
+                                    max_batch=settings.max_batch_events)
+        self.writer = Writer(self.store, self.clock, max_pending=settings.max_pending_events,
+                             tz=settings.tz)
+        self.reads = ThreadPoolExecutor(settings.read_threads, thread_name_prefix="logcycle-read")
+        self.opened = False
+        self.started = False
+        self.last_maintenance: MaintenanceReport | None = None
+
+    def open(self) -> MaintenanceReport | None:
+        """Create or check the schema and catch up the rotation (idempotent)."""
+        if not self.opened:
+            self.last_maintenance = self.store.open(self.clock.now_ms())
+            self.auth.reload()
+            self.opened = True
+        return self.last_maintenance
+
+    def first_key(self) -> str | None:
+        """On a store with no key and no LOGCYCLE_API_KEY: create one admin key, return it."""
+        if self.auth._boot is not None or self.store.list_keys():
+            return None
+        key = new_key()
+        self.store.add_key(hash_key(self.secret, key), "admin", "first admin key", None,
+                           self.clock.now_ms())
+        self.auth.reload()
+        return key
+
+    def start(self) -> None:
+        self.open()
+        if not self.started:
+            self.writer.start()
+            self.started = True
+
+    def close(self) -> None:
+        if self.started:
+            self.writer.stop()
+            self.started = False
+        self.reads.shutdown(wait=True)
+        self.store.close()
+        self.opened = False
+
+    @property
+    def ready(self) -> bool:
+        return self.started and self.writer._thread.is_alive()
+
+    async def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a query function on the read threads."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.reads, functools.partial(fn, *args, **kwargs))

@@ -1,0 +1,75 @@
+"""Server settings: one table of (name, default, help). Each is a `logcycle serve` option
+``--name`` and an environment variable ``LOGCYCLE_NAME``; docs/settings.md lists them all
+(tests/test_docs.py fails when one is missing).
+
+>>> s = Settings(port=8080)
+>>> s.port, s.retention_weeks
+(8080, 9)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    data: Path = Path("./data")
+    host: str = "127.0.0.1"
+    port: int = 5380
+    store: str = ""  # empty: SQLite at DATA/logcycle.db
+    timezone: str = "UTC"
+    retention_weeks: int = 9
+    durability: str = "normal"
+    max_body_bytes: int = 8 * 1024 * 1024
+    max_batch_events: int = 10_000
+    max_pending_events: int = 50_000
+    max_page_size: int = 1000
+    max_future_ms: int = 2 * 24 * 3600 * 1000
+    read_threads: int = 4
+    log_level: str = "info"
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def store_url(self) -> str:
+        return self.store or f"sqlite:///{(self.data / 'logcycle.db').as_posix()}"
+
+    def replace(self, **changes: object) -> Settings:
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+
+HELP: dict[str, str] = {
+    "data": "Directory for the SQLite store and the key secret.",
+    "host": "Address to listen on.",
+    "port": "TCP port to listen on.",
+    "store": "Store URL: sqlite:///path/to.db or postgresql://user@host/db "
+             "(default: SQLite at DATA/logcycle.db).",
+    "timezone": "Time zone of the weekly rotation (Friday 23:45), an IANA name.",
+    "retention_weeks": "Weeks of logs kept besides the current one (1-9).",
+    "durability": "normal: an acknowledged event survives a crash of the server process "
+                  "(kill -9); full: it also survives power loss (fsync at every commit).",
+    "max_body_bytes": "Largest request body accepted (bytes, after gzip decoding).",
+    "max_batch_events": "Most events accepted in one batch.",
+    "max_pending_events": "Events waiting for the writer before new batches get 503.",
+    "max_page_size": "Largest `limit` of one page of results.",
+    "max_future_ms": "How far in the future an event's instant may be (ms).",
+    "read_threads": "Threads serving queries.",
+    "log_level": "Server log level: debug, info, warning, error.",
+}
+
+FIELDS: tuple[dataclasses.Field[object], ...] = dataclasses.fields(Settings)  # type: ignore[assignment]
+
+
+def env_name(setting: str) -> str:
+    """The environment variable that sets ``setting``: ``LOGCYCLE_<SETTING>``."""
+    return "LOGCYCLE_" + setting.upper()
+
+
+def option_name(setting: str) -> str:
+    return "--" + setting.replace("_", "-")

@@ -1,0 +1,81 @@
+"""The store: a small Protocol with one implementation per engine (SQLite, PostgreSQL).
+
+The writer thread calls :meth:`Store.apply` with a group of tasks and commits them in one
+transaction; queries call :meth:`Store.fetch` from the read threads. The same contract
+tests (tests/store/) run against every implementation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from logcycle.ingest.tasks import WriteTask
+from logcycle.store.schema import Dialect
+
+
+@dataclass(frozen=True, slots=True)
+class MaintenanceReport:
+    """What a maintenance run did: the week it brought the store to, the tables it emptied."""
+
+    week: int
+    current_cycle: int
+    previous_cycle: int
+    emptied: tuple[int, ...]
+    held: dict[int, int | None]
+    rotated: bool
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRow:
+    id: int
+    hash: str
+    scope: str
+    name: str | None
+    src_prefix: str | None
+    created: int
+    revoked: int | None
+
+
+Rows = tuple[list[str], list[tuple[Any, ...]]]
+
+
+class Store(Protocol):
+    dialect: Dialect
+    url: str
+
+    def open(self, now_ms: int) -> MaintenanceReport:
+        """Create or check the schema and catch up rotation; returns what maintenance did."""
+        ...
+
+    def apply(self, tasks: Sequence[WriteTask], now_ms: int) -> list[Any]:
+        """Commit ``tasks`` in one transaction (writer thread only). Each result is the
+        task's answer or the LogcycleError that failed it alone; a failure of the whole
+        transaction raises."""
+        ...
+
+    def fetch(self, sql: str, params: Sequence[Any]) -> Rows:
+        """Run one read-only query; column names and rows. Any thread."""
+        ...
+
+    def held(self) -> dict[int, int | None]:
+        """The week each cycle's tables hold (None: empty)."""
+        ...
+
+    def entities(self) -> dict[str, dict[str, str]]:
+        """Declared record entities and their typed columns."""
+        ...
+
+    def table_sizes(self) -> dict[str, int]:
+        """Row count of each ``oslog_<kind>_<n>`` table that holds rows."""
+        ...
+
+    def add_key(self, hash_: str, scope: str, name: str | None, src_prefix: str | None,
+                now_ms: int) -> int: ...
+
+    def list_keys(self) -> list[KeyRow]: ...
+
+    def revoke_key(self, key_id: int, now_ms: int) -> bool: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,142 @@
+"""The SQL schema, built from the kinds table (seed 001): per kind ten tables
+``oslog_<kind>_0..9`` and two views, plus logcycle's own bookkeeping tables.
+
+Identifiers come only from :mod:`logcycle.kinds` and from entity names that matched
+``ENTITY_NAME``; values are always bound parameters.
+
+>>> table("error", 3)
+'oslog_error_3'
+>>> view("error", previous=True)
+'oslog_error_previous'
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from logcycle.cycles import CYCLES
+from logcycle.kinds import KINDS, FieldType, Kind
+
+SCHEMA_VERSION = 1
+ENTITY_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
+COLUMN_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
+RECORD_TYPES = ("text", "integer", "real", "boolean", "json")
+# Columns every record table has before the declared ones.
+RECORD_BASE_COLUMNS = ("id", "insert_instant", "data")
+
+
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    """What differs between SQLite and PostgreSQL in the SQL we build."""
+
+    name: str
+    param: str  # "?" or "%s"
+    id_type: str
+    bigint: str
+    real: str
+    text: str
+    boolean: str
+    like: str  # case-insensitive LIKE operator
+
+    def params(self, n: int) -> str:
+        return ", ".join([self.param] * n)
+
+
+SQLITE = Dialect("sqlite", "?", "INTEGER PRIMARY KEY", "INTEGER", "REAL", "TEXT", "INTEGER", "LIKE")
+POSTGRES = Dialect("postgresql", "%s", "BIGINT PRIMARY KEY", "BIGINT", "DOUBLE PRECISION", "TEXT",
+                   "BOOLEAN", "ILIKE")
+
+
+def table(kind: str, cycle: int) -> str:
+    if kind not in KINDS or not 0 <= cycle < CYCLES:
+        raise ValueError(f"no table for kind {kind!r} cycle {cycle!r}")
+    return f"oslog_{kind}_{cycle}"
+
+
+def view(kind: str, *, previous: bool = False) -> str:
+    if kind not in KINDS:
+        raise ValueError(f"no view for kind {kind!r}")
+    return f"oslog_{kind}_previous" if previous else f"oslog_{kind}"
+
+
+def record_table(entity: str) -> str:
+    if not ENTITY_NAME.fullmatch(entity):
+        raise ValueError(f"invalid entity name {entity!r}")
+    return f"record_{entity}"
+
+
+def _sql_type(t: FieldType, d: Dialect) -> str:
+    return {
+        FieldType.INSTANT: d.bigint,
+        FieldType.NUMBER: d.real,
+        FieldType.BOOL: d.boolean,
+    }.get(t, d.text)
+
+
+def kind_table_ddl(kind: Kind, cycle: int, d: Dialect) -> list[str]:
+    """CREATE TABLE and its indexes for one cycle of one kind."""
+    name = table(kind.name, cycle)
+    cols = [f"id {d.id_type}", f"insert_instant {d.bigint} NOT NULL"]
+    for f in kind.data_fields:
+        null = " NOT NULL" if f.required else ""
+        cols.append(f"{f.name} {_sql_type(f.type, d)}{null}")
+    if kind.has_error:
+        cols.append(f"error_id {d.bigint}")
+    cols.append(f"attributes {d.text}")
+    stmts = [f"CREATE TABLE IF NOT EXISTS {name} ({', '.join(cols)})"]
+    # The seed's tables have "limited indexes": one partial index per lookup that must be
+    # fast (a request's events, an RPC source's stream). Everything else scans by id.
+    stmts.append(f"CREATE INDEX IF NOT EXISTS {name}_request_key ON {name} (request_key) "
+                 "WHERE request_key IS NOT NULL")
+    if kind.name == "general":
+        stmts.append(f"CREATE INDEX IF NOT EXISTS {name}_src ON {name} (src, stream, id) "
+                     "WHERE src IS NOT NULL")
+    return stmts
+
+
+def insert_sql(kind: Kind, cycle: int, d: Dialect) -> str:
+    cols = kind.columns
+    return f"INSERT INTO {table(kind.name, cycle)} ({', '.join(cols)}) VALUES ({d.params(len(cols))})"
+
+
+def view_ddl(kind: str, current: int, previous: int, d: Dialect) -> list[str]:
+    out = []
+    for name, cycle in ((view(kind), current), (view(kind, previous=True), previous)):
+        if d.name == "sqlite":
+            out.append(f"DROP VIEW IF EXISTS {name}")
+            out.append(f"CREATE VIEW {name} AS SELECT * FROM {table(kind, cycle)}")
+        else:
+            out.append(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM {table(kind, cycle)}")
+    return out
+
+
+def meta_ddl(d: Dialect) -> list[str]:
+    """logcycle's bookkeeping tables (names start with lc_)."""
+    return [
+        f"CREATE TABLE IF NOT EXISTS lc_meta (name {d.text} PRIMARY KEY, value {d.bigint} NOT NULL)",
+        f"CREATE TABLE IF NOT EXISTS lc_cycles (cycle {d.bigint} PRIMARY KEY, week {d.bigint})",
+        f"CREATE TABLE IF NOT EXISTS lc_keys (id {d.bigint} PRIMARY KEY, hash {d.text} NOT NULL "
+        f"UNIQUE, scope {d.text} NOT NULL, name {d.text}, src_prefix {d.text}, "
+        f"created {d.bigint} NOT NULL, revoked {d.bigint})",
+        f"CREATE TABLE IF NOT EXISTS lc_idempotency (key {d.text} NOT NULL, principal {d.text} "
+        f"NOT NULL, ids {d.text} NOT NULL, created {d.bigint} NOT NULL, "
+        "PRIMARY KEY (key, principal))",
+        f"CREATE TABLE IF NOT EXISTS lc_entities (name {d.text} PRIMARY KEY, columns {d.text} "
+        f"NOT NULL, created {d.bigint} NOT NULL)",
+    ]
+
+
+def record_table_ddl(entity: str, columns: dict[str, str], d: Dialect) -> str:
+    types = {"text": d.text, "integer": d.bigint, "real": d.real, "boolean": d.boolean,
+             "json": d.text}
+    cols = [f"id {d.id_type}", f"insert_instant {d.bigint} NOT NULL", f"data {d.text} NOT NULL"]
+    for name, typ in columns.items():
+        if not COLUMN_NAME.fullmatch(name) or name in RECORD_BASE_COLUMNS:
+            raise ValueError(f"invalid column name {name!r}")
+        cols.append(f"{name} {types[typ]}")
+    return f"CREATE TABLE IF NOT EXISTS {record_table(entity)} ({', '.join(cols)})"
+
+
+def all_kind_ddl(d: Dialect) -> list[str]:
+    return [s for k in KINDS.values() for c in range(CYCLES) for s in kind_table_ddl(k, c, d)]

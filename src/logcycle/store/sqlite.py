@@ -1,0 +1,192 @@
+"""The embedded default store: one SQLite file in WAL mode.
+
+One connection writes (the writer thread); each read thread has its own read-only
+connection, so queries never wait for a commit. ``durability="normal"`` (synchronous=NORMAL)
+keeps every committed transaction through a kill -9 of the server; ``"full"`` fsyncs each
+commit and keeps it through power loss too.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from logcycle import cycles
+from logcycle.errors import LogcycleError, StorageFull, StoreUnavailable
+from logcycle.kinds import KINDS
+from logcycle.store import schema
+from logcycle.store.base import KeyRow, MaintenanceReport, Rows
+from logcycle.store.sqlstore import SqlStore
+
+QUERY_TIMEOUT_S = 10.0
+
+
+def path_of(url: str) -> Path:
+    """``sqlite:///data/logcycle.db`` → ``data/logcycle.db``; ``sqlite:////abs`` → ``/abs``."""
+    if not url.startswith("sqlite:///"):
+        raise ValueError(f"not a SQLite store URL: {url!r} (expected sqlite:///path)")
+    return Path(url[len("sqlite:///"):])
+
+
+class SQLiteStore(SqlStore):
+    dialect = schema.SQLITE
+
+    def __init__(self, url: str, *, tz: ZoneInfo, retention_weeks: int,
+                 durability: str = "normal") -> None:
+        super().__init__(url, tz=tz, retention_weeks=retention_weeks)
+        if durability not in ("normal", "full"):
+            raise ValueError(f"durability must be normal or full, got {durability!r}")
+        self.path = path_of(url)
+        self.durability = durability
+        self._writer: sqlite3.Connection | None = None
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+
+    def _connect(self, *, readonly: bool) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                               timeout=30.0)
+        conn.execute("PRAGMA busy_timeout = 30000")
+        conn.execute("PRAGMA cache_size = -65536")
+        conn.execute("PRAGMA temp_store = MEMORY")
+        if readonly:
+            conn.execute("PRAGMA query_only = 1")
+        else:
+            conn.execute("PRAGMA journal_mode = WAL")
+            sync = "FULL" if self.durability == "full" else "NORMAL"
+            conn.execute(f"PRAGMA synchronous = {sync}")
+            conn.execute("PRAGMA wal_autocheckpoint = 4000")
+            conn.execute("PRAGMA journal_size_limit = 67108864")
+        return conn
+
+    def open(self, now_ms: int, *, maintain: bool = True) -> MaintenanceReport | None:
+        """Create the file and schema if needed, then catch up rotation as of ``now_ms``."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._writer = self._connect(readonly=False)
+            conn = self._writer
+            conn.execute("BEGIN IMMEDIATE")
+            self._create_schema(conn, now_ms)
+            report = None
+            if maintain or self._meta(conn, "current_week") is None:
+                report = self._maintain(conn, cycles.week_of(now_ms, self.tz), now_ms,
+                                        force=False)
+            conn.execute("COMMIT")
+            return report
+        except sqlite3.Error as exc:
+            if self._writer is not None:
+                self._rollback(self._writer)
+            raise StoreUnavailable(f"cannot open the SQLite store at {self.path}: {exc}") from exc
+
+    # -- hooks ----------------------------------------------------------------------------
+    def _wconn(self) -> sqlite3.Connection:
+        if self._writer is None:
+            raise StoreUnavailable("the store is not open")
+        return self._writer
+
+    def _begin(self, conn: Any) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+
+    def _insert_many(self, conn: Any, sql: str, kind: str, cycle: int,
+                     rows: list[tuple[Any, ...]]) -> None:
+        conn.executemany(sql, rows)
+
+    def _empty(self, conn: Any, table: str) -> None:
+        # DELETE without WHERE uses SQLite's truncate optimization: pages are freed whole,
+        # never row by row.
+        conn.execute(f"DELETE FROM {table}")
+
+    def _is_db_error(self, exc: Exception) -> bool:
+        return isinstance(exc, sqlite3.Error)
+
+    def _translate(self, exc: Exception) -> LogcycleError:
+        code = getattr(exc, "sqlite_errorcode", None)
+        if code == sqlite3.SQLITE_FULL:
+            return StorageFull("the disk is full: nothing of this request was stored; free "
+                               "space or lower --retention-weeks, then retry")
+        return StoreUnavailable(f"the store cannot take writes right now ({exc}); retry later")
+
+    # -- reads ----------------------------------------------------------------------------
+    def _reader(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect(readonly=True)
+            self._local.conn = conn
+            with self._lock:
+                self._readers.append(conn)
+        return conn
+
+    def fetch(self, sql: str, params: Sequence[Any]) -> Rows:
+        conn = self._reader()
+        deadline = time.monotonic() + QUERY_TIMEOUT_S
+        conn.set_progress_handler(lambda: int(time.monotonic() > deadline), 100_000)
+        try:
+            cur = conn.execute(sql, tuple(params))
+            rows = cur.fetchall()
+            names = [d[0] for d in cur.description or ()]
+            return names, rows
+        except sqlite3.OperationalError as exc:
+            if "interrupted" in str(exc):
+                raise StoreUnavailable("the query took longer than "
+                                       f"{QUERY_TIMEOUT_S:.0f} s: narrow it (a time range, a "
+                                       "kind or a request key)", code="query_timeout") from exc
+            raise StoreUnavailable(f"the store cannot answer right now ({exc})") from exc
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"the store cannot answer right now ({exc})") from exc
+        finally:
+            conn.set_progress_handler(None, 0)
+
+    def table_sizes(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for kind in KINDS:
+            for c in range(cycles.CYCLES):
+                name = schema.table(kind, c)
+                _, rows = self.fetch(f"SELECT count(*) FROM {name}", ())
+                out[name] = int(rows[0][0])
+        return out
+
+    # -- keys (short transactions of their own: the CLI uses them while a server runs) ----
+    def _short_write(self, sql: str, params: tuple[Any, ...]) -> sqlite3.Cursor:
+        conn = self._connect(readonly=False)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            cur = conn.execute(sql, params)
+            conn.execute("COMMIT")
+            return cur
+        except sqlite3.Error as exc:
+            self._rollback(conn)
+            raise self._translate(exc) from exc
+        finally:
+            conn.close()
+
+    def add_key(self, hash_: str, scope: str, name: str | None, src_prefix: str | None,
+                now_ms: int) -> int:
+        cur = self._short_write(
+            "INSERT INTO lc_keys (id, hash, scope, name, src_prefix, created) VALUES "
+            "((SELECT COALESCE(MAX(id), 0) + 1 FROM lc_keys), ?, ?, ?, ?, ?)",
+            (hash_, scope, name, src_prefix, now_ms))
+        return int(cur.lastrowid or 0)
+
+    def list_keys(self) -> list[KeyRow]:
+        _, rows = self.fetch("SELECT id, hash, scope, name, src_prefix, created, revoked "
+                             "FROM lc_keys ORDER BY id", ())
+        return [KeyRow(*r) for r in rows]
+
+    def revoke_key(self, key_id: int, now_ms: int) -> bool:
+        cur = self._short_write("UPDATE lc_keys SET revoked = ? WHERE id = ? AND revoked IS NULL",
+                                (now_ms, key_id))
+        return cur.rowcount > 0
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._readers:
+                conn.close()
+            self._readers.clear()
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None

@@ -1,0 +1,267 @@
+"""What the SQLite and PostgreSQL stores share: the group transaction, id assignment,
+idempotency, rotation and retention applied from :func:`logcycle.cycles.plan`, records.
+
+An engine subclass supplies connections, the bulk insert and the way a table is emptied.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import orjson
+
+from logcycle import cycles
+from logcycle.errors import BadRequest, Conflict, LogcycleError, NotFound
+from logcycle.ingest.tasks import DeclareEntity, EventBatch, Maintain, RecordBatch, WriteTask
+from logcycle.kinds import ERROR_KIND, KINDS
+from logcycle.store import schema
+from logcycle.store.base import MaintenanceReport, Rows
+
+log = logging.getLogger("logcycle.store")
+IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000
+
+
+class SqlStore:
+    """Shared logic; subclasses implement the ``_engine_*`` hooks."""
+
+    dialect: schema.Dialect
+
+    def __init__(self, url: str, *, tz: ZoneInfo, retention_weeks: int) -> None:
+        self.url = url
+        self.tz = tz
+        self.retention = cycles.check_retention(retention_weeks)
+        self._inserts = {(k, c): schema.insert_sql(KINDS[k], c, self.dialect)
+                         for k in KINDS for c in range(cycles.CYCLES)}
+        p = self.dialect.param
+        self._sql_meta_get = f"SELECT value FROM lc_meta WHERE name = {p}"
+        self._sql_idem_get = f"SELECT ids FROM lc_idempotency WHERE key = {p} AND principal = {p}"
+        self._sql_idem_put = ("INSERT INTO lc_idempotency (key, principal, ids, created) "
+                              f"VALUES ({self.dialect.params(4)})")
+
+    # -- engine hooks -------------------------------------------------------------------
+    def _wconn(self) -> Any:
+        raise NotImplementedError
+
+    def _begin(self, conn: Any) -> None:
+        raise NotImplementedError
+
+    def _insert_many(self, conn: Any, sql: str, kind: str, cycle: int,
+                     rows: list[tuple[Any, ...]]) -> None:
+        raise NotImplementedError
+
+    def _empty(self, conn: Any, table: str) -> None:
+        raise NotImplementedError
+
+    def _translate(self, exc: Exception) -> LogcycleError:
+        raise NotImplementedError
+
+    def _is_db_error(self, exc: Exception) -> bool:
+        raise NotImplementedError
+
+    def fetch(self, sql: str, params: Sequence[Any]) -> Rows:
+        raise NotImplementedError
+
+    # -- schema ---------------------------------------------------------------------------
+    def _create_schema(self, conn: Any, now_ms: int) -> None:
+        for stmt in schema.meta_ddl(self.dialect) + schema.all_kind_ddl(self.dialect):
+            conn.execute(stmt)
+        version = self._meta(conn, "schema_version")
+        if version is not None and version > schema.SCHEMA_VERSION:
+            raise LogcycleError(
+                f"the store's schema is version {version}, newer than this logcycle "
+                f"({schema.SCHEMA_VERSION}): upgrade logcycle before starting it on this store")
+        self._set_meta(conn, "schema_version", schema.SCHEMA_VERSION)
+        if self._meta(conn, "next_id") is None:
+            self._set_meta(conn, "next_id", 1)
+
+    def _meta(self, conn: Any, name: str) -> int | None:
+        row = conn.execute(self._sql_meta_get, (name,)).fetchone()
+        return None if row is None else int(row[0])
+
+    def _set_meta(self, conn: Any, name: str, value: int) -> None:
+        p = self.dialect.param
+        conn.execute(f"INSERT INTO lc_meta (name, value) VALUES ({p}, {p}) ON CONFLICT (name) "
+                     "DO UPDATE SET value = excluded.value", (name, value))
+
+    # -- the group transaction ---------------------------------------------------------
+    def apply(self, tasks: Sequence[WriteTask], now_ms: int) -> list[Any]:
+        conn = self._wconn()
+        try:
+            self._begin(conn)
+            week = cycles.week_of(now_ms, self.tz)
+            stored = self._meta(conn, "current_week")
+            if stored is None or week > stored:
+                self._maintain(conn, week, now_ms, force=False)
+            next_id = self._meta(conn, "next_id") or 1
+            results: list[Any] = []
+            for task in tasks:
+                result, next_id = self._one_task(conn, task, now_ms, week, next_id)
+                results.append(result)
+            self._set_meta(conn, "next_id", next_id)
+            conn.execute("COMMIT")
+            return results
+        except Exception as exc:
+            self._rollback(conn)
+            if self._is_db_error(exc):
+                raise self._translate(exc) from exc
+            raise
+
+    def _rollback(self, conn: Any) -> None:
+        try:
+            conn.execute("ROLLBACK")
+        except Exception:  # noqa: S110  # nothing to roll back: the failure came first
+            pass
+
+    def _one_task(self, conn: Any, task: WriteTask, now_ms: int, week: int,
+                  next_id: int) -> tuple[Any, int]:
+        conn.execute("SAVEPOINT lc_task")
+        try:
+            if isinstance(task, EventBatch):
+                result, next_id = self._write_events(conn, task, now_ms, week % 10, next_id)
+            elif isinstance(task, RecordBatch):
+                result = self._write_records(conn, task, now_ms)
+            elif isinstance(task, DeclareEntity):
+                result = self._declare(conn, task, now_ms)
+            else:
+                result = self._maintain(conn, cycles.week_of(task.now_ms, self.tz),
+                                        task.now_ms, force=task.force)
+        except LogcycleError as exc:
+            conn.execute("ROLLBACK TO SAVEPOINT lc_task")
+            conn.execute("RELEASE SAVEPOINT lc_task")
+            return exc, next_id
+        conn.execute("RELEASE SAVEPOINT lc_task")
+        return result, next_id
+
+    # -- events ---------------------------------------------------------------------------
+    def _write_events(self, conn: Any, task: EventBatch, now: int, cycle: int,
+                      next_id: int) -> tuple[list[int], int]:
+        key = task.idempotency_key
+        if key is not None:
+            row = conn.execute(self._sql_idem_get, (key, task.principal)).fetchone()
+            if row is not None:
+                return list(orjson.loads(row[0])), next_id
+        by_kind: dict[str, list[tuple[Any, ...]]] = {}
+        errors: list[tuple[Any, ...]] = []
+        ids: list[int] = []
+        for ev in task.events:
+            kind = ev.kind
+            if ev.error is not None:
+                errors.append((next_id, now, *ev.error, ev.error_attributes))
+                row = (next_id + 1, now, *ev.values, next_id, ev.attributes)
+                next_id += 1
+            elif kind.has_error:
+                row = (next_id, now, *ev.values, None, ev.attributes)
+            else:
+                row = (next_id, now, *ev.values, ev.attributes)
+            ids.append(next_id)
+            next_id += 1
+            rows = by_kind.get(kind.name)
+            if rows is None:
+                rows = by_kind[kind.name] = []
+            rows.append(row)
+        if errors:
+            by_kind.setdefault(ERROR_KIND.name, []).extend(errors)
+        for name, rows in by_kind.items():
+            if name == ERROR_KIND.name and errors:
+                rows.sort(key=lambda r: r[0])
+            self._insert_many(conn, self._inserts[(name, cycle)], name, cycle, rows)
+        if key is not None:
+            conn.execute(self._sql_idem_put, (key, task.principal, orjson.dumps(ids).decode(), now))
+        return ids, next_id
+
+    # -- rotation and retention -----------------------------------------------------------
+    def _maintain(self, conn: Any, week: int, now_ms: int, *, force: bool) -> MaintenanceReport:
+        stored = self._meta(conn, "current_week")
+        if stored is not None and week < stored and not force:
+            raise Conflict(f"the store was already rotated to week {stored}, later than the "
+                           f"requested time's week {week}; use --force to rotate back")
+        held = {int(c): (None if w is None else int(w))
+                for c, w in conn.execute("SELECT cycle, week FROM lc_cycles").fetchall()}
+        p = cycles.plan(week, held, self.retention)
+        for c in sorted(p.empty):
+            for kind in KINDS:
+                self._empty(conn, schema.table(kind, c))
+        q = self.dialect.param
+        for c, w in p.held.items():
+            conn.execute(f"INSERT INTO lc_cycles (cycle, week) VALUES ({q}, {q}) ON CONFLICT "
+                         "(cycle) DO UPDATE SET week = excluded.week", (c, w))
+        rotated = stored != week
+        if rotated or force:
+            for kind in KINDS:
+                for stmt in schema.view_ddl(kind, p.current, p.previous, self.dialect):
+                    conn.execute(stmt)
+        self._set_meta(conn, "current_week", week)
+        conn.execute(f"DELETE FROM lc_idempotency WHERE created < {q}",
+                     (now_ms - IDEMPOTENCY_TTL_MS,))
+        if rotated or p.empty:
+            log.info("maintenance: week %s (cycle %s), emptied cycles %s", week, p.current,
+                     sorted(p.empty) or "none")
+        return MaintenanceReport(week, p.current, p.previous, tuple(sorted(p.empty)), p.held,
+                                 rotated)
+
+    def held(self) -> dict[int, int | None]:
+        _, rows = self.fetch("SELECT cycle, week FROM lc_cycles", ())
+        return {int(c): (None if w is None else int(w)) for c, w in rows}
+
+    # -- records --------------------------------------------------------------------------
+    def entities(self) -> dict[str, dict[str, str]]:
+        _, rows = self.fetch("SELECT name, columns FROM lc_entities", ())
+        return {name: orjson.loads(cols) for name, cols in rows}
+
+    def _declare(self, conn: Any, task: DeclareEntity, now_ms: int) -> dict[str, str]:
+        p = self.dialect.param
+        row = conn.execute(f"SELECT columns FROM lc_entities WHERE name = {p}",
+                           (task.entity,)).fetchone()
+        if row is not None:
+            existing: dict[str, str] = orjson.loads(row[0])
+            if task.columns and task.columns != existing:
+                raise Conflict(f"entity {task.entity!r} exists with other columns: "
+                               f"{orjson.dumps(existing).decode()}", code="entity_exists")
+            return existing
+        conn.execute(schema.record_table_ddl(task.entity, task.columns, self.dialect))
+        conn.execute(f"INSERT INTO lc_entities (name, columns, created) VALUES ({p}, {p}, {p})",
+                     (task.entity, orjson.dumps(task.columns).decode(), now_ms))
+        return task.columns
+
+    def _write_records(self, conn: Any, task: RecordBatch, now_ms: int) -> list[int]:
+        p = self.dialect.param
+        row = conn.execute(f"SELECT columns FROM lc_entities WHERE name = {p}",
+                           (task.entity,)).fetchone()
+        if row is None:
+            raise NotFound(f"entity {task.entity!r} is not declared: an admin declares it with "
+                           f"PUT /api/v1/entities/{task.entity}", code="unknown_entity")
+        cols: dict[str, str] = orjson.loads(row[0])
+        names = ["id", "insert_instant", "data", *cols]
+        table = schema.record_table(task.entity)
+        first = int(conn.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table}").fetchone()[0]) + 1
+        rows = [(first + i, now_ms, orjson.dumps(rec).decode(),
+                 *(_coerce(rec.get(c), t, i, c) for c, t in cols.items()))
+                for i, rec in enumerate(task.records)]
+        conn.executemany(f"INSERT INTO {table} ({', '.join(names)}) VALUES "
+                         f"({self.dialect.params(len(names))})", rows)
+        return [r[0] for r in rows]
+
+
+def _coerce(value: Any, typ: str, index: int, column: str) -> Any:
+    """A record's value for a typed column, or a 400 naming the record and column."""
+    if value is None:
+        return None
+    ok = {
+        "text": isinstance(value, str),
+        "integer": isinstance(value, int) and not isinstance(value, bool),
+        "real": isinstance(value, int | float) and not isinstance(value, bool),
+        "boolean": isinstance(value, bool),
+        "json": True,
+    }[typ]
+    if not ok:
+        from logcycle.errors import FieldError
+        raise BadRequest(f"record {index}: {column}: expected {typ}, got {type(value).__name__}",
+                         code="invalid_record",
+                         errors=[FieldError(field=column, index=index,
+                                            message=f"expected {typ}")])
+    if typ == "integer" and not -(2**63) <= value < 2**63:
+        raise BadRequest(f"record {index}: {column}: integer out of range", code="invalid_record")
+    return orjson.dumps(value).decode() if typ == "json" else value
