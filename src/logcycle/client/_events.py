@@ -92,7 +92,7 @@ def instant_value(value: object) -> int | str:
     (1700000000123, '2026-01-02T03:04:05+00:00')
     """
     if type(value) is int or type(value) is str:
-        return value  # type: ignore[return-value]
+        return value
     if isinstance(value, datetime):
         return int(value.timestamp() * 1000)  # a naive datetime is local time, as in Python
     if isinstance(value, _NUMBER_TYPES) and not isinstance(value, bool):

@@ -18,6 +18,7 @@ a crash is stored once.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -162,10 +163,8 @@ class Spool:
             return None  # another process adopted it first
         except (OSError, ValueError, KeyError, TypeError) as exc:
             self.corrupt.append(f"{name}: {exc}")
-            try:
+            with contextlib.suppress(OSError):
                 os.replace(target, target + ".bad")
-            except OSError:
-                pass
             return None
 
     def _new_name(self) -> str:
@@ -187,7 +186,5 @@ class Spool:
 
 
 def _unlink(path: str) -> None:
-    try:
+    with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
-    except FileNotFoundError:
-        pass

@@ -11,6 +11,7 @@ the Idempotency-Key makes that safe.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import http.client
 import socket
@@ -112,10 +113,8 @@ class Transport:
             self._aborted = True
             sock = self._conn.sock if self._conn is not None else None
         if sock is not None:
-            try:
+            with contextlib.suppress(OSError):  # already closed
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass  # already closed
 
     def forget(self) -> None:
         """In a child after fork(): drop the parent's connection without touching it."""

@@ -65,6 +65,8 @@ class Worker:
         self.spooled = 0  # of those, events in spool segments
         self._spool_bytes = 0
         self._retry_at = 0.0  # monotonic time before which nothing is sent
+        self._server_hold = 0.0  # the part of _retry_at the server asked for (Retry-After)
+        self._stopping = False
         self._failures = 0  # consecutive failed attempts, for the back-off
         self._stop_at: float | None = None
         self._next_rescan = 0.0
@@ -123,6 +125,7 @@ class Worker:
     def _open(self) -> None:
         if self._spool is None:
             return
+        self._next_rescan = time.monotonic() + RESCAN
         try:
             self._adopt(self._spool.open())
         except OSError as exc:
@@ -132,6 +135,9 @@ class Worker:
     def _step(self) -> bool:
         """One turn; True once stopping and everything possible has been done."""
         self._counters.print_reports()
+        if self._stop_at is not None and not self._stopping:
+            self._stopping = True  # cut our own back-off short, not the server's Retry-After
+            self._retry_at = min(self._retry_at, self._server_hold)
         self._rescan()
         self._fill()
         self._send_ready()
@@ -164,14 +170,15 @@ class Worker:
 
     # Queue → batches ----------------------------------------------------------------
 
-    def _can_fill(self) -> bool:
+    def _can_fill(self, final: bool = False) -> bool:
         if self._spool is None:
             return not self._outbox
-        return self._spool_bytes < self._config.spool_max_bytes
+        return final or self._spool_bytes < self._config.spool_max_bytes
 
-    def _fill(self) -> None:
+    def _fill(self, final: bool = False) -> None:
+        """Move queued calls into batches while there is room (``final``: all of them)."""
         budget = len(self._queue)
-        while budget > 0 and self._can_fill():
+        while budget > 0 and self._can_fill(final):
             taken = self._drain(self._config.max_batch)
             if taken == 0:
                 break
@@ -202,7 +209,7 @@ class Worker:
             except InvalidEventError as exc:
                 self._invalid(str(exc))
         self._seal(events, records)
-        return taken + 1 if taken == 0 and not self._queue else taken
+        return taken
 
     def _seal(self, events: list[dict[str, Any]], records: dict[str, list[Any]]) -> None:
         if events:
@@ -273,11 +280,10 @@ class Worker:
         if self._spool is None or time.monotonic() < self._next_rescan:
             return
         self._next_rescan = time.monotonic() + RESCAN
-        if self._next_rescan - RESCAN > 0 and self._seq >= 0:
-            try:
-                self._adopt(self._spool.adopt())
-            except OSError as exc:
-                self._problem("spool_scan", f"cannot scan the spool: {exc}")
+        try:
+            self._adopt(self._spool.adopt())
+        except OSError as exc:
+            self._problem("spool_scan", f"cannot scan the spool: {exc}")
 
     # Batches → server -------------------------------------------------------------
 
@@ -296,12 +302,12 @@ class Worker:
             return
         if batch.gzipped is None:
             batch.gzipped = self._transport.compress(body)
+        batch.attempts += 1
         try:
             reply = self._transport.post(batch.path, batch.gzipped, batch.key)
         except NetworkError as exc:
             self._retry(batch, Decision("retry"), f"cannot reach {self._config.base_url}: {exc}")
             return
-        batch.attempts += 1
         decision = decide(reply, attempts=batch.attempts - 1)
         if decision.action == "ok":
             self._counters.sent += batch.count
@@ -326,7 +332,6 @@ class Worker:
             return None
 
     def _retry(self, batch: Batch, decision: Decision, why: str) -> None:
-        batch.attempts += decision.delay is None and why.startswith("cannot")
         self._counters.retried += 1
         self._counters.last_error = why
         self._failures += 1
@@ -338,6 +343,7 @@ class Worker:
         else:
             delay += random.random() * min(1.0, delay * 0.1)  # noqa: S311 - jitter
         self._retry_at = time.monotonic() + delay
+        self._server_hold = self._retry_at if decision.delay is not None else 0.0
         self._problem("retry", f"{why}; retrying (later problems: see stats().last_error)")
 
     def _reject(self, batch: Batch, body: bytes, decision: Decision) -> None:
@@ -401,9 +407,7 @@ class Worker:
     def _finish(self) -> None:
         """After the deadline: spool what is left, or count it lost; wake every flush()."""
         if self._spool is not None:
-            limit = self._config.spool_max_bytes
-            self._config = _with_spool_limit(self._config, max(limit, self._spool_bytes) * 2)
-            self._fill()
+            self._fill(final=True)
         for item in _take_all(self._queue):
             if item[0] == MARKER:
                 item[1].set()
@@ -427,9 +431,3 @@ def _take_all(queue: deque[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
             items.append(queue.popleft())
         except IndexError:
             return items
-
-
-def _with_spool_limit(config: Config, limit: int) -> Config:
-    from dataclasses import replace
-
-    return replace(config, spool_max_bytes=limit)
