@@ -217,29 +217,33 @@ class Logger:
         then is kept in the spool (if any) for the next start, or counted as dropped
         (``shutdown``). Later calls are counted as ``closed``. True when all was sent."""
         if self._closed:
-            return not self._worker.alive and self._worker.pending == 0
+            worker = self._worker
+            return not (worker.alive or worker.pending or worker.unsent)
         self._closed = True
         self._max_queue = -1  # every later call takes the refuse path
         with _LIVE_LOCK:
             _LIVE.discard(self)
         ended = self._worker.stop(max(0.0, timeout))
-        if ended:
-            self._count_stragglers()
+        stragglers = self._count_stragglers() if ended else 0
         self._counters.print_reports()
-        return ended and self._worker.pending == 0 and not self._queue
+        worker = self._worker
+        return ended and not (worker.pending or worker.unsent or stragglers or self._queue)
 
     async def aclose(self, timeout: float = 5.0) -> bool:
         """`close` for asyncio code."""
         return await asyncio.to_thread(self.close, timeout)
 
-    def _count_stragglers(self) -> None:
+    def _count_stragglers(self) -> int:
         """Calls that slipped in while the worker was finishing: lost to shutdown."""
+        lost = 0
         while self._queue:
             item = self._queue.popleft()
             if item[0] == MARKER:
                 item[1].set()
             else:
                 self._counters.drop("shutdown")
+                lost += 1
+        return lost
 
     def stats(self) -> ClientStats:
         """Counters: queued, sent, retried, dropped by reason (exact when idle or closed).

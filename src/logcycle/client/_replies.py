@@ -84,5 +84,6 @@ def _error_code(body: bytes) -> str | None:
 def error_text(reply: Reply) -> str:
     """A one-line account of a failed answer, for ClientStats.last_error and stderr."""
     error = _error(reply.body)
-    message = error.get("message") or reply.body[:200].decode("utf-8", "replace")
+    message = error.get("message") or error.get("code") or \
+        reply.body[:200].decode("utf-8", "replace")
     return f"HTTP {reply.status}: {message}".strip().rstrip(":")

@@ -63,6 +63,7 @@ class Worker:
         self._outbox: deque[Batch] = deque()
         self.pending = 0  # events in the outbox, acknowledged by nobody yet
         self.spooled = 0  # of those, events in spool segments
+        self.unsent = 0  # events counted lost ("shutdown") when the thread ended
         self._spool_bytes = 0
         self._retry_at = 0.0  # monotonic time before which nothing is sent
         self._server_hold = 0.0  # the part of _retry_at the server asked for (Retry-After)
@@ -413,10 +414,12 @@ class Worker:
                 item[1].set()
             else:
                 self._counters.drop("shutdown")
+                self.unsent += 1
         for batch in list(self._outbox):
             if batch.segment is None:
                 self._counters.drop("shutdown", batch.count)
                 self.pending -= batch.count
+                self.unsent += batch.count
             batch.done()
         self._outbox.clear()
         self._transport.close()
