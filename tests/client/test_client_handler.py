@@ -1,0 +1,96 @@
+"""LogcycleHandler: logging records as general and error events."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+
+import pytest
+from conftest import FakeServer
+
+from logcycle.client import LogcycleHandler, Logger, request_context
+
+
+@pytest.fixture
+def app_log(fake: FakeServer, make_logger: Callable[..., Logger]) -> Iterator[logging.Logger]:
+    log = logging.getLogger("shop.checkout")
+    handler = LogcycleHandler(make_logger(fake.url))
+    log.addHandler(handler)
+    log.setLevel(logging.DEBUG)
+    log.propagate = False
+    yield log
+    log.removeHandler(handler)
+    log.propagate = True
+
+
+def _stored(fake: FakeServer, log: logging.Logger) -> list[dict[str, object]]:
+    handler = log.handlers[0]
+    assert isinstance(handler, LogcycleHandler)
+    assert handler.logger.flush(5)
+    return fake.stored()
+
+
+def test_levels_become_message_types(fake: FakeServer, app_log: logging.Logger) -> None:
+    app_log.debug("d")
+    app_log.info("i %s", "arg")
+    app_log.warning("w")
+    app_log.error("e")
+    app_log.critical("c")
+    app_log.log(25, "between")
+    events = _stored(fake, app_log)
+    assert [(e["kind"], e["message"], e["message_type"]) for e in events] == [
+        ("general", "d", "Debug"), ("general", "i arg", "Information"),
+        ("general", "w", "Warning"), ("general", "e", "Error"), ("general", "c", "Error"),
+        ("general", "between", "Information")]
+    assert {e["module_name"] for e in events} == {"shop.checkout"}
+    assert all(isinstance(e["instant"], int) for e in events)
+
+
+def test_exceptions_become_error_events(fake: FakeServer, app_log: logging.Logger) -> None:
+    try:
+        {}["missing"]  # noqa: B018
+    except KeyError:
+        app_log.exception("lookup failed for %s", "order 7")
+    [event] = _stored(fake, app_log)
+    assert event["kind"] == "error" and event["message"] == "lookup failed for order 7"
+    assert event["module_name"] == "shop.checkout"
+    detail = event["detail"]
+    assert isinstance(detail, str)
+    assert detail.startswith("Traceback") and "KeyError: 'missing'" in detail
+    assert event["attributes"] == {"level": "ERROR"}
+
+
+def test_extra_fields_are_carried(fake: FakeServer, app_log: logging.Logger) -> None:
+    class Opaque:
+        def __repr__(self) -> str:
+            return "<opaque>"
+
+    with request_context("rk-9"):
+        app_log.info("paid", extra={"order": 7, "tags": ["a"], "thing": Opaque(),
+                                    "action_name": "Pay"})
+    app_log.warning("keyed", extra={"request_key": "rk-x"})
+    first, second = _stored(fake, app_log)
+    assert first["attributes"] == {"order": 7, "tags": ["a"], "thing": "<opaque>"}
+    assert first["action_name"] == "Pay" and first["request_key"] == "rk-9"
+    assert second["request_key"] == "rk-x" and "attributes" not in second
+
+
+def test_stack_info_is_kept(fake: FakeServer, app_log: logging.Logger) -> None:
+    app_log.info("where", stack_info=True)
+    [event] = _stored(fake, app_log)
+    attributes = event["attributes"]
+    assert isinstance(attributes, dict) and "Stack (most recent call last)" in str(
+        attributes["stack_info"])
+
+
+def test_one_line_wiring_on_the_root_logger(fake: FakeServer,
+                                            make_logger: Callable[..., Logger]) -> None:
+    root = logging.getLogger()
+    handler = LogcycleHandler(make_logger(fake.url))
+    root.addHandler(handler)
+    try:
+        logging.getLogger("any.module").warning("through the root")
+    finally:
+        root.removeHandler(handler)
+    assert handler.logger.flush(5)
+    assert [e["message"] for e in fake.stored()] == ["through the root"]
