@@ -1,103 +1,22 @@
-"""Fixtures of the client tests: a scripted stdlib HTTP server standing in for logcycle
-(to inject 429/503/413/400 and dropped connections), and quick Logger options."""
+"""Fixtures of the client tests (helpers in client_helpers.py)."""
 
 from __future__ import annotations
 
-import gzip
-import json
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from client_helpers import FAST, KEY, FakeServer, handler_for
 
 from logcycle.client import Logger
-
-KEY = "client-test-key"
-# Short intervals so that the suite stays fast; a test never asserts on speed.
-FAST: dict[str, Any] = {"flush_interval": 0.05, "retry_base": 0.02, "retry_max": 0.1,
-                        "timeout": 5.0}
-
-
-@dataclass
-class Seen:
-    """One request the fake server received."""
-
-    method: str
-    path: str
-    headers: dict[str, str]
-    items: list[Any]
-    status: int = 0
-
-
-# What the fake answers: (status, JSON body or None, extra headers), or DROP to close the
-# connection without an answer.
-Answer = tuple[int, Any, dict[str, str]]
-DROP: Answer = (-1, None, {})
-
-
-@dataclass
-class FakeServer:
-    """A stand-in for the logcycle server; answers from ``script`` first, then 200."""
-
-    url: str = ""
-    requests: list[Seen] = field(default_factory=list)
-    script: list[Answer | Callable[[Seen], Answer]] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def answer(self, seen: Seen) -> Answer:
-        with self.lock:
-            self.requests.append(seen)
-            step = self.script.pop(0) if self.script else None
-        if step is None:
-            return 200, {"ids": list(range(1, len(seen.items) + 1))}, {}
-        return step(seen) if callable(step) else step
-
-    def stored(self) -> list[Any]:
-        """Items of the requests answered 2xx (by the default answer), in order."""
-        return [item for seen in self.ok_requests() for item in seen.items]
-
-    def ok_requests(self) -> list[Seen]:
-        with self.lock:
-            return [s for s in self.requests if 200 <= s.status < 300]
-
-
-def _handler(fake: FakeServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            if self.headers.get("Content-Encoding") == "gzip":
-                body = gzip.decompress(body)
-            seen = Seen("POST", self.path, dict(self.headers.items()), json.loads(body))
-            status, payload, headers = fake.answer(seen)
-            seen.status = status
-            if status == -1:
-                self.close_connection = True
-                self.connection.close()
-                return
-            data = b"" if payload is None else json.dumps(payload).encode()
-            self.send_response(status)
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-            pass
-
-    return Handler
 
 
 @pytest.fixture
 def fake() -> Iterator[FakeServer]:
     server = FakeServer()
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(server))
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler_for(server))
     httpd.daemon_threads = True
     server.url = f"http://127.0.0.1:{httpd.server_address[1]}"
     thread = threading.Thread(target=httpd.serve_forever, args=(0.02,), daemon=True)

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable, Iterator
 
 import pytest
-from conftest import FakeServer
+from client_helpers import FakeServer
 
 from logcycle.client import LogcycleHandler, Logger, request_context
 
@@ -48,7 +48,7 @@ def test_levels_become_message_types(fake: FakeServer, app_log: logging.Logger) 
 
 def test_exceptions_become_error_events(fake: FakeServer, app_log: logging.Logger) -> None:
     try:
-        {}["missing"]  # noqa: B018
+        {}["missing"]
     except KeyError:
         app_log.exception("lookup failed for %s", "order 7")
     [event] = _stored(fake, app_log)

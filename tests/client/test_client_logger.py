@@ -10,7 +10,7 @@ import warnings
 from collections.abc import Callable
 
 import pytest
-from conftest import KEY, FakeServer, Seen
+from client_helpers import KEY, FakeServer, Seen
 
 from logcycle.client import (
     ConfigError,

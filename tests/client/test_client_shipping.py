@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from conftest import DROP, KEY, FakeServer, Seen
+from client_helpers import DROP, KEY, FakeServer, Seen
 
 from logcycle.client import Logger
 

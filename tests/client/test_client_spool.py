@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import FAST, KEY, FakeServer
+from client_helpers import FAST, KEY, FakeServer
 
 from logcycle.client import Logger
 
@@ -66,7 +66,8 @@ while logger.stats().spooled < 300:
     time.sleep(0.01)
 os.kill(os.getpid(), 9)
 """
-    proc = subprocess.run([sys.executable, "-c", code], timeout=30, capture_output=True)
+    proc = subprocess.run([sys.executable, "-c", code],  # noqa: S603 - our interpreter
+                          timeout=30, capture_output=True)
     assert proc.returncode == -9, proc.stderr
     assert list(spool.glob("*.lock"))  # the dead owner's lock file is left behind
     with Logger(fake.url, KEY, spool_dir=spool, **FAST) as logger:
