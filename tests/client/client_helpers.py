@@ -8,10 +8,17 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
+import socket
+import subprocess
+import sys
 import threading
+import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
+from pathlib import Path
 from typing import Any
 
 KEY = "client-test-key"
@@ -91,3 +98,63 @@ def handler_for(fake: FakeServer) -> type[BaseHTTPRequestHandler]:
             pass
 
     return Handler
+
+
+class RealServer:
+    """``python -m logcycle serve`` as a subprocess on a free port (restartable on it)."""
+
+    def __init__(self, data: Path, *options: str) -> None:
+        self.data = data
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = int(sock.getsockname()[1])
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.options = options
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 20.0) -> RealServer:
+        env = {**os.environ, "LOGCYCLE_API_KEY": KEY}
+        self.proc = subprocess.Popen(  # noqa: S603 - our interpreter, fixed arguments
+            [sys.executable, "-m", "logcycle", "serve", "--data", str(self.data),
+             "--port", str(self.port), "--log-level", "warning", *self.options],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited: {self._stderr()}")
+            try:
+                with urllib.request.urlopen(self.url + "/health", timeout=1) as answer:  # noqa: S310
+                    if answer.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("server did not become ready")
+
+    def kill(self) -> None:
+        """SIGKILL: the harshest stop (an answer may be lost after the commit)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        if self.proc is not None and self.proc.stderr is not None:
+            self.proc.stderr.close()
+
+    def _stderr(self) -> str:
+        assert self.proc is not None and self.proc.stderr is not None
+        return self.proc.stderr.read().decode(errors="replace")
+
+    def get(self, path: str) -> Any:
+        request = urllib.request.Request(self.url + path,  # noqa: S310 - http only
+                                         headers={"Authorization": f"Bearer {KEY}"})
+        with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
+            return json.load(answer)
+
+    def all_events(self) -> list[dict[str, Any]]:
+        """Every stored event, following the pages."""
+        events: list[dict[str, Any]] = []
+        after = ""
+        while True:
+            page = self.get(f"/api/v1/events?limit=1000{after}")
+            events += page["events"]
+            if not page["next"]:
+                return events
+            after = f"&after={page['next']}"

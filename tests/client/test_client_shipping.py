@@ -61,6 +61,7 @@ def test_503_retry_after_is_honoured_with_the_same_key(
     assert len(keys) == 3 and len(set(keys)) == 1
     stats = logger.stats()
     assert (stats.sent, stats.retried, stats.dropped) == (5, 2, {})
+    assert stats.details == {"retried:503": 1, "retried:429": 1}
     assert stats.last_error == "HTTP 429"
 
 

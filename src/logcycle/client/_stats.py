@@ -49,7 +49,8 @@ class ClientStats:
     spooled: int = 0  # of `queued`, how many are on disk in the spool
     batches: int = 0  # requests acknowledged
     last_error: str | None = None  # the last problem met while shipping
-    details: dict[str, int] = field(default_factory=dict)  # "rejected:<field>" -> events
+    # finer counts: "rejected:<field>" -> events, "retried:<503|429|network|...>" -> requests
+    details: dict[str, int] = field(default_factory=dict)
 
     @property
     def dropped_total(self) -> int:
@@ -91,6 +92,13 @@ class Counters:
             if detail is not None:
                 key = f"{reason}:{detail}"
                 self._details[key] = self._details.get(key, 0) + count
+
+    def retry(self, reason: str) -> None:
+        """Count one request sent again, and why ("network", "503", "429", ...)."""
+        self.retried += 1
+        key = f"retried:{reason}"
+        with self._lock:
+            self._details[key] = self._details.get(key, 0) + 1
 
     def report_once(self, topic: str, text: str) -> None:
         """Keep ``text`` for stderr unless something on ``topic`` was already reported."""

@@ -307,7 +307,8 @@ class Worker:
         try:
             reply = self._transport.post(batch.path, batch.gzipped, batch.key)
         except NetworkError as exc:
-            self._retry(batch, Decision("retry"), f"cannot reach {self._config.base_url}: {exc}")
+            why = f"cannot reach {self._config.base_url}: {exc}"
+            self._retry(batch, Decision("retry", reason="network"), why)
             return
         decision = decide(reply, attempts=batch.attempts - 1)
         if decision.action == "ok":
@@ -333,7 +334,7 @@ class Worker:
             return None
 
     def _retry(self, batch: Batch, decision: Decision, why: str) -> None:
-        self._counters.retried += 1
+        self._counters.retry(decision.reason)
         self._counters.last_error = why
         self._failures += 1
         delay = decision.delay
