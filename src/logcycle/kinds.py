@@ -9,6 +9,7 @@ the SQL schema and the API's field lists.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from enum import Enum
 
@@ -46,6 +47,12 @@ class Kind:
     name: str
     top_level: bool  # `integration` is top-level only when is_expose is true
     fields: tuple[Field, ...]
+    # Computed once: read for every event on the write path.
+    has_error: bool = dataclasses.field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "has_error",
+                           any(f.type is FieldType.ERROR for f in self.fields))
 
     @property
     def required(self) -> tuple[str, ...]:
@@ -55,10 +62,6 @@ class Kind:
     def data_fields(self) -> tuple[Field, ...]:
         """Fields stored as their own column (everything but the inline error)."""
         return tuple(f for f in self.fields if f.type is not FieldType.ERROR)
-
-    @property
-    def has_error(self) -> bool:
-        return any(f.type is FieldType.ERROR for f in self.fields)
 
     @property
     def columns(self) -> tuple[str, ...]:

@@ -68,6 +68,9 @@ class Service:
     def start(self) -> None:
         self.open()
         if not self.started:
+            start_bg = getattr(self.store, "start_background", None)
+            if start_bg is not None:
+                start_bg()
             self.writer.start()
             self.started = True
 

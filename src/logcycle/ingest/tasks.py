@@ -56,4 +56,11 @@ class Maintain:
     size: int = 1
 
 
-WriteTask = EventBatch | RecordBatch | DeclareEntity | Maintain
+@dataclass(slots=True)
+class Reindex:
+    """Bring the indexes built behind the writer up to date; the result is rows indexed."""
+
+    size: int = 1
+
+
+WriteTask = EventBatch | RecordBatch | DeclareEntity | Maintain | Reindex

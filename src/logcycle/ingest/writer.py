@@ -23,7 +23,7 @@ from typing import Any
 from logcycle.clock import Clock
 from logcycle.cycles import next_rotation_ms
 from logcycle.errors import LogcycleError, Overloaded, StoreUnavailable
-from logcycle.ingest.tasks import Maintain, WriteTask
+from logcycle.ingest.tasks import Maintain, Reindex, WriteTask
 from logcycle.store.base import Store
 
 log = logging.getLogger("logcycle.writer")
@@ -44,6 +44,9 @@ class Writer:
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="logcycle-writer", daemon=True)
         self._next_rotation = 0
+        self._next_reindex = 0
+        self.reindex_interval_ms = 1000
+        self._dirty = False
         self.commits = 0
         self.failures = 0
 
@@ -124,6 +127,7 @@ class Writer:
         try:
             results: list[Any] = self.store.apply([t for t, _ in group], now)
             self.commits += 1
+            self._dirty = True
         except LogcycleError as exc:
             self.failures += 1
             log.warning("write of %d tasks failed: %s", len(group), exc.message)
@@ -142,9 +146,23 @@ class Writer:
                     fut.set_result(result)
         if now >= self._next_rotation:
             self._next_rotation = next_rotation_ms(now, self.tz)
+        self._maybe_reindex(now)
+
+    def _maybe_reindex(self, now: int) -> None:
+        """Indexes built behind the writer catch up at most once a second (and at once
+        when the writer goes idle), so lookups scan at most about a second of rows."""
+        if not (self._dirty and self.store.has_deferred_indexes and now >= self._next_reindex):
+            return
+        self._dirty = False
+        self._next_reindex = now + self.reindex_interval_ms
+        try:
+            self.store.apply([Reindex()], now)
+        except LogcycleError as exc:
+            log.warning("reindex failed: %s", exc.message)
 
     def _maybe_rotate(self) -> None:
         now = self.clock.now_ms()
+        self._maybe_reindex(now)
         if now < self._next_rotation:
             return
         fut: concurrent.futures.Future[Any] = concurrent.futures.Future()

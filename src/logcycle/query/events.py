@@ -60,9 +60,13 @@ def weeks_to_read(held: dict[int, int | None], start: int | None, end: int | Non
                   reverse=True)
 
 
-def _where(f: EventFilter, p: str, like: str, after: int | None) -> tuple[str, list[Any]]:
+def _where(f: EventFilter, p: str, like: str, after: int | None,
+           rk: tuple[str, list[Any]] | None = None) -> tuple[str, list[Any]]:
     clauses: list[str] = []
     params: list[Any] = []
+    if rk is not None:
+        clauses.append(rk[0])
+        params.extend(rk[1])
     if after is not None:
         clauses.append(f"id < {p}")
         params.append(after)
@@ -73,6 +77,8 @@ def _where(f: EventFilter, p: str, like: str, after: int | None) -> tuple[str, l
         clauses.append(f"insert_instant <= {p}")
         params.append(f.end)
     for column, value in f.equalities():
+        if column == "request_key" and rk is not None:
+            continue
         clauses.append(f"{column} = {p}")  # column names come from EventFilter, never users
         params.append(value)
     if f.q is not None:
@@ -86,12 +92,14 @@ def list_events(store: Store, f: EventFilter, *, after: int | None, limit: int,
     """One page of events matching ``f``, newest first, and the token of the next."""
     kinds = f.searched_kinds()
     d = store.dialect
-    where, params = _where(f, d.param, d.like, after)
     found: list[tuple[int, dict[str, Any]]] = []
     for week in weeks_to_read(store.held(), f.start, f.end, tz):
         cycle = week % cycles.CYCLES
         batch: list[tuple[int, dict[str, Any]]] = []
         for kind in kinds:
+            rk = (store.request_key_condition(kind, cycle, f.request_key)
+                  if f.request_key is not None else None)
+            where, params = _where(f, d.param, d.like, after, rk)
             sql = (f"SELECT * FROM {schema.table(kind, cycle)}{where} "
                    f"ORDER BY id DESC LIMIT {d.param}")
             names, rows = store.fetch(sql, [*params, limit + 1 - len(found)])
@@ -113,9 +121,10 @@ def request_tree(store: Store, request_key: str) -> dict[str, Any] | None:
     for week in weeks_to_read(store.held(), None, None, ZoneInfo("UTC")):
         cycle = week % cycles.CYCLES
         for kind in KINDS:
+            cond, params = store.request_key_condition(kind, cycle, request_key)
             names, rows = store.fetch(
-                f"SELECT * FROM {schema.table(kind, cycle)} WHERE request_key = {p} "
-                f"ORDER BY id LIMIT {MAX_REQUEST_EVENTS + 1}", [request_key])
+                f"SELECT * FROM {schema.table(kind, cycle)} WHERE {cond} "
+                f"ORDER BY id LIMIT {p}", [*params, MAX_REQUEST_EVENTS + 1])
             events.extend(to_event(kind, names, r) for r in rows)
     if not events:
         return None

@@ -45,7 +45,7 @@ class Store(Protocol):
     dialect: Dialect
     url: str
 
-    def open(self, now_ms: int) -> MaintenanceReport:
+    def open(self, now_ms: int, *, maintain: bool = True) -> MaintenanceReport | None:
         """Create or check the schema and catch up rotation; returns what maintenance did."""
         ...
 
@@ -57,6 +57,17 @@ class Store(Protocol):
 
     def fetch(self, sql: str, params: Sequence[Any]) -> Rows:
         """Run one read-only query; column names and rows. Any thread."""
+        ...
+
+    def request_key_condition(self, kind: str, cycle: int, request_key: str) -> \
+            tuple[str, list[Any]]:
+        """A WHERE fragment (and its parameters) selecting one request's rows of
+        ``oslog_<kind>_<cycle>``, using whatever index the engine keeps for it."""
+        ...
+
+    @property
+    def has_deferred_indexes(self) -> bool:
+        """True if the writer must run Reindex tasks to keep lookups fast."""
         ...
 
     def held(self) -> dict[int, int | None]:

@@ -15,7 +15,14 @@ import orjson
 
 from logcycle import cycles
 from logcycle.errors import BadRequest, Conflict, LogcycleError, NotFound
-from logcycle.ingest.tasks import DeclareEntity, EventBatch, Maintain, RecordBatch, WriteTask
+from logcycle.ingest.tasks import (
+    DeclareEntity,
+    EventBatch,
+    Maintain,
+    RecordBatch,
+    Reindex,
+    WriteTask,
+)
 from logcycle.kinds import ERROR_KIND, KINDS
 from logcycle.store import schema
 from logcycle.store.base import MaintenanceReport, Rows
@@ -63,6 +70,24 @@ class SqlStore:
 
     def fetch(self, sql: str, params: Sequence[Any]) -> Rows:
         raise NotImplementedError
+
+    def _reindex(self, conn: Any) -> int:
+        """Index what the writer wrote since the last run (engines without deferred
+        indexes have nothing to do)."""
+        return 0
+
+    def _empty_cycle(self, conn: Any, cycle: int) -> None:
+        for kind in KINDS:
+            self._empty(conn, schema.table(kind, cycle))
+
+    def request_key_condition(self, kind: str, cycle: int, request_key: str) -> \
+            tuple[str, list[Any]]:
+        """The WHERE fragment selecting one request's rows of ``oslog_<kind>_<cycle>``."""
+        return f"request_key = {self.dialect.param}", [request_key]
+
+    @property
+    def has_deferred_indexes(self) -> bool:
+        return False
 
     # -- schema ---------------------------------------------------------------------------
     def _create_schema(self, conn: Any, now_ms: int) -> None:
@@ -125,6 +150,8 @@ class SqlStore:
                 result = self._write_records(conn, task, now_ms)
             elif isinstance(task, DeclareEntity):
                 result = self._declare(conn, task, now_ms)
+            elif isinstance(task, Reindex):
+                result = self._reindex(conn)
             else:
                 result = self._maintain(conn, cycles.week_of(task.now_ms, self.tz),
                                         task.now_ms, force=task.force)
@@ -182,8 +209,7 @@ class SqlStore:
                 for c, w in conn.execute("SELECT cycle, week FROM lc_cycles").fetchall()}
         p = cycles.plan(week, held, self.retention)
         for c in sorted(p.empty):
-            for kind in KINDS:
-                self._empty(conn, schema.table(kind, c))
+            self._empty_cycle(conn, c)
         q = self.dialect.param
         for c, w in p.held.items():
             conn.execute(f"INSERT INTO lc_cycles (cycle, week) VALUES ({q}, {q}) ON CONFLICT "

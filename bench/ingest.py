@@ -1,0 +1,134 @@
+"""Ingest over HTTP beside the physical limit, in the same run.
+
+    .venv/bin/python bench/ingest.py [--events 1000000] [--clients 4] [--batch 1000]
+
+Sends N synthetic events (~400 bytes of JSON each) in batches over HTTP from concurrent
+client processes to a fresh `logcycle serve`, then prints events/s beside plain
+`executemany` of the same rows (batches of the same size, same columns, no secondary
+index) into a fresh SQLite file, and the server's peak memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import multiprocessing as mp
+import random
+import sqlite3
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import KEY, Server, event  # noqa: E402
+
+from logcycle.kinds import KINDS  # noqa: E402
+
+T0 = 1_795_400_000_000
+
+
+def make_batches(n_events: int, batch: int, seed: int) -> list[list[dict[str, Any]]]:
+    rng = random.Random(seed)
+    out = []
+    for b in range(0, n_events, batch):
+        out.append([event(rng, T0 + b + i) for i in range(min(batch, n_events - b))])
+    return out
+
+
+def client(port: int, bodies: list[bytes], ready: Any, go: Any, result: Any) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    headers = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"}
+    ready.release()
+    go.wait()
+    sent = 0
+    for body in bodies:
+        while True:
+            conn.request("POST", "/api/v1/events", body=body, headers=headers)
+            r = conn.getresponse()
+            data = r.read()
+            if r.status == 200:
+                sent += len(orjson.loads(data)["ids"])
+                break
+            if r.status == 503:
+                time.sleep(float(r.getheader("Retry-After") or 1) / 10)
+                continue
+            raise RuntimeError(f"{r.status} {data[:200]!r}")
+    result.put(sent)
+
+
+def http_rate(data_dir: Path, batches: list[list[dict[str, Any]]], clients: int) -> tuple[float, float]:
+    server = Server(data_dir)
+    try:
+        bodies = [orjson.dumps(b) for b in batches]
+        ctx = mp.get_context("fork")
+        ready, go, result = ctx.Semaphore(0), ctx.Event(), ctx.Queue()
+        procs = [ctx.Process(target=client, args=(server.port, bodies[i::clients], ready, go,
+                                                  result)) for i in range(clients)]
+        for p in procs:
+            p.start()
+        for _ in procs:
+            ready.acquire()
+        start = time.perf_counter()
+        go.set()
+        total = sum(result.get() for _ in procs)
+        elapsed = time.perf_counter() - start
+        for p in procs:
+            p.join()
+        return total / elapsed, server.peak_rss_mb()
+    finally:
+        server.stop()
+
+
+def plain_rate(path: Path, batches: list[list[dict[str, Any]]]) -> float:
+    """executemany of the same rows into a table with the same columns and no index."""
+    kind = KINDS["general"]
+    cols = kind.columns
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA cache_size = -65536")
+    conn.execute(f"CREATE TABLE plain (id INTEGER PRIMARY KEY, {', '.join(cols[1:])})")
+    sql = f"INSERT INTO plain VALUES ({', '.join('?' * len(cols))})"
+    names = [f.name for f in kind.data_fields]
+    rows_batches = []
+    next_id = 1
+    for b in batches:
+        rows = []
+        for e in b:
+            rows.append((next_id, T0, *(e.get(n) for n in names), None, None))
+            next_id += 1
+        rows_batches.append(rows)
+    start = time.perf_counter()
+    for rows in rows_batches:
+        conn.execute("BEGIN")
+        conn.executemany(sql, rows)
+        conn.execute("COMMIT")
+    elapsed = time.perf_counter() - start
+    conn.close()
+    return next_id / elapsed
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--events", type=int, default=1_000_000)
+    ap.add_argument("--clients", type=int, default=4)
+    ap.add_argument("--batch", type=int, default=1000)
+    args = ap.parse_args()
+    batches = make_batches(args.events, args.batch, seed=1)
+    with tempfile.TemporaryDirectory() as tmp:
+        limit = plain_rate(Path(tmp) / "plain.db", batches)
+        ours, rss = http_rate(Path(tmp) / "data", batches, args.clients)
+    print(f"\nIngest: {args.events:,} events, batches of {args.batch}, {args.clients} clients")
+    print(f"| {'path':<58} | {'events/s':>10} |")
+    print(f"|{'-' * 60}|{'-' * 12}|")
+    print(f"| {'plain executemany, same rows, no secondary index':<58} | {limit:>10,.0f} |")
+    print(f"| {'logcycle over HTTP (validate, group commit, indexes)':<58} | {ours:>10,.0f} |")
+    print(f"\nlogcycle / limit: {ours / limit:.0%}; server peak memory: {rss:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
