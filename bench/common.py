@@ -16,8 +16,9 @@ from typing import Any
 KEY = "bench-admin-key"
 MODULES = ["shop", "billing", "auth", "search", "catalog", "mobile_api", "reports"]
 ACTIONS = ["Checkout", "Login", "RenderPage", "SyncOrders", "ExportCsv", "GetPrice"]
-WORDS = ("request processed for customer order payment timeout retry cache miss user session "
-         "invalid token refreshed upstream latency database query slow index scan").split()
+WORDS = ("request processed for customer order payment timeout retry cache miss user "
+         "session invalid token refreshed upstream latency database query slow index "
+         "scan").split()
 
 
 def message(rng: random.Random) -> str:

@@ -24,9 +24,9 @@ from typing import Any
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import KEY, Server, event  # noqa: E402
+from common import KEY, Server, event
 
-from logcycle.kinds import KINDS  # noqa: E402
+from logcycle.kinds import KINDS
 
 T0 = 1_795_400_000_000
 
@@ -60,7 +60,8 @@ def client(port: int, bodies: list[bytes], ready: Any, go: Any, result: Any) -> 
     result.put(sent)
 
 
-def http_rate(data_dir: Path, batches: list[list[dict[str, Any]]], clients: int) -> tuple[float, float]:
+def http_rate(data_dir: Path, batches: list[list[dict[str, Any]]],
+              clients: int) -> tuple[float, float]:
     server = Server(data_dir)
     try:
         bodies = [orjson.dumps(b) for b in batches]

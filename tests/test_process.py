@@ -50,7 +50,7 @@ def test_keys_cli_while_the_server_runs(tmp_path: Path, server_factory: Any) -> 
                       headers={"Authorization": key}).status_code == 403
     listing = cli(data, "keys", "list").stdout
     assert "reader" in listing and key not in listing
-    key_id = [ln.split()[0] for ln in listing.splitlines() if "reader" in ln][0]
+    key_id = next(ln.split()[0] for ln in listing.splitlines() if "reader" in ln)
     assert cli(data, "keys", "revoke", key_id).returncode == 0
     time.sleep(1.2)
     assert httpx.get(s.url + "/api/v1/events", headers={"Authorization": key}).status_code == 401

@@ -102,7 +102,8 @@ def plan(now_week: int, held: dict[int, int | None], retention: int) -> Plan:
     return Plan(week=now_week, empty=frozenset(empty), held=after)
 
 
-def weeks_between(start_ms: int | None, end_ms: int | None, tz: tzinfo) -> tuple[int | None, int | None]:
+def weeks_between(start_ms: int | None, end_ms: int | None,
+                  tz: tzinfo) -> tuple[int | None, int | None]:
     """The first and last week a [start, end] range of insert instants can touch."""
     lo = week_of(start_ms, tz) if start_ms is not None else None
     hi = week_of(end_ms, tz) if end_ms is not None else None

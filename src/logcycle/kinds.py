@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 
-class FieldType(str, Enum):
+class FieldType(StrEnum):
     """How a field is validated and stored."""
 
     TEXT = "text"  # short string, at most MAX_TEXT characters
@@ -79,7 +79,7 @@ class Kind:
         return None
 
 
-T, L, I, N, B, J, O, E = (
+T, L, I, N, B, J, O, E = (  # noqa: E741  # one-letter names keep the kinds table readable
     FieldType.TEXT,
     FieldType.LONG,
     FieldType.INSTANT,

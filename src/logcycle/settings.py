@@ -63,7 +63,7 @@ HELP: dict[str, str] = {
     "log_level": "Server log level: debug, info, warning, error.",
 }
 
-FIELDS: tuple[dataclasses.Field[object], ...] = dataclasses.fields(Settings)  # type: ignore[assignment]
+FIELDS: tuple[dataclasses.Field[object], ...] = dataclasses.fields(Settings)
 
 
 def env_name(setting: str) -> str:

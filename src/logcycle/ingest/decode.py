@@ -4,7 +4,8 @@ The whole batch is validated before anything is written: one bad event rejects i
 a :class:`~logcycle.errors.BadRequest` whose ``errors`` name the index and field.
 
 >>> d = BatchDecoder(max_future_ms=172_800_000, max_batch=10_000)
->>> batch = d.decode_json(b'[{"kind":"error","instant":0,"module_name":"m","message":"x"}]', now_ms=1)
+>>> body = b'[{"kind":"error","instant":0,"module_name":"m","message":"x"}]'
+>>> batch = d.decode_json(body, now_ms=1)
 >>> batch.events[0].kind.name, batch.events[0].values[:2]
 ('error', (0, 'm'))
 """
@@ -32,10 +33,8 @@ from logcycle.kinds import (
     Kind,
 )
 
-_INSTANT = Union[
-    Annotated[int, msgspec.Meta(ge=0, le=253_402_300_799_999)],
-    Annotated[str, msgspec.Meta(min_length=1, max_length=64)],
-]
+_INSTANT = (Annotated[int, msgspec.Meta(ge=0, le=253_402_300_799_999)]
+            | Annotated[str, msgspec.Meta(min_length=1, max_length=64)])
 _PY_TYPES: dict[FieldType, Any] = {
     FieldType.TEXT: Annotated[str, msgspec.Meta(max_length=MAX_TEXT)],
     FieldType.LONG: Annotated[str, msgspec.Meta(max_length=MAX_MESSAGE)],

@@ -18,6 +18,7 @@ import concurrent.futures
 import logging
 import queue
 import threading
+from datetime import UTC, tzinfo
 from typing import Any
 
 from logcycle.clock import Clock
@@ -33,12 +34,12 @@ _STOP = object()
 
 class Writer:
     def __init__(self, store: Store, clock: Clock, *, max_pending: int,
-                 max_group: int = 20_000, tz: Any = None) -> None:
+                 max_group: int = 20_000, tz: tzinfo = UTC) -> None:
         self.store = store
         self.clock = clock
         self.max_pending = max_pending
         self.max_group = max_group
-        self.tz = tz if tz is not None else getattr(store, "tz", None)
+        self.tz = tz
         self._q: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._pending = 0
         self._lock = threading.Lock()
@@ -135,7 +136,8 @@ class Writer:
         except Exception as exc:
             self.failures += 1
             log.exception("write of %d tasks failed", len(group))
-            results = [StoreUnavailable(f"the write failed ({type(exc).__name__}); retry")] * len(group)
+            failed = StoreUnavailable(f"the write failed ({type(exc).__name__}); retry")
+            results = [failed] * len(group)
         with self._lock:
             self._pending -= size
         for (_, fut), result in zip(group, results, strict=True):

@@ -25,7 +25,8 @@ from logcycle.store.base import Store
 MAX_REQUEST_EVENTS = 10_000
 _JSON_COLUMNS = {k: {f.name for f in v.fields if f.type in (FieldType.JSON, FieldType.OBJECT)}
                  | {"attributes"} for k, v in KINDS.items()}
-_BOOL_COLUMNS = {k: {f.name for f in v.fields if f.type is FieldType.BOOL} for k, v in KINDS.items()}
+_BOOL_COLUMNS = {k: {f.name for f in v.fields if f.type is FieldType.BOOL}
+                 for k, v in KINDS.items()}
 
 
 @dataclass(frozen=True, slots=True)

@@ -100,7 +100,8 @@ def kind_table_ddl(kind: Kind, cycle: int, d: Dialect) -> list[str]:
 
 def insert_sql(kind: Kind, cycle: int, d: Dialect) -> str:
     cols = kind.columns
-    return f"INSERT INTO {table(kind.name, cycle)} ({', '.join(cols)}) VALUES ({d.params(len(cols))})"
+    return (f"INSERT INTO {table(kind.name, cycle)} ({', '.join(cols)}) "
+            f"VALUES ({d.params(len(cols))})")
 
 
 def view_ddl(kind: str, current: int, previous: int, d: Dialect) -> list[str]:
@@ -117,7 +118,8 @@ def view_ddl(kind: str, current: int, previous: int, d: Dialect) -> list[str]:
 def meta_ddl(d: Dialect) -> list[str]:
     """logcycle's bookkeeping tables (names start with lc_)."""
     return [
-        f"CREATE TABLE IF NOT EXISTS lc_meta (name {d.text} PRIMARY KEY, value {d.bigint} NOT NULL)",
+        f"CREATE TABLE IF NOT EXISTS lc_meta (name {d.text} PRIMARY KEY, "
+        f"value {d.bigint} NOT NULL)",
         f"CREATE TABLE IF NOT EXISTS lc_cycles (cycle {d.bigint} PRIMARY KEY, week {d.bigint})",
         f"CREATE TABLE IF NOT EXISTS lc_keys (id {d.bigint} PRIMARY KEY, hash {d.text} NOT NULL "
         f"UNIQUE, scope {d.text} NOT NULL, name {d.text}, src_prefix {d.text}, "

@@ -6,6 +6,7 @@ An engine subclass supplies connections, the bulk insert and the way a table is 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -18,7 +19,6 @@ from logcycle.errors import BadRequest, Conflict, LogcycleError, NotFound
 from logcycle.ingest.tasks import (
     DeclareEntity,
     EventBatch,
-    Maintain,
     RecordBatch,
     Reindex,
     WriteTask,
@@ -120,12 +120,12 @@ class SqlStore:
             stored = self._meta(conn, "current_week")
             if stored is None or week > stored:
                 self._maintain(conn, week, now_ms, force=False)
-            next_id = self._meta(conn, "next_id") or 1
+            next_id = self._ids_begin(conn)
             results: list[Any] = []
             for task in tasks:
                 result, next_id = self._one_task(conn, task, now_ms, week, next_id)
                 results.append(result)
-            self._set_meta(conn, "next_id", next_id)
+            self._ids_end(conn, next_id)
             conn.execute("COMMIT")
             return results
         except Exception as exc:
@@ -134,15 +134,25 @@ class SqlStore:
                 raise self._translate(exc) from exc
             raise
 
+    # -- ids: unique, increasing in commit order, across all kinds -----------------------
+    def _ids_begin(self, conn: Any) -> int:
+        """The first id this transaction may use (ids are then taken one after another).
+        SQLite keeps the counter in lc_meta; PostgreSQL overrides this with a sequence."""
+        return self._meta(conn, "next_id") or 1
+
+    def _ids_end(self, conn: Any, next_id: int) -> None:
+        """Record that ids below ``next_id`` are taken, before the commit."""
+        self._set_meta(conn, "next_id", next_id)
+
     def _rollback(self, conn: Any) -> None:
-        try:
+        # Nothing may be left to roll back when the failure came first.
+        with contextlib.suppress(Exception):
             conn.execute("ROLLBACK")
-        except Exception:  # noqa: S110  # nothing to roll back: the failure came first
-            pass
 
     def _one_task(self, conn: Any, task: WriteTask, now_ms: int, week: int,
                   next_id: int) -> tuple[Any, int]:
         conn.execute("SAVEPOINT lc_task")
+        result: Any
         try:
             if isinstance(task, EventBatch):
                 result, next_id = self._write_events(conn, task, now_ms, week % 10, next_id)
@@ -266,8 +276,8 @@ class SqlStore:
         rows = [(first + i, now_ms, orjson.dumps(rec).decode(),
                  *(_coerce(rec.get(c), t, i, c) for c, t in cols.items()))
                 for i, rec in enumerate(task.records)]
-        conn.executemany(f"INSERT INTO {table} ({', '.join(names)}) VALUES "
-                         f"({self.dialect.params(len(names))})", rows)
+        conn.cursor().executemany(f"INSERT INTO {table} ({', '.join(names)}) VALUES "
+                                  f"({self.dialect.params(len(names))})", rows)
         return [r[0] for r in rows]
 
 
