@@ -114,7 +114,7 @@ class RealServer:
 
     def start(self, timeout: float = 20.0) -> RealServer:
         env = {**os.environ, "LOGCYCLE_API_KEY": KEY}
-        self.proc = subprocess.Popen(  # noqa: S603 - our interpreter, fixed arguments
+        self.proc = subprocess.Popen(
             [sys.executable, "-m", "logcycle", "serve", "--data", str(self.data),
              "--port", str(self.port), "--log-level", "warning", *self.options],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -66,7 +66,7 @@ while logger.stats().spooled < 300:
     time.sleep(0.01)
 os.kill(os.getpid(), 9)
 """
-    proc = subprocess.run([sys.executable, "-c", code],  # noqa: S603 - our interpreter
+    proc = subprocess.run([sys.executable, "-c", code],
                           timeout=30, capture_output=True)
     assert proc.returncode == -9, proc.stderr
     assert list(spool.glob("*.lock"))  # the dead owner's lock file is left behind
