@@ -19,9 +19,9 @@ from logcycle.api.http import (
 from logcycle.errors import BadRequest, Forbidden, NotFound
 from logcycle.ingest.decode import Prepared
 from logcycle.ingest.tasks import EventBatch
+from logcycle.kinds import KINDS
 from logcycle.query.events import find_event, list_events, request_tree
 from logcycle.query.filters import EventFilter, decode_token, parse_kinds
-from logcycle.kinds import KINDS
 from logcycle.service import Service
 
 LIST_PARAMS = ("kind", "q", "start", "end", "request_key", "src", "stream", "type", "module",
