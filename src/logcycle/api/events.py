@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -24,8 +26,10 @@ from logcycle.query.events import find_event, list_events, request_tree
 from logcycle.query.filters import EventFilter, decode_token, parse_kinds
 from logcycle.service import Service
 
-LIST_PARAMS = ("kind", "q", "start", "end", "request_key", "src", "stream", "type", "module",
-               "after", "limit")
+# The filters every event query shares (list, histogram, live tail).
+FILTER_PARAMS = ("kind", "q", "message", "start", "end", "request_key", "src", "stream", "type",
+                 "module")
+LIST_PARAMS = (*FILTER_PARAMS, "after", "limit")
 NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonlines",
                 "application/x-jsonlines")
 
@@ -79,14 +83,18 @@ def check_src(prefix: str | None, events: list[Prepared]) -> None:
                             f"starts with {prefix!r}")
 
 
-async def get_events(request: Request) -> Response:
-    svc = svc_of(request)
-    await svc.auth.require(request, "read")
-    p = request.query_params
-    check_params(p, LIST_PARAMS)
+def parse_filter(p: Mapping[str, str]) -> EventFilter:
+    """The shared filters of ``p``: ``q`` is a substring of the message, ``message`` a
+    pattern where ``*`` matches any run (no ``*``: a substring too), as in the Event Log API.
+    """
+    q, message = parse_text(p.get("q"), "q"), parse_text(p.get("message"), "message")
+    if q is not None and message is not None:
+        raise BadRequest("give either q (a substring) or message (a * pattern), not both",
+                         code="invalid_parameter")
     f = EventFilter(
         kinds=parse_kinds(p.get("kind")),
-        q=parse_text(p.get("q"), "q"),
+        q=q if message is None else message,
+        wildcard=message is not None,
         start=parse_instant(p.get("start"), "start"),
         end=parse_instant(p.get("end"), "end"),
         request_key=parse_text(p.get("request_key"), "request_key"),
@@ -97,6 +105,15 @@ async def get_events(request: Request) -> Response:
     )
     if f.start is not None and f.end is not None and f.start > f.end:
         raise BadRequest("start is after end", code="invalid_parameter")
+    return f
+
+
+async def get_events(request: Request) -> Response:
+    svc = svc_of(request)
+    await svc.auth.require(request, "read")
+    p = request.query_params
+    check_params(p, LIST_PARAMS)
+    f = parse_filter(p)
     after = decode_token(p["after"]) if p.get("after") else None
     limit = parse_int(p.get("limit"), "limit", default=100, lo=1, hi=svc.settings.max_page_size)
     page = await svc.read(list_events, svc.store, f, after=after, limit=limit, tz=svc.settings.tz)

@@ -84,7 +84,7 @@ def _where(f: EventFilter, p: str, like: str, after: int | None,
         params.append(value)
     if f.q is not None:
         clauses.append(f"message {like} {p} ESCAPE '\\'")
-        params.append(like_pattern(f.q))
+        params.append(like_pattern(f.q, wildcards=f.wildcard))
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 

@@ -22,6 +22,7 @@ class EventFilter:
 
     kinds: tuple[str, ...] = KIND_NAMES
     q: str | None = None  # substring of `message`, case-insensitive
+    wildcard: bool = False  # `q` is a pattern: `*` matches any run (see like_pattern)
     start: int | None = None
     end: int | None = None
     request_key: str | None = None
