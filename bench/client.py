@@ -136,6 +136,20 @@ def call_costs(url: str, calls: int) -> None:
     print(f"logcycle stats: {logger.stats().as_dict()}")
 
 
+def unreachable(calls: int, spool_dir: str) -> None:
+    """Median µs of log_error while nothing listens at the server's address."""
+    print("\nServer unreachable (connection refused), default options")
+    for label, spool in (("memory only", None), ("with spool_dir", spool_dir)):
+        logger = Logger("http://127.0.0.1:9", KEY, spool_dir=spool)
+        sample = _sampler(lambda logger=logger: logger.log_error(MESSAGE, "Checkout"))
+        values = [sample() for _ in range(max(1, calls // SAMPLE))]
+        logger.close(0.5)
+        stats = logger.stats()
+        print(f"{label:16} median {statistics.median(values):.2f} µs, p90 "
+              f"{statistics.quantiles(values, n=10)[-1]:.2f} µs  (spooled={stats.spooled:,}, "
+              f"dropped={stats.dropped})")
+
+
 def end_to_end(url: str, events: int, gzip: bool) -> float:
     """Events/s from the first log_error until flush() returns."""
     logger = Logger(url, KEY, max_queue=events + 1, gzip=gzip)
@@ -168,6 +182,7 @@ def main() -> None:
             print("\nEnd to end, one client process → local `logcycle serve` (SQLite)")
             for gzip in (True, False):
                 end_to_end(server.url, args.events, gzip)
+            unreachable(args.calls, str(Path(tmp) / "spool"))
         finally:
             server.stop()
 
