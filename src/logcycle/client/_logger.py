@@ -203,9 +203,7 @@ class Logger:
         by the server (or counted lost). True when that happened in time."""
         if not self._worker.alive:
             return not self._queue
-        marker = threading.Event()
-        self._queue.append((MARKER, marker))
-        self._worker.wake()
+        marker = self._wakeup.flush_marker(self._queue)
         return marker.wait(max(0.0, timeout))
 
     async def aflush(self, timeout: float = 5.0) -> bool:

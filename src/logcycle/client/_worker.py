@@ -34,13 +34,30 @@ _IN_MEMORY_BODIES = 8  # spooled batches beyond this many keep their body on dis
 
 class Wakeup:
     """How log calls wake the worker: only when it is ``armed`` (asleep and able to take
-    more), so a busy or backing-off worker costs them one attribute read."""
+    more), so a busy or backing-off worker costs them one attribute read. ``markers``
+    counts flush() markers still queued: the worker does not doze while one waits."""
 
-    __slots__ = ("armed", "event")
+    __slots__ = ("_lock", "armed", "event", "markers")
 
     def __init__(self) -> None:
         self.armed = False
         self.event = threading.Event()
+        self.markers = 0
+        self._lock = threading.Lock()
+
+    def flush_marker(self, queue: deque[tuple[Any, ...]]) -> threading.Event:
+        """Queue a flush() marker and wake the worker; the marker is set when done."""
+        marker = threading.Event()
+        with self._lock:
+            self.markers += 1
+        queue.append((MARKER, marker))
+        self.event.set()
+        return marker
+
+    def marker_taken(self) -> None:
+        """The worker took a marker off the queue."""
+        with self._lock:
+            self.markers -= 1
 
     def nudge(self) -> None:
         """Wake the worker (log calls call this when ``armed`` and a batch is full)."""
@@ -150,24 +167,31 @@ class Worker:
         return False
 
     def _wait(self) -> None:
+        """Sleep until there is something to do: a full batch, a flush, the end of the
+        flush interval or of a back-off, or close()."""
+        self._wakeup.event.clear()
+        # Armed before looking at the queue, so that a call that fills a batch meanwhile
+        # either is seen here or wakes the event.
+        can_fill = self._wakeup.armed = self._can_fill()
+        timeout = self._sleep_time(can_fill)
+        if timeout > 0:
+            self._wakeup.event.wait(timeout)
+        self._wakeup.armed = False
+
+    def _sleep_time(self, can_fill: bool) -> float:
         now = time.monotonic()
-        event = self._wakeup.event
-        event.clear()
-        can_fill = self._can_fill()
         if self._outbox and now >= self._retry_at:
-            return
-        if can_fill and (len(self._queue) >= self._config.max_batch
+            return 0.0
+        if can_fill and (len(self._queue) >= self._config.max_batch or self._wakeup.markers
                          or (self._stop_at is not None and self._queue)):
-            return
+            return 0.0
         timeout = self._config.flush_interval
-        if self._outbox:  # backing off
+        if self._outbox:  # backing off; with a spool, keep spooling meanwhile
             until_retry = max(0.0, self._retry_at - now)
             timeout = min(timeout, until_retry) if self._spool else until_retry
         if self._stop_at is not None:
             timeout = min(timeout, max(0.0, self._stop_at - now))
-        self._wakeup.armed = can_fill
-        event.wait(timeout)
-        self._wakeup.armed = False
+        return timeout
 
     # Queue → batches ----------------------------------------------------------------
 
@@ -200,6 +224,7 @@ class Worker:
                 self._seal(events, records)
                 events, records = [], {}
                 self._attach(item[1])
+                self._wakeup.marker_taken()
                 continue
             taken += 1
             if item[0] == RECORD:
