@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
 import threading
 import time
 import warnings
@@ -196,3 +198,35 @@ def test_fork_child_gets_a_fresh_worker_and_empty_queue(
     assert os.waitstatus_to_exitcode(status) == 0
     assert [e["message"] for e in fake.stored()] == ["child"]
     assert logger.stats().queued == 1 and logger.stats().sent == 0
+
+
+def _run(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=False)
+
+
+def test_interpreter_exit_flushes(fake: FakeServer) -> None:
+    proc = _run(f"""
+from logcycle.client import Logger
+logger = Logger({fake.url!r}, {KEY!r}, flush_interval=60)
+for i in range(10):
+    logger.log_error(f"at exit {{i}}", "Mod")
+raise SystemExit("the application ends with an error")
+""")
+    assert proc.returncode == 1
+    assert len(fake.stored()) == 10
+
+
+def test_exit_waits_for_loggers_together_not_one_after_another() -> None:
+    proc = _run("""
+import time, atexit
+started = time.monotonic()
+atexit.register(lambda: print(round(time.monotonic() - started, 2)))
+from logcycle.client import Logger
+loggers = [Logger("http://127.0.0.1:9", "k", shutdown_timeout=1.0) for _ in range(4)]
+for logger in loggers:
+    logger.log_error("lost", "Mod")
+""")
+    assert proc.returncode == 0, proc.stderr
+    assert float(proc.stdout) < 3.5  # 4 x 1 s one after another would be 4 s
+    assert proc.stderr.count("cannot reach") == 4

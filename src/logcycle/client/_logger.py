@@ -214,14 +214,23 @@ class Logger:
         """Send what is queued within ``timeout`` seconds, then stop. What is still unsent
         then is kept in the spool (if any) for the next start, or counted as dropped
         (``shutdown``). Later calls are counted as ``closed``. True when all was sent."""
+        deadline = time.monotonic() + max(0.0, timeout)
         if self._closed:
+            self._worker.join(deadline)
             worker = self._worker
             return not (worker.alive or worker.pending or worker.unsent)
+        self._begin_close(deadline)
+        return self._end_close(deadline)
+
+    def _begin_close(self, deadline: float) -> None:
         self._closed = True
         self._max_queue = -1  # every later call takes the refuse path
         with _LIVE_LOCK:
             _LIVE.discard(self)
-        ended = self._worker.stop(max(0.0, timeout))
+        self._worker.ask_to_stop(deadline)
+
+    def _end_close(self, deadline: float) -> bool:
+        ended = self._worker.join(deadline)
         stragglers = self._count_stragglers() if ended else 0
         self._counters.print_reports()
         worker = self._worker
@@ -268,10 +277,15 @@ class Logger:
 
 
 def _close_all_at_exit() -> None:
+    """Close every open Logger, all at once: exit waits for the longest shutdown_timeout."""
     with _LIVE_LOCK:
         loggers = list(_LIVE)
-    for logger in loggers:
-        logger.close(logger._config.shutdown_timeout)
+    now = time.monotonic()
+    deadlines = [now + logger._config.shutdown_timeout for logger in loggers]
+    for logger, deadline in zip(loggers, deadlines, strict=True):
+        logger._begin_close(deadline)
+    for logger, deadline in zip(loggers, deadlines, strict=True):
+        logger._end_close(deadline)
 
 
 def _renew_after_fork() -> None:

@@ -99,8 +99,18 @@ class Worker:
     def stop(self, timeout: float) -> bool:
         """Ship what it can within ``timeout`` seconds, then end; True when it has ended."""
         deadline = time.monotonic() + timeout
-        self._stop_at = deadline - min(0.1, timeout * 0.1)
+        self.ask_to_stop(deadline)
+        return self.join(deadline)
+
+    def ask_to_stop(self, deadline: float) -> None:
+        """Make the thread ship what it can until ``deadline`` (monotonic), then end."""
+        margin = min(0.1, max(0.0, deadline - time.monotonic()) * 0.1)
+        self._stop_at = deadline - margin  # the margin lets it finish before the caller
         self._wakeup.event.set()
+
+    def join(self, deadline: float) -> bool:
+        """Wait for the end of the thread until ``deadline``; True when it has ended."""
+        assert self._stop_at is not None
         self._thread.join(max(0.0, self._stop_at - time.monotonic()))
         if self._thread.is_alive():
             self._transport.abort()  # a request in progress would outlive the deadline
