@@ -21,6 +21,7 @@ from logcycle.clock import ManualClock
 from logcycle.cycles import ms_of
 from logcycle.service import Service
 from logcycle.settings import Settings
+from tests import pg
 
 ADMIN = "test-admin-key"
 T0 = ms_of("2026-11-23T15:00:00+00:00")  # week 1403, cycle 3
@@ -31,14 +32,27 @@ def clock() -> ManualClock:
     return ManualClock(T0)
 
 
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(data=tmp_path / "data")
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Each test that builds a service runs on both stores: SQLite in tmp_path/data, and a
+    fresh PostgreSQL schema (tests/pg.py: skipped when unreachable, failed with CI=true)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{(tmp_path / 'data' / 'logcycle.db').as_posix()}"
+    else:
+        with pg.fresh_schema() as url:
+            yield url
 
 
 @pytest.fixture
-def service(settings: Settings, clock: ManualClock) -> Service:
-    return Service(settings, clock=clock, bootstrap_key=ADMIN)
+def settings(tmp_path: Path, store_url: str) -> Settings:
+    return Settings(data=tmp_path / "data", store=store_url)
+
+
+@pytest.fixture
+def service(settings: Settings, clock: ManualClock) -> Iterator[Service]:
+    svc = Service(settings, clock=clock, bootstrap_key=ADMIN)
+    yield svc
+    svc.close()  # again, if the client closed it: its connections must go before its schema
 
 
 @pytest.fixture

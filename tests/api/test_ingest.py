@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import sqlite3
 from typing import Any
 
 import pytest
@@ -15,11 +14,8 @@ from tests.conftest import T0, error_event
 
 
 def count(service: Service, table: str = "oslog_error") -> int:
-    conn = sqlite3.connect(service.store.path)  # type: ignore[attr-defined]
-    try:
-        return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
-    finally:
-        conn.close()
+    _, rows = service.store.fetch(f"SELECT count(*) FROM {table}", ())  # either store
+    return int(rows[0][0])
 
 
 def post(client: TestClient, body: Any, **kw: Any) -> Any:

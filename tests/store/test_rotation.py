@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from starlette.testclient import TestClient
 
 from logcycle.api.app import create_app
@@ -15,6 +16,13 @@ from logcycle.cycles import WEEK_MS, ms_of
 from logcycle.service import Service
 from logcycle.settings import Settings
 from tests.conftest import ADMIN, T0, error_event
+
+
+@pytest.fixture
+def store_url(tmp_path: Path) -> str:
+    """These tests read the SQLite file itself; tests/store/test_contract.py runs rotation
+    and retention on both stores."""
+    return f"sqlite:///{(tmp_path / 'data' / 'logcycle.db').as_posix()}"
 
 
 def sql(path: Path, query: str) -> list[tuple[object, ...]]:

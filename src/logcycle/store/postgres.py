@@ -1,0 +1,337 @@
+"""The PostgreSQL store: the same tables and views as on SQLite, in a schema of their own,
+for stores that outgrow one machine or need several logcycle processes in front of them.
+
+    store = PostgresStore("postgresql://logcycle@db.internal/logs?schema=logcycle",
+                          tz=ZoneInfo("UTC"), retention_weeks=9)
+    store.open(now_ms)
+
+The URL is a libpq URL; logcycle reads one parameter of its own, ``schema`` (default
+``logcycle``), the PostgreSQL schema that holds ``oslog_<kind>_0..9``, the views and the
+``lc_*`` bookkeeping tables. Several logcycle processes may share one store: every write
+transaction (a group commit, a rotation, a key) first takes the store's advisory lock, so
+
+- ids come from the sequence ``lc_event_id`` in commit order: a reader that sees id N sees
+  every committed id below it, so keyset pages and "newer than N" polls are exact across
+  processes (an id never appears below a page that was already read);
+- rotation and retention run once per week however many processes run;
+- the processes still parse, validate and batch requests in parallel; only the COPY and
+  the COMMIT are taken in turn (docs/scaling.md has the figures).
+
+Batches go in with COPY; expired tables are emptied with TRUNCATE and the views moved with
+CREATE OR REPLACE VIEW inside the rotation transaction; ``message`` of ``error`` and
+``general`` has a pg_trgm GIN index when the extension can be created.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import zlib
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from zoneinfo import ZoneInfo
+
+import psycopg
+from psycopg import errors as pgerrors
+from psycopg import sql as pgsql
+from psycopg.conninfo import conninfo_to_dict
+
+from logcycle import cycles
+from logcycle.errors import LogcycleError, StorageFull, StoreUnavailable
+from logcycle.kinds import KINDS, MESSAGE_KINDS
+from logcycle.store import schema
+from logcycle.store.base import KeyRow, MaintenanceReport, Rows
+from logcycle.store.sqlstore import SqlStore
+
+log = logging.getLogger("logcycle.store")
+
+DEFAULT_SCHEMA = "logcycle"
+SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+QUERY_TIMEOUT_MS = 10_000
+LOCK_TIMEOUT_MS = 30_000
+CONNECT_TIMEOUT_S = 5
+# First key of logcycle's advisory locks ("lc"); the second is a hash of the schema name,
+# so stores in different schemas of one database do not wait for each other.
+LOCK_CLASS = 0x6C63
+SEQUENCE = "lc_event_id"
+
+
+def parse_url(url: str) -> tuple[str, str]:
+    """Split logcycle's ``schema`` parameter off a PostgreSQL URL.
+
+    >>> parse_url("postgresql://u@h/db?schema=logs&sslmode=require")
+    ('postgresql://u@h/db?sslmode=require', 'logs')
+    >>> parse_url("postgres://h/db")
+    ('postgres://h/db', 'logcycle')
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise ValueError(f"not a PostgreSQL store URL: {url!r} (expected postgresql://…)")
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    names = [v for k, v in query if k == "schema"]
+    name = names[-1] if names else DEFAULT_SCHEMA
+    if not SCHEMA_NAME.fullmatch(name):
+        raise ValueError(f"schema {name!r} must match [a-z_][a-z0-9_]{{0,62}}")
+    rest = urlencode([(k, v) for k, v in query if k != "schema"])
+    return urlunsplit(parts._replace(query=rest)), name
+
+
+def one_line(exc: BaseException) -> str:
+    """A driver error as one line (libpq messages span several)."""
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+class PostgresStore(SqlStore):
+    dialect = schema.POSTGRES
+
+    def __init__(self, url: str, *, tz: ZoneInfo, retention_weeks: int) -> None:
+        super().__init__(url, tz=tz, retention_weeks=retention_weeks)
+        self.conninfo, self.schema = parse_url(url)
+        try:
+            info = conninfo_to_dict(self.conninfo)
+        except psycopg.Error as exc:
+            raise ValueError(f"invalid PostgreSQL URL: {one_line(exc)}") from exc
+        self._extra: dict[str, Any] = {"application_name": "logcycle"}
+        if "connect_timeout" not in info:
+            self._extra["connect_timeout"] = CONNECT_TIMEOUT_S
+        # Where, for messages: never the password.
+        self.where = (f"{info.get('user') or 'default user'}@{info.get('host') or 'local socket'}"
+                      f":{info.get('port') or 5432}/{info.get('dbname') or 'default database'}"
+                      f" (schema {self.schema})")
+        lock_id = zlib.crc32(self.schema.encode()) - 2**31  # a signed int4
+        self._sql_begin = f"BEGIN; SELECT pg_advisory_xact_lock({LOCK_CLASS}, {lock_id})"
+        self._sql_setup = f'SET search_path TO "{self.schema}"'
+        self._copies = {(k, c): f"COPY {schema.table(k, c)} ({', '.join(KINDS[k].columns)}) "
+                        "FROM STDIN" for k in KINDS for c in range(cycles.CYCLES)}
+        self._writer: psycopg.Connection[Any] | None = None
+        self._local = threading.local()
+        self._readers: list[psycopg.Connection[Any]] = []
+        self._lock = threading.Lock()
+        self.trigram = False
+
+    # -- connections ----------------------------------------------------------------------
+    def _connect(self, *, read: bool) -> psycopg.Connection[Any]:
+        try:
+            conn = psycopg.connect(self.conninfo, autocommit=True, **self._extra)
+        except psycopg.Error as exc:
+            raise StoreUnavailable(f"cannot connect to PostgreSQL at {self.where}: "
+                                   f"{one_line(exc)}; check that it runs and that the store "
+                                   "URL is right") from exc
+        try:
+            if read:
+                conn.execute(f"{self._sql_setup}; SET statement_timeout = {QUERY_TIMEOUT_MS}; "
+                             "SET default_transaction_read_only = on")
+            else:
+                conn.execute(f"{self._sql_setup}; SET lock_timeout = {LOCK_TIMEOUT_MS}; "
+                             "SET idle_in_transaction_session_timeout = 60000")
+        except psycopg.Error as exc:
+            conn.close()
+            raise StoreUnavailable(f"cannot set up a session on {self.where}: "
+                                   f"{one_line(exc)}") from exc
+        return conn
+
+    def _wconn(self) -> psycopg.Connection[Any]:
+        conn = self._writer
+        if conn is None or conn.closed or conn.broken:
+            if conn is not None:
+                conn.close()
+            conn = self._writer = self._connect(read=False)
+        return conn
+
+    def _reader(self) -> psycopg.Connection[Any]:
+        conn: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
+        if conn is None or conn.closed or conn.broken:
+            fresh = self._connect(read=True)
+            with self._lock:
+                if conn is not None:
+                    conn.close()
+                    self._readers.remove(conn)
+                self._readers.append(fresh)
+            self._local.conn = conn = fresh
+        return conn
+
+    # -- schema ---------------------------------------------------------------------------
+    def open(self, now_ms: int, *, maintain: bool = True) -> MaintenanceReport | None:
+        """Create or migrate the schema (under the store's lock, so processes starting
+        together do not race), then catch up rotation as of ``now_ms``."""
+        conn = self._wconn()
+        try:
+            conn.execute(self._sql_begin)
+            self._check_version(conn)
+            conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
+            self._create_schema(conn, now_ms)
+            conn.execute(f"CREATE SEQUENCE IF NOT EXISTS {SEQUENCE}")
+            self._trigram_indexes(conn)
+            report = None
+            if maintain or self._meta(conn, "current_week") is None:
+                report = self._maintain(conn, cycles.week_of(now_ms, self.tz), now_ms,
+                                        force=False)
+            conn.execute("COMMIT")
+            return report
+        except psycopg.Error as exc:
+            self._rollback(conn)
+            raise StoreUnavailable(f"cannot open the PostgreSQL store at {self.where}: "
+                                   f"{one_line(exc)}") from exc
+        except BaseException:
+            self._rollback(conn)
+            raise
+
+    def _check_version(self, conn: Any) -> None:
+        if conn.execute("SELECT to_regclass('lc_meta')").fetchone()[0] is None:
+            return
+        version = self._meta(conn, "schema_version")
+        if version is not None and version > schema.SCHEMA_VERSION:
+            raise LogcycleError(
+                f"the store's schema is version {version}, newer than this logcycle "
+                f"({schema.SCHEMA_VERSION}): upgrade logcycle before starting it on this store")
+
+    def _trigram_indexes(self, conn: Any) -> None:
+        """GIN trigram indexes on ``message``: LIKE/ILIKE '%word%' without a scan."""
+        ext = self._trigram_schema(conn)
+        self.trigram = ext is not None
+        if ext is None:
+            return
+        opclass = f"{pgsql.Identifier(ext).as_string(conn)}.gin_trgm_ops"
+        for kind in MESSAGE_KINDS:
+            for c in range(cycles.CYCLES):
+                name = schema.table(kind, c)
+                conn.execute(f"CREATE INDEX IF NOT EXISTS {name}_message_trgm ON {name} "
+                             f"USING gin (message {opclass})")
+
+    def _trigram_schema(self, conn: Any) -> str | None:
+        sql = ("SELECT n.nspname FROM pg_extension e JOIN pg_namespace n "
+               "ON n.oid = e.extnamespace WHERE e.extname = 'pg_trgm'")
+        row = conn.execute(sql).fetchone()
+        if row is not None:
+            return str(row[0])
+        # In `public`, never in logcycle's schema: dropping that must not drop the extension.
+        conn.execute("SAVEPOINT lc_ext")
+        try:
+            conn.execute(f"SELECT pg_advisory_xact_lock({LOCK_CLASS}, 0)")
+            conn.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public")
+            conn.execute("RELEASE SAVEPOINT lc_ext")
+        except psycopg.Error as exc:
+            conn.execute("ROLLBACK TO SAVEPOINT lc_ext")
+            log.warning("pg_trgm is not available (%s): message search scans the tables; a "
+                        "database owner can run CREATE EXTENSION pg_trgm", one_line(exc))
+            return None
+        return "public"
+
+    # -- the write transaction --------------------------------------------------------------
+    def _begin(self, conn: Any) -> None:
+        conn.execute(self._sql_begin)
+
+    def _ids_begin(self, conn: Any) -> int:
+        # Under the store's lock no other transaction takes ids until this one commits,
+        # so the ids after this one are free too; _ids_end moves the sequence past them.
+        return int(conn.execute(f"SELECT nextval('{SEQUENCE}')").fetchone()[0])
+
+    def _ids_end(self, conn: Any, next_id: int) -> None:
+        conn.execute(f"SELECT setval('{SEQUENCE}', %s, false)", (next_id,))
+
+    def _insert_many(self, conn: Any, sql: str, kind: str, cycle: int,
+                     rows: list[tuple[Any, ...]]) -> None:
+        rows = _without_nul(rows)
+        with conn.cursor().copy(self._copies[(kind, cycle)]) as copy:
+            write = copy.write_row
+            for row in rows:
+                write(row)
+
+    def _empty(self, conn: Any, table: str) -> None:
+        conn.execute(f"TRUNCATE {table}")
+
+    def _empty_cycle(self, conn: Any, cycle: int) -> None:
+        conn.execute(f"TRUNCATE {', '.join(schema.table(k, cycle) for k in KINDS)}")
+
+    def _is_db_error(self, exc: Exception) -> bool:
+        return isinstance(exc, psycopg.Error)
+
+    def _translate(self, exc: Exception) -> LogcycleError:
+        if isinstance(exc, pgerrors.DiskFull):
+            return StorageFull("the database server's disk is full: nothing of this request "
+                               "was stored; free space or lower --retention-weeks, then retry")
+        if isinstance(exc, pgerrors.LockNotAvailable):
+            return StoreUnavailable(f"another logcycle process held the store's write lock "
+                                    f"for over {LOCK_TIMEOUT_MS // 1000} s; retry later")
+        return StoreUnavailable(f"the store cannot take writes right now ({one_line(exc)}); "
+                                "retry later")
+
+    # -- reads ----------------------------------------------------------------------------
+    def fetch(self, sql: str, params: Sequence[Any]) -> Rows:
+        try:
+            conn = self._reader()
+            # Stored text holds U+FFFD where a NUL was sent: a NUL searches for that too.
+            cur = conn.execute(sql, _without_nul([tuple(params)])[0])
+            rows = cur.fetchall()
+            return [c.name for c in cur.description or ()], rows
+        except pgerrors.QueryCanceled as exc:
+            raise StoreUnavailable(f"the query took longer than {QUERY_TIMEOUT_MS // 1000} s: "
+                                   "narrow it (a time range, a kind or a request key)",
+                                   code="query_timeout") from exc
+        except psycopg.Error as exc:
+            raise StoreUnavailable(f"the store cannot answer right now ({one_line(exc)})") \
+                from exc
+
+    def table_sizes(self) -> dict[str, int]:
+        held = self.held()
+        out = {schema.table(k, c): 0 for k in KINDS for c in range(cycles.CYCLES)}
+        counted = [t for t in out if held.get(int(t.rsplit("_", 1)[1])) is not None]
+        if counted:
+            _, rows = self.fetch(" UNION ALL ".join(f"SELECT '{t}', count(*) FROM {t}"
+                                                    for t in counted), ())
+            out.update({str(t): int(n) for t, n in rows})
+        return out
+
+    # -- keys (short transactions of their own: the CLI uses them while servers run) ------
+    def _short_write(self, sql: str, params: tuple[Any, ...]) -> tuple[Any, int]:
+        conn = self._connect(read=False)
+        try:
+            conn.execute(self._sql_begin)
+            cur = conn.execute(sql, params)
+            row = cur.fetchone() if cur.description else None
+            conn.execute("COMMIT")
+            return row, cur.rowcount
+        except psycopg.Error as exc:
+            raise self._translate(exc) from exc
+        finally:
+            conn.close()
+
+    def add_key(self, hash_: str, scope: str, name: str | None, src_prefix: str | None,
+                now_ms: int) -> int:
+        row, _ = self._short_write(
+            "INSERT INTO lc_keys (id, hash, scope, name, src_prefix, created) VALUES "
+            "((SELECT COALESCE(MAX(id), 0) + 1 FROM lc_keys), %s, %s, %s, %s, %s) RETURNING id",
+            (hash_, scope, name, src_prefix, now_ms))
+        return int(row[0])
+
+    def list_keys(self) -> list[KeyRow]:
+        _, rows = self.fetch("SELECT id, hash, scope, name, src_prefix, created, revoked "
+                             "FROM lc_keys ORDER BY id", ())
+        return [KeyRow(*r) for r in rows]
+
+    def revoke_key(self, key_id: int, now_ms: int) -> bool:
+        _, count = self._short_write(
+            "UPDATE lc_keys SET revoked = %s WHERE id = %s AND revoked IS NULL", (now_ms, key_id))
+        return count > 0
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._readers:
+                conn.close()
+            self._readers.clear()
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+
+def _without_nul(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """PostgreSQL text cannot hold NUL: it is stored as U+FFFD (SQLite keeps it). A scan
+    costs about 0.35 µs a row; rows are copied only when one holds a NUL."""
+    for row in rows:
+        for v in row:
+            if v.__class__ is str and "\x00" in v:
+                return [tuple(x.replace("\x00", "\ufffd") if x.__class__ is str else x
+                              for x in r) for r in rows]
+    return rows
