@@ -15,10 +15,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from logcycle.api import admin, events, records
+from logcycle.api import admin, events, histogram, records, session, tail
 from logcycle.api.errors import error_response, handle_logcycle_error, handle_unexpected
 from logcycle.errors import LogcycleError, NotFound
 from logcycle.service import Service
+from logcycle.web import routes as web
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -42,6 +43,8 @@ def create_app(service: Service, *, extra_routes: list[BaseRoute] | None = None)
             service.close()
 
     routes: list[BaseRoute] = [*admin.routes, *events.routes, *records.routes,
+                               *histogram.routes, *tail.routes, *session.routes,
+                               *web.routes,
                                *(extra_routes or [])]
     app = Starlette(
         routes=routes,

@@ -1,0 +1,105 @@
+// The request view: every event of one request_key as a tree. The top-level event (the
+// screen, exposed integration, mobile request or cyclic job that opened the request) is
+// the root; its drill events follow in time order, each with its offset from the start,
+// its duration on a waterfall bar, and errors highlighted with their detail.
+
+import { api } from './api.js';
+import { el, fmtCount, fmtDuration, fmtTime, isError, summary } from './util.js';
+
+const $ = (id) => document.getElementById(id);
+
+export class RequestView {
+  constructor(app) {
+    this.app = app;
+    this.key = null;
+    this.events = new Map();
+  }
+
+  init() {
+    $('req-tree').addEventListener('click', (e) => {
+      const node = e.target.closest('[data-id]');
+      if (node) this.select(Number(node.dataset.id));
+    });
+    $('req-back').addEventListener('click', () => this.app.show('search'));
+    $('req-detail-close').addEventListener('click', () => { $('req-detail').hidden = true; });
+  }
+
+  async open(key) {
+    this.key = key;
+    this.events.clear();
+    $('req-title').textContent = key;
+    $('req-summary').textContent = 'Loading…';
+    $('req-tree').replaceChildren();
+    $('req-detail').hidden = true;
+    try {
+      const tree = await api(`/api/v1/requests/${encodeURIComponent(key)}`);
+      if (this.key === key) this.render(tree);
+    } catch (err) {
+      if (this.key === key) $('req-summary').textContent = err.message;
+    }
+  }
+
+  render(tree) {
+    const all = [...tree.top_level, ...tree.drill];
+    const errors = all.filter(isError).length;
+    const t0 = Math.min(...all.map((e) => e.instant));
+    const t1 = Math.max(...all.map((e) => e.instant + (e.duration_ms ?? 0)));
+    const span = Math.max(1, t1 - t0);
+    $('req-summary').textContent = `${fmtCount(tree.count)} events · ${fmtDuration(t1 - t0)}` +
+      ` · ${errors ? `${errors} with an error` : 'no error'}` +
+      (tree.truncated ? ' · truncated: only the first events are shown' : '');
+    const groups = assign(tree.top_level, tree.drill);
+    const roots = tree.top_level.map((top) =>
+      this.node(top, t0, span, true, groups.get(top.id) ?? []));
+    const orphans = groups.get(null) ?? [];
+    if (orphans.length) {
+      roots.push(el('li', { class: 'node orphans' },
+        el('div', { class: 'node-row' }, el('span', { class: 'muted' },
+          tree.top_level.length ? 'Drill events before the first top-level event'
+            : 'No top-level event: the drill events of this request')),
+        el('ol', { class: 'children' }, orphans.map((e) => this.node(e, t0, span, false, [])))));
+    }
+    $('req-tree').replaceChildren(...roots);
+  }
+
+  node(ev, t0, span, top, children) {
+    this.events.set(ev.id, ev);
+    const offset = ev.instant - t0;
+    const bar = el('span', { class: 'wf-fill' });
+    bar.style.left = `${(offset / span) * 100}%`;
+    bar.style.width = `${Math.max(0.4, ((ev.duration_ms ?? 0) / span) * 100)}%`;
+    const err = ev.kind === 'error' ? ev : ev.error;
+    return el('li', { class: ['node', top ? 'top' : 'drill', isError(ev) ? 'err' : ''].join(' ') },
+      el('div', { class: 'node-row', dataset: { id: ev.id }, tabindex: 0, title: fmtTime(ev.instant) },
+        el('span', { class: 'offset' }, top ? fmtTime(ev.instant) : `+${fmtDuration(offset)}`),
+        el('span', { class: `chip kind-${ev.kind}` }, ev.kind),
+        el('span', { class: 'what' }, summary(ev) || ev.kind),
+        el('span', { class: 'module' }, ev.module_name ?? ''),
+        el('span', { class: 'dur' }, typeof ev.duration_ms === 'number' ? fmtDuration(ev.duration_ms) : ''),
+        el('span', { class: 'wf' }, bar)),
+      err ? el('div', { class: 'error-box' },
+        el('strong', {}, err.message ?? 'error'),
+        err.detail ? el('pre', { class: 'error-detail' }, err.detail) : null) : null,
+      children.length ? el('ol', { class: 'children' },
+        children.map((c) => this.node(c, t0, span, false, []))) : null);
+  }
+
+  select(id) {
+    const ev = this.events.get(id);
+    if (ev) this.app.showEvent($('req-detail'), ev);
+  }
+}
+
+/** Each drill event under the last top-level event that began at or before it
+ * (the first one if it began before all of them); key null: no top-level event. */
+function assign(tops, drill) {
+  const groups = new Map();
+  const sorted = [...tops].sort((a, b) => a.instant - b.instant || a.id - b.id);
+  for (const ev of drill) {
+    let owner = sorted.length ? sorted[0].id : null;
+    for (const top of sorted) if (top.instant <= ev.instant) owner = top.id;
+    if (!groups.has(owner)) groups.set(owner, []);
+    groups.get(owner).push(ev);
+  }
+  return groups;
+}
