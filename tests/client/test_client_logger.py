@@ -48,6 +48,8 @@ def test_strict_mode_raises_for_bad_calls(fake: FakeServer,
     with pytest.raises(InvalidEventError):
         logger.log("no_such_kind", message="x")
     with pytest.raises(InvalidEventError):
+        logger.log_error("x", "Mod", instant=[1])  # type: ignore[arg-type]
+    with pytest.raises(InvalidEventError):
         logger.log_record("Bad Name", {})
     with pytest.raises(InvalidEventError):
         logger.log_request_event("rk", "ev", "mk", "mn", "ak", "an",

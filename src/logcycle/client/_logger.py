@@ -34,6 +34,7 @@ from ._events import (
     check_error_args,
     check_record,
     check_request_event_args,
+    instant_value,
 )
 from ._stats import ClientStats, Counters
 from ._worker import Wakeup, Worker
@@ -118,6 +119,8 @@ class Logger:
             return
         if self._strict:
             check_error_args(message, module_name)
+            if instant is not None:
+                instant_value(instant)
         queue.append((ERROR, message, module_name,
                       _time_ns() // 1_000_000 if instant is None else instant,
                       _request_key() if request_key is None else request_key, detail, fields))
@@ -137,6 +140,8 @@ class Logger:
         if self._strict:
             check_request_event_args(request_key, request_event_name, module_key, module_name,
                                      application_key, application_name, request_event_details)
+            if instant is not None:
+                instant_value(instant)
         queue.append((REQUEST_EVENT, _time_ns() // 1_000_000 if instant is None else instant,
                       request_key, request_event_name, module_key, module_name,
                       application_key, application_name, request_event_details))
