@@ -30,7 +30,9 @@ check: $(STAMP_TEST)
 	$(BIN)/mypy
 
 bench: $(STAMP_TEST)
-	$(BIN)/python bench/ingest.py
+	@for b in ingest search client web; do \
+	  if [ -f bench/$$b.py ]; then echo "== bench/$$b.py"; $(BIN)/python bench/$$b.py || exit 1; fi; \
+	done
 
 clean:
 	rm -rf $(VENV) data .pytest_cache

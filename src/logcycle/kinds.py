@@ -27,6 +27,9 @@ class FieldType(StrEnum):
     ERROR = "error"  # an inline error event, stored apart and linked by error_id
 
 
+_JSONISH = (FieldType.JSON, FieldType.OBJECT)
+_APART = (FieldType.JSON, FieldType.OBJECT, FieldType.ERROR)
+
 MAX_TEXT = 1024
 MAX_MESSAGE = 65536
 MAX_JSON_BYTES = 65536
@@ -60,8 +63,11 @@ class Kind:
 
     @property
     def data_fields(self) -> tuple[Field, ...]:
-        """Fields stored as their own column (everything but the inline error)."""
-        return tuple(f for f in self.fields if f.type is not FieldType.ERROR)
+        """Fields stored as their own column (everything but the inline error), in column
+        order: plain fields first, JSON fields after them (the write path handles those
+        apart)."""
+        plain = [f for f in self.fields if f.type not in _APART]
+        return tuple(plain + [f for f in self.fields if f.type in _JSONISH])
 
     @property
     def columns(self) -> tuple[str, ...]:

@@ -13,7 +13,6 @@ a :class:`~logcycle.errors.BadRequest` whose ``errors`` name the index and field
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from operator import attrgetter
@@ -60,7 +59,9 @@ def _struct(kind: Kind, *, tagged: bool, all_optional: bool = False) -> type[msg
         else:
             fields.append((f.name, py | None, None))
     fields.append(("attributes", msgspec.Raw, _ABSENT))
-    opts: dict[str, Any] = {"forbid_unknown_fields": True, "kw_only": True}
+    # gc=False: these structs hold only strings, numbers and Raw JSON, never cycles, so the
+    # garbage collector need not track the thousands a batch creates.
+    opts: dict[str, Any] = {"forbid_unknown_fields": True, "kw_only": True, "gc": False}
     if tagged:
         opts |= {"tag": kind.name, "tag_field": "kind"}
     name = "".join(p.title() for p in kind.name.split("_")) + ("Event" if tagged else "")
@@ -158,48 +159,42 @@ def _json_text(raw: msgspec.Raw, field: str, index: int, object_only: bool) -> s
     return data.decode()
 
 
-Fixer = Callable[[list[Any], int, int], None]
-
-
-def _fixers(kind: Kind) -> list[Fixer]:
-    """Per-field conversions after decoding (instants to ms, JSON to text)."""
-    out: list[Fixer] = []
-    for pos, f in enumerate(kind.data_fields):
-        if f.type is FieldType.INSTANT:
-            out.append(_instant_fixer(pos, f.name))
-        elif f.type in (FieldType.JSON, FieldType.OBJECT):
-            out.append(_json_fixer(pos, f.name, f.type is FieldType.OBJECT))
-    return out
-
-
-def _instant_fixer(pos: int, name: str) -> Fixer:
-    def fix(values: list[Any], index: int, _limit: int) -> None:
-        v = values[pos]
-        if v is not None and type(v) is not int:
-            values[pos] = _parse_instant(v, name, index)
-    return fix
-
-
-def _json_fixer(pos: int, name: str, object_only: bool) -> Fixer:
-    def fix(values: list[Any], index: int, _limit: int) -> None:
-        v = values[pos]
-        if v is not None:
-            values[pos] = _json_text(v, name, index, object_only)
-    return fix
-
-
 class _KindPrep:
-    """Prepared once per kind: the attribute getter and the conversions it needs."""
+    """Prepared once per kind, so that the common event costs one attribute getter and a
+    few checks: plain fields come out as a tuple; instants that are not already epoch
+    ms, and JSON fields (kept as text, last in column order), are converted apart."""
 
     def __init__(self, kind: Kind) -> None:
         self.kind = kind
-        self.get = attrgetter(*(f.name for f in kind.data_fields))
-        self.fixers = _fixers(kind)
+        plain = [f for f in kind.data_fields if f.type not in (FieldType.JSON, FieldType.OBJECT)]
+        self.get = attrgetter(*(f.name for f in plain))
+        # Instant fields other than `instant` (always position 0) need a look every time.
+        self.instants = tuple((i, f.name) for i, f in enumerate(plain)
+                              if f.type is FieldType.INSTANT and i > 0)
+        self.json = tuple((f.name, f.type is FieldType.OBJECT) for f in kind.data_fields
+                          if f.type in (FieldType.JSON, FieldType.OBJECT))
         self.has_error = kind.has_error
+
+    def values(self, s: Any, index: int) -> tuple[Any, ...]:
+        values: tuple[Any, ...] = self.get(s)
+        if type(values[0]) is not int or self.instants:
+            lst = list(values)
+            lst[0] = _parse_instant(lst[0], "instant", index)
+            for i, name in self.instants:
+                if lst[i] is not None:
+                    lst[i] = _parse_instant(lst[i], name, index)
+            values = tuple(lst)
+        for name, obj in self.json:
+            raw = getattr(s, name)
+            values += (None if raw is _ABSENT else _json_text(raw, name, index, obj),)
+        return values
 
 
 _ERROR_PREP = _KindPrep(ERROR_KIND)
-_PREPS: dict[type[msgspec.Struct], _KindPrep] = {STRUCTS[k]: _KindPrep(v) for k, v in KINDS.items()}
+_PREPS: dict[type[msgspec.Struct], _KindPrep] = {
+    STRUCTS[k]: _KindPrep(v) for k, v in KINDS.items()}
+_ERROR_NAMES = [f.name for f in ERROR_KIND.data_fields]
+_INHERITED = ("instant", "module_name", "request_key")
 
 
 class BatchDecoder:
@@ -259,18 +254,13 @@ class BatchDecoder:
 
     def _one_event(self, s: msgspec.Struct, index: int, limit: int) -> Prepared:
         prep = _PREPS[type(s)]
-        values = prep.get(s)
-        if prep.fixers or type(values[0]) is not int:
-            lst = list(values)
-            for fix in prep.fixers:
-                fix(lst, index, limit)
-            values = tuple(lst)
+        values = prep.values(s, index)
         if values[0] > limit:
             raise _bad(index, "instant", "more than "
                        f"{self.max_future_ms // 3_600_000} hours in the future")
         attrs = s.attributes  # type: ignore[attr-defined]
-        out = Prepared(prep.kind, values, _json_text(attrs, "attributes", index, True)
-                       if attrs is not _ABSENT else None)
+        out = Prepared(prep.kind, values, None if attrs is _ABSENT else
+                       _json_text(attrs, "attributes", index, True))
         if prep.has_error and s.error is not None:  # type: ignore[attr-defined]
             self._inline_error(out, s, index)
         return out
@@ -278,15 +268,13 @@ class BatchDecoder:
     def _inline_error(self, out: Prepared, s: Any, index: int) -> None:
         err = s.error
         values = list(_ERROR_PREP.get(err))
-        names = [f.name for f in ERROR_KIND.data_fields]
-        parent = out.kind.data_fields
-        inherit = {f.name: out.values[i] for i, f in enumerate(parent)}
-        for i, name in enumerate(names):
-            if values[i] is None and name in ("instant", "module_name", "request_key"):
+        inherit = dict(zip((f.name for f in out.kind.data_fields), out.values, strict=False))
+        for i, name in enumerate(_ERROR_NAMES):
+            if values[i] is None and name in _INHERITED:
                 values[i] = inherit.get(name)
-        for fix in _ERROR_PREP.fixers:
-            fix(values, index, 0)
-        for i, name in enumerate(names):
+        if values[0] is not None and type(values[0]) is not int:
+            values[0] = _parse_instant(values[0], "error.instant", index)
+        for i, name in enumerate(_ERROR_NAMES):
             if values[i] is None and name in ERROR_KIND.required:
                 raise _bad(index, f"error.{name}", "required (the event carrying the error "
                            "has none to inherit)")

@@ -63,4 +63,13 @@ class Reindex:
     size: int = 1
 
 
-WriteTask = EventBatch | RecordBatch | DeclareEntity | Maintain | Reindex
+@dataclass(slots=True)
+class IndexSearch:
+    """Add up to ``max_rows`` rows to the message search index; the result is rows indexed
+    (0: the index is up to date, or the engine keeps it by itself)."""
+
+    max_rows: int
+    size: int = 1
+
+
+WriteTask = EventBatch | RecordBatch | DeclareEntity | Maintain | Reindex | IndexSearch

@@ -18,13 +18,15 @@ import concurrent.futures
 import logging
 import queue
 import threading
+import time
 from datetime import UTC, tzinfo
 from typing import Any
 
 from logcycle.clock import Clock
 from logcycle.cycles import next_rotation_ms
 from logcycle.errors import LogcycleError, Overloaded, StoreUnavailable
-from logcycle.ingest.tasks import Maintain, Reindex, WriteTask
+from logcycle.ingest.indexing import SearchIndexPacer
+from logcycle.ingest.tasks import IndexSearch, Maintain, Reindex, WriteTask
 from logcycle.store.base import Store
 
 log = logging.getLogger("logcycle.writer")
@@ -48,6 +50,7 @@ class Writer:
         self._next_reindex = 0
         self.reindex_interval_ms = 1000
         self._dirty = False
+        self.search_index = SearchIndexPacer()
         self.commits = 0
         self.failures = 0
 
@@ -90,9 +93,10 @@ class Writer:
         stopping = False
         while not stopping:
             try:
-                first = self._q.get(timeout=1.0)
+                first = self._q.get(timeout=self.search_index.idle_wait(1.0))
             except queue.Empty:
                 self._maybe_rotate()
+                self._index_search(idle=True)
                 continue
             if first is _STOP:
                 break
@@ -129,6 +133,7 @@ class Writer:
             results: list[Any] = self.store.apply([t for t, _ in group], now)
             self.commits += 1
             self._dirty = True
+            self.search_index.wrote()
         except LogcycleError as exc:
             self.failures += 1
             log.warning("write of %d tasks failed: %s", len(group), exc.message)
@@ -149,6 +154,24 @@ class Writer:
         if now >= self._next_rotation:
             self._next_rotation = next_rotation_ms(now, self.tz)
         self._maybe_reindex(now)
+        self._index_search(idle=False)
+
+    def _index_search(self, *, idle: bool) -> None:
+        """One step of the message search index, when the pacer says so (ingest/indexing.py)."""
+        pacer = self.search_index
+        rows = pacer.step_size(time.monotonic(), idle=idle)
+        if rows == 0:
+            return
+        started = time.monotonic()
+        try:
+            (done,) = self.store.apply([IndexSearch(rows)], self.clock.now_ms())
+        except LogcycleError as exc:
+            done = exc
+        if isinstance(done, LogcycleError):
+            log.warning("search index step failed: %s", done.message)
+            pacer.failed()
+            return
+        pacer.done(indexed=int(done), asked=rows, seconds=time.monotonic() - started)
 
     def _maybe_reindex(self, now: int) -> None:
         """Indexes built behind the writer catch up at most once a second (and at once
