@@ -96,6 +96,10 @@ class SQLiteStore(SqlStore):
             if self._writer is not None:
                 self._rollback(self._writer)
             raise StoreUnavailable(f"cannot open the SQLite store at {self.path}: {exc}") from exc
+        except BaseException:  # a refusal (schema too new): release the write lock first
+            if self._writer is not None:
+                self._rollback(self._writer)
+            raise
 
     # -- hooks ----------------------------------------------------------------------------
     def _wconn(self) -> sqlite3.Connection:
