@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from logcycle.ingest.tasks import WriteTask
 from logcycle.store.schema import Dialect
+from logcycle.store.search import MessageQuery, MessageResult
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +64,14 @@ class Store(Protocol):
             tuple[str, list[Any]]:
         """A WHERE fragment (and its parameters) selecting one request's rows of
         ``oslog_<kind>_<cycle>``, using whatever index the engine keeps for it."""
+        ...
+
+    def search_messages(self, query: MessageQuery) -> MessageResult:
+        """One page of the rows of ``query.kind`` whose ``message`` matches
+        ``query.pattern`` (case-insensitive LIKE, exact) and ``query.where``, in the
+        query's order, and the total when asked. Each engine reads with its own index:
+        SQLite an FTS5 trigram index built behind the writer plus a scan of the rows not
+        indexed yet (store/sqlite_search.py), PostgreSQL pg_trgm under ILIKE. Read threads."""
         ...
 
     @property

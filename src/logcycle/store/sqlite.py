@@ -8,11 +8,12 @@ commit and keeps it through power loss too.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,7 +21,7 @@ from zoneinfo import ZoneInfo
 from logcycle import cycles
 from logcycle.errors import LogcycleError, StorageFull, StoreUnavailable
 from logcycle.kinds import KINDS
-from logcycle.store import schema
+from logcycle.store import schema, search, sqlite_search
 from logcycle.store.base import KeyRow, MaintenanceReport, Rows
 from logcycle.store.sqlstore import SqlStore
 
@@ -86,6 +87,8 @@ class SQLiteStore(SqlStore):
             for c in range(cycles.CYCLES):
                 for stmt in schema.rk_table_ddl(c):
                     conn.execute(stmt)
+            for stmt in sqlite_search.ddl():
+                conn.execute(stmt)
             report = None
             if maintain or self._meta(conn, "current_week") is None:
                 report = self._maintain(conn, cycles.week_of(now_ms, self.tz), now_ms,
@@ -163,6 +166,30 @@ class SQLiteStore(SqlStore):
     def _empty_cycle(self, conn: Any, cycle: int) -> None:
         super()._empty_cycle(conn, cycle)
         conn.execute(f"DELETE FROM {schema.rk_table(cycle)}")
+        sqlite_search.empty_cycle(conn, cycle)
+
+    # -- the message search index (store/sqlite_search.py), also built behind the writer --
+    def _index_search(self, conn: Any, max_rows: int) -> int:
+        return sqlite_search.build(conn, max_rows)
+
+    def _message_arms(self, q: search.MessageQuery) -> list[search.Arm]:
+        return sqlite_search.arms(q, self.fetch)
+
+    @contextlib.contextmanager
+    def _read_session(self) -> Iterator[None]:
+        """One read transaction (one snapshot) and one deadline for all its queries."""
+        if getattr(self._local, "deadline", None) is not None:
+            yield
+            return
+        conn = self._reader()
+        self._local.deadline = time.monotonic() + QUERY_TIMEOUT_S
+        try:
+            conn.execute("BEGIN")
+            yield
+        finally:
+            self._local.deadline = None
+            if conn.in_transaction:
+                conn.execute("COMMIT")
 
     def request_key_condition(self, kind: str, cycle: int, request_key: str) -> \
             tuple[str, list[Any]]:
@@ -186,7 +213,7 @@ class SQLiteStore(SqlStore):
 
     def fetch(self, sql: str, params: Sequence[Any]) -> Rows:
         conn = self._reader()
-        deadline = time.monotonic() + QUERY_TIMEOUT_S
+        deadline = getattr(self._local, "deadline", None) or time.monotonic() + QUERY_TIMEOUT_S
         conn.set_progress_handler(lambda: int(time.monotonic() > deadline), 100_000)
         try:
             cur = conn.execute(sql, tuple(params))

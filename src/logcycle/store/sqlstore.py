@@ -19,12 +19,13 @@ from logcycle.errors import BadRequest, Conflict, LogcycleError, NotFound
 from logcycle.ingest.tasks import (
     DeclareEntity,
     EventBatch,
+    IndexSearch,
     RecordBatch,
     Reindex,
     WriteTask,
 )
 from logcycle.kinds import ERROR_KIND, KINDS
-from logcycle.store import schema
+from logcycle.store import schema, search
 from logcycle.store.base import MaintenanceReport, Rows
 
 log = logging.getLogger("logcycle.store")
@@ -88,6 +89,27 @@ class SqlStore:
     @property
     def has_deferred_indexes(self) -> bool:
         return False
+
+    # -- message search (store/search.py) -------------------------------------------------
+    def search_messages(self, q: search.MessageQuery) -> search.MessageResult:
+        with self._read_session():
+            arms = self._message_arms(q)
+            if q.order_column == "id":
+                return search.page_by_id(q, arms, self.fetch, self.dialect.param)
+            return search.page_sorted(q, arms, self.fetch, self.dialect.param)
+
+    def _message_arms(self, q: search.MessageQuery) -> list[search.Arm]:
+        """How each cycle is read: a LIKE (ILIKE) filter, which PostgreSQL's pg_trgm
+        index serves. Engines with an index of their own override this."""
+        return [search.scan_arm(q, c, self.dialect.param, self.dialect.like) for c in q.cycles]
+
+    def _read_session(self) -> contextlib.AbstractContextManager[None]:
+        """Reads inside it see one snapshot, where the engine can give one."""
+        return contextlib.nullcontext()
+
+    def _index_search(self, conn: Any, max_rows: int) -> int:
+        """Add rows to a message index kept behind the writer (none here: 0)."""
+        return 0
 
     # -- schema ---------------------------------------------------------------------------
     def _create_schema(self, conn: Any, now_ms: int) -> None:
@@ -162,6 +184,8 @@ class SqlStore:
                 result = self._declare(conn, task, now_ms)
             elif isinstance(task, Reindex):
                 result = self._reindex(conn)
+            elif isinstance(task, IndexSearch):
+                result = self._index_search(conn, task.max_rows)
             else:
                 result = self._maintain(conn, cycles.week_of(task.now_ms, self.tz),
                                         task.now_ms, force=task.force)
