@@ -6,9 +6,11 @@ from __future__ import annotations
 import re
 import socket
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from logcycle.settings import FIELDS, env_name, option_name
@@ -60,4 +62,9 @@ def test_readme_example_word_for_word(tmp_path: Path, server_factory: Any) -> No
     out = subprocess.run(["bash", "-e", "-c", records], capture_output=True, text=True,
                          timeout=60, check=True).stdout
     assert '"table":"record_orders"' in out and '{"ids":[1]}' in out
+    (python,) = re.findall(r"```python\n(.*?)```", README, flags=re.S)
+    subprocess.run([sys.executable, "-c", python], check=True, timeout=60)
+    listed = httpx.get(s.url + "/api/v1/events", params={"kind": "error", "q": "payment"},
+                       headers={"Authorization": "dev-key"}).json()["events"]
+    assert len(listed) == 2 and listed[0]["detail"] == "HTTP 402"
     s.stop()
