@@ -75,12 +75,13 @@ def serve(**values: Any) -> None:
     On a first start with no key and no LOGCYCLE_API_KEY, one admin key is created and
     printed once. The server rotates the weekly tables by itself at each Friday 23:45.
     """
-    import uvicorn
-
-    from logcycle.api.app import create_app
+    from logcycle import serving
     from logcycle.service import Service
 
     settings = _settings(values)
+    why = serving.check_workers(settings)
+    if why:
+        _fail(why)
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -95,18 +96,11 @@ def serve(**values: Any) -> None:
                    f"  {key}\nUse it as: Authorization: Bearer {key}")
     click.echo(f"logcycle {__version__} on http://{settings.host}:{settings.port} "
                f"(store: {svc.store.dialect.name})", err=True)
-    loop = "uvloop" if _has("uvloop") else "asyncio"
-    uvicorn.run(create_app(svc), host=settings.host, port=settings.port, loop=loop,
-                http="httptools" if _has("httptools") else "h11",
-                log_level=settings.log_level, access_log=False, server_header=False)
-
-
-def _has(module: str) -> bool:
-    try:
-        __import__(module)
-        return True
-    except ImportError:
-        return False
+    if settings.workers > 1:
+        svc.close()  # each worker opens its own
+        serving.serve_workers(settings)
+    else:
+        serving.serve(settings, svc)
 
 
 def _open_store(values: dict[str, Any], maintain: bool = False) -> Any:

@@ -30,6 +30,7 @@ class Settings:
     max_page_size: int = 1000
     max_future_ms: int = 2 * 24 * 3600 * 1000
     read_threads: int = 4
+    workers: int = 1
     log_level: str = "info"
 
     @property
@@ -60,6 +61,7 @@ HELP: dict[str, str] = {
     "max_page_size": "Largest `limit` of one page of results.",
     "max_future_ms": "How far in the future an event's instant may be (ms).",
     "read_threads": "Threads serving queries.",
+    "workers": "Server processes sharing the port (more than 1 needs a PostgreSQL store).",
     "log_level": "Server log level: debug, info, warning, error.",
 }
 

@@ -1,0 +1,107 @@
+"""Running the HTTP server: in this process, or as N worker processes sharing one port.
+
+    serve(settings, service)          # workers == 1: uvicorn in this process
+    serve_workers(settings)           # workers > 1: uvicorn's process manager
+
+Several workers need a PostgreSQL store: each worker builds its own Service (store
+connections, writer thread, read threads) from the settings handed down in an
+environment variable, and the store's advisory lock orders their commits (see
+:mod:`logcycle.store.postgres`). uvicorn restarts a worker that dies, even by kill -9;
+what it had acknowledged is committed, what it had not is retried by the clients.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+
+from logcycle.service import Service
+from logcycle.settings import Settings
+
+SETTINGS_ENV = "LOGCYCLE__WORKER_SETTINGS"  # set by the parent for its workers only
+PARENT_ENV = "LOGCYCLE__WORKER_PARENT"
+PR_SET_PDEATHSIG = 1
+
+
+def is_postgres(url: str) -> bool:
+    return url.startswith(("postgresql://", "postgres://"))
+
+
+def check_workers(settings: Settings) -> str | None:
+    """Why these settings cannot run ``settings.workers`` processes (None: they can)."""
+    if settings.workers < 1:
+        return f"--workers must be 1 or more, got {settings.workers}"
+    if settings.workers > 1 and not is_postgres(settings.store_url):
+        return ("--workers above 1 needs a PostgreSQL store (--store postgresql://…): a "
+                "SQLite file has a single writer; run one process, or see docs/scaling.md")
+    return None
+
+
+def _has(module: str) -> bool:
+    try:
+        __import__(module)
+        return True
+    except ImportError:
+        return False
+
+
+def _uvicorn_options(settings: Settings) -> dict[str, Any]:
+    return {"host": settings.host, "port": settings.port,
+            "loop": "uvloop" if _has("uvloop") else "asyncio",
+            "http": "httptools" if _has("httptools") else "h11",
+            "log_level": settings.log_level, "access_log": False, "server_header": False}
+
+
+def serve(settings: Settings, service: Service) -> None:
+    """Serve ``service`` in this process until interrupted."""
+    import uvicorn
+
+    from logcycle.api.app import create_app
+
+    uvicorn.run(create_app(service), **_uvicorn_options(settings))
+
+
+def serve_workers(settings: Settings) -> None:
+    """Serve with ``settings.workers`` processes on one socket until interrupted. The
+    caller has already opened the store once (schema, catch-up, first key)."""
+    import uvicorn
+
+    values = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)}
+    os.environ[SETTINGS_ENV] = orjson.dumps(values, default=str).decode()
+    os.environ[PARENT_ENV] = str(os.getpid())
+    uvicorn.run("logcycle.serving:worker_app", factory=True, workers=settings.workers,
+                **_uvicorn_options(settings))
+
+
+def worker_app() -> Starlette:
+    """The app of one worker process (uvicorn calls this in each of them)."""
+    from logcycle.api.app import create_app
+
+    _die_with_parent(int(os.environ.get(PARENT_ENV, "0")))
+    values = orjson.loads(os.environ[SETTINGS_ENV])
+    settings = Settings(**{**values, "data": Path(values["data"])})
+    logging.basicConfig(level=settings.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    service = Service(settings, bootstrap_key=os.environ.get("LOGCYCLE_API_KEY") or None)
+    return create_app(service)
+
+
+def _die_with_parent(parent: int) -> None:
+    """On Linux a worker gets SIGTERM when the process that started it dies, even by
+    kill -9: no orphan keeps serving the port behind a supervisor's back."""
+    if sys.platform != "linux":
+        return
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if parent and os.getppid() != parent:  # it died before prctl took effect
+        os.kill(os.getpid(), signal.SIGTERM)
