@@ -1,9 +1,10 @@
 """Events newer than an id, oldest first: what a live tail polls for.
 
-The writer commits ``lc_meta.next_id`` in the same transaction as the rows it numbered, so
-once :func:`high_water` has read ``N``, every event with an id below ``N`` is committed
-and visible: reading ``after < id <= N - 1`` table by table never skips an event that
-commits later with a smaller id. Each table query is a seek on the rowid range.
+Both stores commit ids in increasing order (SQLite has one writer; PostgreSQL takes the
+store's advisory lock around every write), so once :func:`high_water` has seen id ``N``
+committed, every event with a smaller id is committed and visible too: reading
+``after < id <= N`` table by table afterwards never skips an event that commits later
+with a smaller id. Each table query is a seek on the id range.
 
     mark = high_water(store)              # "from now on"
     ...
@@ -17,6 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from logcycle import cycles
+from logcycle.kinds import KINDS
 from logcycle.query.events import _where, to_event, weeks_to_read
 from logcycle.query.filters import EventFilter
 from logcycle.store import schema
@@ -24,10 +26,15 @@ from logcycle.store.base import Store
 
 
 def high_water(store: Store) -> int:
-    """The largest id that may exist now (0 on an empty store)."""
-    _, rows = store.fetch(f"SELECT value FROM lc_meta WHERE name = {store.dialect.param}",
-                          ["next_id"])
-    return int(rows[0][0]) - 1 if rows else 0
+    """The largest id committed in the two newest weeks (where new events land), in one
+    statement; 0 when they are empty."""
+    weeks = weeks_to_read(store.held(), None, None, ZoneInfo("UTC"))[:2]
+    parts = [f"SELECT max(id) AS m FROM {schema.table(kind, week % cycles.CYCLES)}"
+             for week in weeks for kind in KINDS]
+    if not parts:
+        return 0
+    _, rows = store.fetch(f"SELECT max(m) FROM ({' UNION ALL '.join(parts)}) AS newest", [])
+    return int(rows[0][0] or 0)
 
 
 def events_after(store: Store, f: EventFilter, after: int, upto: int, *, limit: int,
@@ -53,7 +60,7 @@ def events_after(store: Store, f: EventFilter, after: int, upto: int, *, limit: 
         for kind in f.searched_kinds():
             names, rows = store.fetch(
                 f"SELECT * FROM {schema.table(kind, cycle)}{where} ORDER BY id LIMIT {p}",
-                [*params, after, upto, limit])
+                [*params, after, upto, limit + 1])
             found.extend((r[0], to_event(kind, names, r)) for r in rows)
     found.sort(key=lambda item: item[0])
     if len(found) > limit:

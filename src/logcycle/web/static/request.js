@@ -55,8 +55,7 @@ export class RequestView {
     if (orphans.length) {
       roots.push(el('li', { class: 'node orphans' },
         el('div', { class: 'node-row' }, el('span', { class: 'muted' },
-          tree.top_level.length ? 'Drill events before the first top-level event'
-            : 'No top-level event: the drill events of this request')),
+          'No top-level event: the drill events of this request')),
         el('ol', { class: 'children' }, orphans.map((e) => this.node(e, t0, span, false, [])))));
     }
     $('req-tree').replaceChildren(...roots);
@@ -77,8 +76,8 @@ export class RequestView {
         el('span', { class: 'module' }, ev.module_name ?? ''),
         el('span', { class: 'dur' }, typeof ev.duration_ms === 'number' ? fmtDuration(ev.duration_ms) : ''),
         el('span', { class: 'wf' }, bar)),
-      err ? el('div', { class: 'error-box' },
-        el('strong', {}, err.message ?? 'error'),
+      err && (err !== ev || err.detail) ? el('div', { class: 'error-box' },
+        err !== ev ? el('strong', {}, `error: ${err.message ?? ''}`) : null,
         err.detail ? el('pre', { class: 'error-detail' }, err.detail) : null) : null,
       children.length ? el('ol', { class: 'children' },
         children.map((c) => this.node(c, t0, span, false, []))) : null);

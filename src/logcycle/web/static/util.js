@@ -1,5 +1,5 @@
 // Small DOM and formatting helpers. Every string from the logs reaches the page through
-// textContent (never innerHTML), so markup in a message is shown as text.
+// text nodes (never parsed as markup), so markup in a message is shown as text.
 
 /** Create an element: el('td', {class: 'kind', title: 'x'}, 'text', child, ...). */
 export function el(tag, attrs = {}, ...children) {
