@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP_RUN := $(VENV)/.installed-server
 STAMP_TEST := $(VENV)/.installed-test
 
-.PHONY: run test check bench clean
+.PHONY: run test check bench clean browser-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +22,20 @@ $(STAMP_TEST): pyproject.toml | $(BIN)/python
 run: $(STAMP_RUN)
 	$(BIN)/logcycle serve
 
-test: $(STAMP_TEST)
+test: $(STAMP_TEST) browser-deps
 	$(BIN)/python -m pytest -q
+
+# The browser tests (tests/web) drive Debian's Chromium: install it when it is missing and
+# we may (root, apt-get). A failure is tolerated here: the tests then skip with the reason,
+# or fail with CI=true.
+browser-deps:
+	@if [ ! -x /usr/bin/chromium ] && [ -z "$$LOGCYCLE_CHROMIUM" ] && [ "$$(id -u)" = 0 ] \
+	    && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing Debian's chromium for the browser tests (apt-get)"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  { apt-get install -y -qq chromium || { apt-get update -qq && apt-get install -y -qq chromium; }; } \
+	    >/dev/null 2>&1 || echo "could not install chromium: the browser tests will skip"; \
+	fi
 
 check: $(STAMP_TEST)
 	$(BIN)/ruff check src tests bench
