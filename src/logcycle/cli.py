@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 import sys
 from collections.abc import Callable
 from datetime import datetime
@@ -202,3 +203,51 @@ def maintain(now_iso: str | None, force: bool, **values: Any) -> None:
                f"{settings.retention_weeks} weeks")
 
 
+
+
+@main.command("migrate")
+@click.option("--from", "source", required=True, metavar="sqlite:///PATH",
+              help="The SQLite store to copy (opened read-only; stop its server first).")
+@click.option("--to", "target", required=True, metavar="postgresql://…",
+              help="The PostgreSQL store to fill (created if needed; ?schema=NAME, default "
+                   "logcycle).")
+@click.option("--replace", is_flag=True,
+              help="Overwrite a destination that already holds events, keys or entities "
+                   "(e.g. to run a migration that stopped half-way again).")
+@_options(("timezone", "retention_weeks"))
+def migrate_command(source: str, target: str, replace: bool, **values: Any) -> None:
+    """Copy a SQLite store into PostgreSQL, cycle by cycle, keeping ids and weeks.
+
+    Keys keep working if the PostgreSQL nodes use the same secret: set LOGCYCLE_SECRET to
+    the content of the SQLite store's DATA/secret.key.
+    """
+    from logcycle.clock import SystemClock
+    from logcycle.store import migrate, sqlite
+    from logcycle.store.postgres import PostgresStore
+
+    settings = _settings(values)
+    try:
+        path = sqlite.path_of(source)
+        survey = migrate.read_survey(path)
+        dst = PostgresStore(target, tz=settings.tz, retention_weeks=settings.retention_weeks)
+        dst.open(SystemClock().now_ms(), maintain=False)
+        empty = migrate.destination_is_empty(dst)
+    except (LogcycleError, ValueError, OSError, sqlite3.Error) as exc:
+        _fail(f"cannot migrate: {exc}")
+        return
+    if not replace and not empty:
+        dst.close()
+        _fail(f"{dst.where} already holds events, keys or entities: use another schema "
+              "(?schema=NAME) or --replace to overwrite it")
+    with click.progressbar(length=survey.rows, label="copying", show_pos=True) as bar:
+        def on_cycle(cycle: int, week: int) -> None:
+            bar.label = f"cycle {cycle} (week {week})"
+
+        try:
+            migrate.copy_store(path, dst, survey, bar.update, on_cycle)
+        except (LogcycleError, sqlite3.Error) as exc:
+            _fail(f"the migration stopped ({exc}); run it again with --replace")
+        finally:
+            dst.close()
+    click.echo(f"copied {survey.rows} rows of {len(survey.cycles)} weeks from {path} to "
+               f"{dst.where}; ids continue from {survey.next_id}")

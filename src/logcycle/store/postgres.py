@@ -24,11 +24,12 @@ CREATE OR REPLACE VIEW inside the rotation transaction; ``message`` of ``error``
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import threading
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
@@ -233,7 +234,7 @@ class PostgresStore(SqlStore):
 
     def _insert_many(self, conn: Any, sql: str, kind: str, cycle: int,
                      rows: list[tuple[Any, ...]]) -> None:
-        rows = _without_nul(rows)
+        rows = without_nul(rows)
         with conn.cursor().copy(self._copies[(kind, cycle)]) as copy:
             write = copy.write_row
             for row in rows:
@@ -258,12 +259,51 @@ class PostgresStore(SqlStore):
         return StoreUnavailable(f"the store cannot take writes right now ({one_line(exc)}); "
                                 "retry later")
 
+    # -- bulk tools (logcycle migrate) ------------------------------------------------------
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[psycopg.Connection[Any]]:
+        """One write transaction under the store's lock; committed on a clean exit.
+
+            with store.transaction() as conn:
+                store.copy_rows(conn, "oslog_error_3", KINDS["error"].columns, rows)
+        """
+        conn = self._wconn()
+        try:
+            conn.execute(self._sql_begin)
+            yield conn
+            conn.execute("COMMIT")
+        except psycopg.Error as exc:
+            self._rollback(conn)
+            raise self._translate(exc) from exc
+        except BaseException:
+            self._rollback(conn)
+            raise
+
+    def copy_rows(self, conn: psycopg.Connection[Any], table: str, columns: Sequence[str],
+                  rows: Iterable[tuple[Any, ...]]) -> int:
+        """COPY ``rows`` into ``table`` (a logcycle table: names are checked); the count."""
+        if not all(schema.COLUMN_NAME.fullmatch(n) for n in (table, *columns)):
+            raise ValueError(f"not a table or column name: {table!r} {columns!r}")
+        n = 0
+        with conn.cursor().copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+                n += 1
+        return n
+
+    def set_next_id(self, conn: psycopg.Connection[Any], next_id: int) -> None:
+        """The next event id will be ``next_id`` (or more: the sequence never goes back
+        below an id it gave)."""
+        conn.execute(f"SELECT setval('{SEQUENCE}', GREATEST(%s, (SELECT last_value + "
+                     f"CASE WHEN is_called THEN 1 ELSE 0 END FROM {SEQUENCE})), false)",
+                     (next_id,))
+
     # -- reads ----------------------------------------------------------------------------
     def fetch(self, sql: str, params: Sequence[Any]) -> Rows:
         try:
             conn = self._reader()
             # Stored text holds U+FFFD where a NUL was sent: a NUL searches for that too.
-            cur = conn.execute(sql, _without_nul([tuple(params)])[0])
+            cur = conn.execute(sql, without_nul([tuple(params)])[0])
             rows = cur.fetchall()
             return [c.name for c in cur.description or ()], rows
         except pgerrors.QueryCanceled as exc:
@@ -326,7 +366,7 @@ class PostgresStore(SqlStore):
             self._writer = None
 
 
-def _without_nul(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+def without_nul(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     """PostgreSQL text cannot hold NUL: it is stored as U+FFFD (SQLite keeps it). A scan
     costs about 0.35 µs a row; rows are copied only when one holds a NUL."""
     for row in rows:
