@@ -153,8 +153,8 @@ def page_sorted(q: MessageQuery, arms: Sequence[Arm], fetch: Fetch, p: str) -> M
     direction = "DESC" if q.descending else "ASC"
     union = " UNION ALL ".join(_select(q, a) for a in arms)
     params = [v for a in arms for v in a.params]
-    sql = (f"SELECT * FROM ({union}) AS found ORDER BY {q.order_column} {direction}, id {direction} "
-           f"LIMIT {p} OFFSET {p}")
+    sql = (f"SELECT * FROM ({union}) AS found ORDER BY {q.order_column} {direction}, "
+           f"id {direction} LIMIT {p} OFFSET {p}")
     _, rows = fetch(sql, (*params, q.limit, q.offset))
     total = sum(_count(fetch, a) for a in arms) if q.count else None
     return MessageResult(rows, total)

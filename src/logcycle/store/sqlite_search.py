@@ -35,6 +35,9 @@ INDEXED_KINDS: tuple[str, ...] = ("general",)
 PROBE_LIMIT = 32  # matches looked at to judge how common a trigram is
 MAX_PROBES = 12
 MAX_TRIGRAMS = 4  # the rarest trigrams that select candidates; LIKE checks the rest
+# When even the rarest trigram is in more than one row in DENSE_GAP, looking candidates up
+# one by one costs more than scanning the cycle (and a scan fills a page at once).
+DENSE_GAP = 16.0
 Fetch = Callable[[str, Sequence[Any]], tuple[list[str], list[tuple[Any, ...]]]]
 
 
@@ -130,7 +133,8 @@ def _rarity(fetch: Fetch, fts: str, tri: str, mark: int) -> tuple[int, float]:
 
 def candidates_query(fetch: Fetch, fts: str, pattern: MessagePattern, mark: int) -> str | None:
     """The FTS5 query for the rarest trigrams of ``pattern``; "" when some trigram occurs
-    nowhere (no row can match), None when the pattern has no trigram."""
+    nowhere (no row can match), None when the index does not help (the pattern has no
+    trigram, or even its rarest trigram is in most rows)."""
     tris = trigrams(pattern.literals)
     if not tris:
         return None
@@ -141,6 +145,8 @@ def candidates_query(fetch: Fetch, fts: str, pattern: MessagePattern, mark: int)
     scored.sort()
     if scored[0][0] == 0:
         return ""
+    if scored[0][0] == PROBE_LIMIT and -scored[0][1] < DENSE_GAP:
+        return None
     return " AND ".join(_phrase(t) for _, _, t in scored[:MAX_TRIGRAMS])
 
 
@@ -164,6 +170,8 @@ def _cycle_arms(q: MessageQuery, pattern: MessagePattern, cycle: int, mark: int,
         return [tail]
     fts = fts_table(q.kind, cycle)
     match = candidates_query(fetch, fts, pattern, mark)
+    if match is None:
+        return [scan_arm(q, cycle, "?", "LIKE")]
     if not match:
         return [tail]
     table = tail.table

@@ -1,0 +1,132 @@
+"""Wildcard search of event logs beside `grep -F` over the same messages, in the same run.
+
+    .venv/bin/python bench/search.py [--events 1000000] [--repeat 9]
+
+Puts N event logs (`general` events with an event log type, ~100-byte messages) into a
+fresh SQLite store through the store's own write path, lets the writer-side indexer build
+the FTS5 trigram index, then times searches through the real code path: the Event Log
+API (`GET /api/system/event-log/search`, in process through the ASGI app, page of 25 and
+the exact `total`). Beside each, `grep -F -c` of the same literal over the same messages
+in a flat file (one per line). Medians of `--repeat` runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import orjson
+from starlette.testclient import TestClient
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import WORDS
+
+from logcycle.api.app import create_app
+from logcycle.clock import ManualClock
+from logcycle.ingest.decode import BatchDecoder
+from logcycle.ingest.tasks import EventBatch, IndexSearch
+from logcycle.service import Service
+from logcycle.settings import Settings
+from logcycle.store.sqlite import SQLiteStore
+
+T0 = 1_795_400_000_000
+KEY = "bench-key"
+TYPES = ("Information", "Debug", "Error")
+USERS = 50_000
+URL = "/api/system/event-log/search"
+
+
+def message(rng: random.Random, i: int) -> str:
+    words = " ".join(rng.choice(WORDS) for _ in range(rng.randint(6, 12)))
+    return f"{words} user u{rng.randrange(USERS):05d} order {rng.getrandbits(32):08x} #{i}"
+
+
+def load(db: Path, flat: Path, n: int, seed: int) -> tuple[list[str], float, float]:
+    """Write n event logs and the flat file; returns (messages, write s, index s)."""
+    rng = random.Random(seed)
+    store = SQLiteStore(f"sqlite:///{db}", tz=ZoneInfo("UTC"), retention_weeks=9)
+    store.open(T0)
+    decoder = BatchDecoder(max_future_ms=10**9, max_batch=10_000)
+    messages: list[str] = []
+    started = time.perf_counter()
+    for b in range(0, n, 10_000):
+        chunk = [message(rng, b + i) for i in range(min(10_000, n - b))]
+        messages.extend(chunk)
+        body = orjson.dumps([{"kind": "general", "instant": T0, "message": m,
+                              "message_type": TYPES[i % 3]} for i, m in enumerate(chunk)])
+        store.apply([EventBatch(decoder.decode_json(body, now_ms=T0).events, None, "b")], T0)
+    written = time.perf_counter() - started
+    started = time.perf_counter()
+    while store.apply([IndexSearch(50_000)], T0)[0]:
+        pass
+    indexed = time.perf_counter() - started
+    store.close()
+    flat.write_text("\n".join(messages) + "\n")
+    return messages, written, indexed
+
+
+def median_ms(fn: object, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        fn()  # type: ignore[operator]
+        times.append(time.perf_counter() - started)
+    return statistics.median(times) * 1000
+
+
+def grep_ms(term: str, flat: Path, repeat: int) -> tuple[float, int]:
+    def run() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["grep", "-F", "-c", "--", term, str(flat)],
+                              capture_output=True, text=True, check=False)
+    count = int(run().stdout.strip() or 0)
+    return median_ms(run, repeat), count
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--events", type=int, default=1_000_000)
+    ap.add_argument("--repeat", type=int, default=9)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        data, flat = Path(tmp) / "data", Path(tmp) / "messages.txt"
+        data.mkdir()
+        messages, written, indexed = load(data / "logcycle.db", flat, args.events, 7)
+        print(f"{args.events:,} event logs: written in {written:.1f} s "
+              f"({args.events / written:,.0f}/s, no index on the write path); indexed behind "
+              f"the writer in {indexed:.1f} s ({args.events / indexed:,.0f} rows/s)")
+        sample = messages[len(messages) // 2].split()
+        user, order = sample[-4], sample[-2]
+        queries = [
+            ("selective: an order id", order, order),
+            ("selective: a user id", user, user),
+            ("selective, wildcards", f"*{user} order*", f"{user} order"),
+            ("broad: a common word", "timeout", "timeout"),
+            ("broad, wildcards", "payment*timeout*", "payment"),
+            ("no trigram (2 letters), scan", "zq", "zq"),
+        ]
+        svc = Service(Settings(data=data), clock=ManualClock(T0), bootstrap_key=KEY)
+        with TestClient(create_app(svc), headers={"Authorization": KEY}) as client:
+            print("\n| search | `message` | matches | logcycle (API, page + total) "
+                  "| `grep -F -c` | speed-up |\n|---|---|---|---|---|---|")
+            for label, pattern, literal in queries:
+                total = client.get(URL, params={"message": pattern}).json()["total"]
+                ours = median_ms(lambda p=pattern: client.get(URL, params={"message": p}),
+                                 args.repeat)
+                theirs, _ = grep_ms(literal, flat, args.repeat)
+                print(f"| {label} | `{pattern}` | {total:,} | {ours:.1f} ms | {theirs:.1f} ms "
+                      f"| {theirs / ours:.1f}x |")
+        svc.close()
+        size = sum(f.stat().st_size for f in data.glob("logcycle.db*"))
+        print(f"\nstore on disk: {size / 2**20:.0f} MB; flat file: "
+              f"{flat.stat().st_size / 2**20:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
