@@ -314,6 +314,25 @@ class PostgresStore(SqlStore):
             raise StoreUnavailable(f"the store cannot answer right now ({one_line(exc)})") \
                 from exc
 
+    @contextlib.contextmanager
+    def _read_session(self) -> Iterator[None]:
+        """One snapshot for every query inside (a search's page and its total agree)."""
+        if getattr(self._local, "session", False):
+            yield
+            return
+        try:
+            conn = self._reader()
+            conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        except psycopg.Error as exc:
+            raise StoreUnavailable(f"the store cannot answer right now ({one_line(exc)})") \
+                from exc
+        self._local.session = True
+        try:
+            yield
+        finally:
+            self._local.session = False
+            self._rollback(conn)  # read only: nothing to keep
+
     def table_sizes(self) -> dict[str, int]:
         held = self.held()
         out = {schema.table(k, c): 0 for k in KINDS for c in range(cycles.CYCLES)}
