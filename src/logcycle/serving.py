@@ -53,11 +53,17 @@ def _has(module: str) -> bool:
         return False
 
 
+SHUTDOWN_GRACE_S = 5
+
+
 def _uvicorn_options(settings: Settings) -> dict[str, Any]:
     return {"host": settings.host, "port": settings.port,
             "loop": "uvloop" if _has("uvloop") else "asyncio",
             "http": "httptools" if _has("httptools") else "h11",
-            "log_level": settings.log_level, "access_log": False, "server_header": False}
+            "log_level": settings.log_level, "access_log": False, "server_header": False,
+            # Live tails (server-sent events) never end by themselves: at shutdown they get
+            # this long, then are cancelled (clients resume from their Last-Event-ID).
+            "timeout_graceful_shutdown": SHUTDOWN_GRACE_S}
 
 
 def serve(settings: Settings, service: Service) -> None:
