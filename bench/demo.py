@@ -19,9 +19,8 @@ from typing import Any
 
 import orjson
 
-from logcycle.ingest import tasks
 from logcycle.ingest.decode import BatchDecoder
-from logcycle.ingest.tasks import EventBatch, Reindex
+from logcycle.ingest.tasks import EventBatch, IndexSearch, Reindex
 from logcycle.settings import Settings
 from logcycle.store.factory import make_store
 
@@ -135,8 +134,7 @@ def seed(data: Path, *, events: int, span_ms: int, now_ms: int, batch: int = 500
         written += len(evs)
     if store.has_deferred_indexes:
         store.apply([Reindex()], now_ms)
-    index_search = getattr(tasks, "IndexSearch", None)  # the message index, where it exists
-    while index_search is not None and store.apply([index_search(1_000_000)], now_ms)[0]:
+    while store.apply([IndexSearch(1_000_000)], now_ms)[0]:  # the message index, built now
         pass
     store.close()
     return written

@@ -70,7 +70,7 @@ export class RequestView {
     const err = ev.kind === 'error' ? ev : ev.error;
     return el('li', { class: ['node', top ? 'top' : 'drill', isError(ev) ? 'err' : ''].join(' ') },
       el('div', { class: 'node-row', dataset: { id: ev.id }, tabindex: 0, title: fmtTime(ev.instant) },
-        el('span', { class: 'offset' }, top ? fmtTime(ev.instant) : `+${fmtDuration(offset)}`),
+        el('span', { class: 'offset' }, top ? fmtTime(ev.instant).slice(11) : `+${fmtDuration(offset)}`),
         el('span', { class: `chip kind-${ev.kind}` }, ev.kind),
         el('span', { class: 'what' }, summary(ev) || ev.kind),
         el('span', { class: 'module' }, ev.module_name ?? ''),
