@@ -15,7 +15,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from logcycle.api import admin, eventlog, events, histogram, records, rpc, session, tail
+from logcycle.api import (
+    admin,
+    eventlog,
+    events,
+    histogram,
+    openapi,
+    records,
+    rpc,
+    session,
+    tail,
+)
 from logcycle.api.errors import error_response, handle_logcycle_error, handle_unexpected
 from logcycle.errors import LogcycleError, NotFound
 from logcycle.service import Service
@@ -44,7 +54,7 @@ def create_app(service: Service, *, extra_routes: list[BaseRoute] | None = None)
 
     routes: list[BaseRoute] = [*admin.routes, *events.routes, *records.routes,
                                *histogram.routes, *tail.routes, *session.routes,
-                               *eventlog.routes, *rpc.routes,
+                               *eventlog.routes, *rpc.routes, *openapi.routes,
                                *web.routes,
                                *(extra_routes or [])]
     app = Starlette(

@@ -42,6 +42,7 @@ SEARCH_FIELDS = ("message", "start", "end", "type", "numberOfResults", "startRow
 _ORDER_LOOKUP = {name.lower(): name for name in ORDER_COLUMNS}
 _TYPE_LOOKUP = {t.lower(): t for t in TYPES}
 _LONG = re.compile(r"-?[0-9]{1,19}")
+MAX_INSTANT_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 
 
 class _Fields:
@@ -66,6 +67,8 @@ class _Fields:
             return None
         if isinstance(raw, str) and _LONG.fullmatch(raw.strip()):
             raw = int(raw.strip())
+        elif isinstance(raw, float) and raw.is_integer() and abs(raw) < 2**63:
+            raw = int(raw)  # 25.0 is an integer in JSON
         if not isinstance(raw, int) or isinstance(raw, bool):
             self.bad(name, "couldNotConvert", f"must be an integer, got {_show(raw)}")
             return None
@@ -101,8 +104,8 @@ def parse_search(values: Mapping[str, Any], prefix: str) -> EventLogSearch:
     column, descending = _order(f, values.get("orderBy"))
     s = EventLogSearch(
         message=f.text(values.get("message"), "message", MAX_PATTERN),
-        start=f.integer(values.get("start"), "start", 0, 2**63 - 1),
-        end=f.integer(values.get("end"), "end", 0, 2**63 - 1),
+        start=_instant(f.integer(values.get("start"), "start", 0, 2**63 - 1)),
+        end=_instant(f.integer(values.get("end"), "end", 0, 2**63 - 1)),
         type=type_,
         number_of_results=_default(f.integer(values.get("numberOfResults"), "numberOfResults",
                                              0, MAX_RESULTS), 25),
@@ -110,6 +113,11 @@ def parse_search(values: Mapping[str, Any], prefix: str) -> EventLogSearch:
         order_column=column, descending=descending)
     f.raise_any()
     return s
+
+
+def _instant(value: int | None) -> int | None:
+    """Instants past the year 9999 mean "no bound" (and no calendar can hold them)."""
+    return None if value is None else min(value, MAX_INSTANT_MS)
 
 
 def _default(value: int | None, default: int) -> int:

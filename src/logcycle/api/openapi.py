@@ -1,0 +1,222 @@
+"""``GET /openapi.json``: an OpenAPI 3.1 document of every HTTP route of the server.
+
+One entry per route in ``OPERATIONS``; a route added to the app without one fails
+tests/api/test_openapi.py, and schemathesis checks the server against the document.
+To document a new route, add an ``op(...)`` line: its parameters, its body, its answer
+and the statuses it can give besides 200.
+
+    curl -s http://127.0.0.1:5380/openapi.json | python3 -m json.tool
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from logcycle import __version__
+from logcycle.api.http import JSON
+from logcycle.kinds import KIND_NAMES
+from logcycle.query.eventlog import MAX_RESULTS, MAX_START_ROW, ORDER_COLUMNS, TYPES
+
+Schema = dict[str, Any]
+OBJ: Schema = {"type": "object"}
+STR: Schema = {"type": "string"}
+INT: Schema = {"type": "integer"}
+ANY: Schema = {}
+NATIVE_ERROR: Schema = {"type": "object", "required": ["error"], "properties": {"error": {
+    "type": "object", "required": ["code", "message"],
+    "properties": {"code": STR, "message": STR, "errors": {"type": "array", "items": OBJ}}}}}
+_ONE_ERROR: Schema = {"type": "object", "required": ["code", "message"],
+                      "properties": {"code": STR, "message": STR}}
+EVENTLOG_ERRORS: Schema = {
+    "type": "object", "required": ["fieldErrors", "generalErrors"],
+    "properties": {"fieldErrors": {"type": "object", "additionalProperties": {
+        "type": "array", "items": _ONE_ERROR}},
+        "generalErrors": {"type": "array", "items": _ONE_ERROR}}}
+EVENT_LOG: Schema = {"type": "object", "required": ["id", "insertInstant", "message", "type"],
+                     "additionalProperties": False,
+                     "properties": {"id": INT, "insertInstant": INT, "message": STR,
+                                    "type": {"enum": list(TYPES)}}}
+EVENT: Schema = {"type": "object", "required": ["kind", "id", "insert_instant"],
+                 "properties": {"kind": {"enum": list(KIND_NAMES)}, "id": INT,
+                                "insert_instant": INT}}
+_JSON_VALUE: Schema = {"type": ["object", "array", "string"]}
+RPC_COMMAND: Schema = {"type": "object", "required": ["cmd"], "properties": {
+    "cmd": {"enum": ["/v1/Log.Log", "/v1/Log.List"]}, "id": {"type": ["integer", "string"]},
+    "args": {"type": "object", "properties": {
+        "msg": _JSON_VALUE, "timestamp": INT, "stream": STR, "src": STR,
+        "after": STR, "limit": {"type": "integer", "minimum": 0, "maximum": 1000}}}}}
+RPC_FRAME: Schema = {"type": "object", "required": ["cmds"], "properties": {
+    "v": {"const": 1}, "src": STR, "dst": STR,
+    "cmds": {"type": "array", "maxItems": 1000, "items": RPC_COMMAND}}}
+RPC_ANSWER: Schema = {"type": "object", "required": ["v", "resp"], "properties": {
+    "v": {"const": 1}, "src": STR, "dst": STR, "resp": {"type": "array", "items": {
+        "type": "object", "required": ["status"], "properties": {
+            "id": ANY, "status": INT, "status_msg": STR,
+            "resp": {"type": "array", "items": {
+                "type": "object", "required": ["msg", "timestamp", "id"],
+                "properties": {"stream": STR, "msg": ANY, "timestamp": INT,
+                               "id": {"type": "string", "pattern": "^[0-9]+$"}}}}}}}}}
+# In the search criteria, null (and "" in a query string) means absent.
+EPOCH_MS: Schema = {"type": ["integer", "string", "null"], "minimum": 0,
+                    "maximum": 2**63 - 1, "pattern": "^([0-9]{1,18})?$"}
+_SEARCH_PROPS: Schema = {
+    "message": {"type": ["string", "null"], "maxLength": 1024,
+                "description": "`*` matches any run; without `*`, `*value*`"},
+    "start": {**EPOCH_MS, "description": "insertInstant ≥ (epoch ms)"},
+    "end": {**EPOCH_MS, "description": "insertInstant ≤ (epoch ms)"},
+    "type": {"enum": [*TYPES, "", None]},
+    "numberOfResults": {"type": ["integer", "string", "null"], "minimum": 0,
+                        "maximum": MAX_RESULTS, "pattern": "^([0-9]{1,3})?$", "default": 25},
+    "startRow": {"type": ["integer", "string", "null"], "minimum": 0,
+                 "maximum": MAX_START_ROW, "pattern": "^([0-9]{1,5})?$", "default": 0},
+    "orderBy": {"enum": [f"{c}{d}" for c in ORDER_COLUMNS for d in ("", " ASC", " DESC")]
+                + ["", None],
+                "default": "insertInstant DESC",
+                "description": "a column, then ASC or DESC (any case)"},
+}
+
+
+def query(name: str, schema: Schema, description: str = "") -> Schema:
+    return {"name": name, "in": "query", "required": False, "schema": schema,
+            "description": description}
+
+
+def path(name: str, schema: Schema) -> Schema:
+    return {"name": name, "in": "path", "required": True, "schema": schema}
+
+
+FILTERS = [query("kind", STR, "kinds, comma separated"), query("q", STR, "substring of message"),
+           query("message", STR, "message pattern, `*` any run"),
+           query("start", STR, "insert_instant ≥ (epoch ms or ISO 8601)"),
+           query("end", STR, "insert_instant ≤"), query("request_key", STR),
+           query("src", STR), query("stream", STR), query("type", STR, "message_type"),
+           query("module", STR, "module_name")]
+PAGE = [query("after", STR, "the previous page's `next`"),
+        query("limit", {"type": "integer", "minimum": 1, "maximum": 1000})]
+
+
+def _json(schema: Schema) -> Schema:
+    return {"application/json": {"schema": schema}}
+
+
+def _error(status: int, dialect: str) -> Schema:
+    """The answer for an error status in the route's dialect (api/errors.py)."""
+    if status == 401 or (dialect == "eventlog" and status in (404, 500)):
+        return {"description": "empty body"}
+    body = EVENTLOG_ERRORS if dialect == "eventlog" else NATIVE_ERROR
+    return {"description": "error", "content": _json(body)}
+
+
+def op(method: str, route: str, summary: str, *, scope: str | None, ok: Schema | None,
+       errors: tuple[int, ...] = (), params: list[Schema] | None = None,
+       body: Schema | None = None, media: str = "application/json",
+       dialect: str = "native") -> tuple[str, str, Schema]:
+    """One operation of the document."""
+    ok_answer: Schema = {"description": "OK"}
+    if ok is not None:
+        ok_answer["content"] = {media: {"schema": ok}}
+    statuses = (*errors, 401, 403) if scope else errors
+    responses = {"200": ok_answer, **{str(s): _error(s, dialect) for s in sorted(statuses)}}
+    operation: Schema = {"summary": summary, "responses": responses,
+                         "parameters": params or [],
+                         "security": [{"key": []}] if scope else []}
+    if scope:
+        operation["description"] = f"Needs a key whose scope allows `{scope}`."
+    if body is not None:
+        operation["requestBody"] = {"required": True, "content": _json(body)}
+    return method, route, operation
+
+
+OPERATIONS: list[tuple[str, str, Schema]] = [
+    op("get", "/health", "200 once the server can take writes", scope=None,
+       ok={"type": "object", "required": ["status"], "properties": {"status": STR}},
+       errors=(503,)),
+    op("get", "/openapi.json", "This document", scope=None, ok=OBJ),
+    op("get", "/api/v1/status", "Week, cycles, table sizes, writer queue", scope="admin",
+       ok=OBJ, errors=(503,)),
+    op("post", "/api/v1/events", "Ingest a JSON array (or NDJSON) of events", scope="ingest",
+       body={"type": "array", "items": OBJ},
+       ok={"type": "object", "required": ["ids"], "properties": {
+           "ids": {"type": "array", "items": INT}}}, errors=(400, 413, 415, 503, 507)),
+    op("get", "/api/v1/events", "List events, newest first, keyset pages", scope="read",
+       params=FILTERS + PAGE, errors=(400, 503),
+       ok={"type": "object", "required": ["events", "next"], "properties": {
+           "events": {"type": "array", "items": EVENT}, "next": {"type": ["string", "null"]}}}),
+    op("get", "/api/v1/events/{id}", "One event", scope="read", ok=EVENT,
+       params=[path("id", STR)], errors=(400, 404, 503)),
+    op("get", "/api/v1/requests/{request_key}", "A request's events", scope="read", ok=OBJ,
+       params=[path("request_key", STR)], errors=(400, 404, 503)),
+    op("get", "/api/v1/histogram", "Matching events per time bucket", scope="read", ok=OBJ,
+       params=[*FILTERS, query("buckets", {"type": "integer", "minimum": 1, "maximum": 1000})],
+       errors=(400, 503)),
+    op("get", "/api/v1/tail", "Live tail (server-sent events)", scope="read", ok=STR,
+       media="text/event-stream", errors=(400, 503),
+       params=[p for p in FILTERS if p["name"] not in ("start", "end")]
+       + [query("after_id", STR)]),
+    op("get", "/api/v1/whoami", "The caller's key and the week model", scope=None, ok=OBJ,
+       errors=(401,)),
+    op("get", "/api/v1/entities", "Declared record entities", scope="read", ok=OBJ,
+       errors=(503,)),
+    op("put", "/api/v1/entities/{entity}", "Declare a record entity", scope="admin", ok=OBJ,
+       params=[path("entity", STR)], body=OBJ, errors=(400, 409, 413, 503, 507)),
+    op("post", "/api/v1/records/{entity}", "Store records", scope="ingest",
+       params=[path("entity", STR)], body={"type": ["object", "array"]},
+       ok=OBJ, errors=(400, 404, 413, 415, 503, 507)),
+    op("get", "/api/v1/records/{entity}", "List records", scope="read", ok=OBJ,
+       params=[path("entity", STR), *PAGE], errors=(400, 404, 503)),
+    op("get", "/api/system/event-log/search", "Search event logs (seed 003)", scope="read",
+       dialect="eventlog", params=[query(k, v) for k, v in _SEARCH_PROPS.items()],
+       errors=(400, 500, 503),
+       ok={"type": "object", "required": ["eventLogs", "total"], "properties": {
+           "eventLogs": {"type": "array", "items": EVENT_LOG}, "total": INT}}),
+    op("post", "/api/system/event-log/search", "Search event logs with a JSON body",
+       scope="read", dialect="eventlog", errors=(400, 413, 415, 500, 503),
+       body={"type": "object", "additionalProperties": False, "properties": {"search": {
+           "type": "object", "properties": _SEARCH_PROPS, "additionalProperties": False}}},
+       ok={"type": "object", "required": ["eventLogs", "total"], "properties": {
+           "eventLogs": {"type": "array", "items": EVENT_LOG}, "total": INT}}),
+    op("get", "/api/system/event-log/{logId}", "One event log", scope="read",
+       dialect="eventlog", params=[path("logId", {"type": "integer", "minimum": -(2**63),
+                                              "maximum": 2**63 - 1})], errors=(400, 404, 500, 503),
+       ok={"type": "object", "required": ["eventLog"], "properties": {"eventLog": EVENT_LOG}}),
+    op("post", "/api/system/event-log", "Create an event log", scope="ingest",
+       dialect="eventlog", errors=(400, 413, 415, 500, 503, 507),
+       body={"type": "object", "required": ["eventLog"], "additionalProperties": False,
+             "properties": {"eventLog": {
+                 "type": "object", "required": ["message"], "additionalProperties": False,
+                 "properties": {"message": {"type": "string", "minLength": 1, "maxLength": 65536},
+                                "type": {"enum": [*TYPES, None]}}}}},
+       ok={"type": "object", "required": ["eventLog"], "properties": {"eventLog": EVENT_LOG}}),
+    op("post", "/rpc", "Log RPC frames: /v1/Log.Log and /v1/Log.List (seed 002)",
+       scope=None, body=RPC_FRAME, ok=RPC_ANSWER, errors=(400, 401, 413, 415)),
+    op("get", "/", "The web page", scope=None, ok=STR, media="text/html"),
+    op("get", "/static/{name}", "The web page's files", scope=None, ok=STR, media="*/*",
+       params=[path("name", STR)], errors=(404,)),
+]
+
+
+def document() -> dict[str, Any]:
+    paths: dict[str, dict[str, Any]] = {}
+    for method, route, operation in OPERATIONS:
+        paths.setdefault(route, {})[method] = operation
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "logcycle", "version": __version__,
+                 "description": "Self-hosted log and event service. See README.md, "
+                                "docs/eventlog.md and docs/rpc.md."},
+        "components": {"securitySchemes": {"key": {
+            "type": "apiKey", "in": "header", "name": "Authorization",
+            "description": "`Bearer <key>` or the bare key"}}},
+        "paths": paths,
+    }
+
+
+async def openapi_json(request: Request) -> Response:
+    return JSON(document())
+
+
+routes = [Route("/openapi.json", openapi_json, methods=["GET"])]
