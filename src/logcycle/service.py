@@ -24,6 +24,7 @@ from logcycle.ingest.decode import BatchDecoder
 from logcycle.ingest.writer import Writer
 from logcycle.keys import hash_key, load_secret, new_key
 from logcycle.settings import Settings
+from logcycle.store import faults
 from logcycle.store.base import MaintenanceReport, Store
 from logcycle.store.factory import make_store
 
@@ -45,7 +46,8 @@ class Service:
                  store: Store | None = None, bootstrap_key: str | None = None) -> None:
         self.settings = settings
         self.clock = clock or SystemClock()
-        self.store = store or make_store(settings)
+        # faults.wrap: test-only fault injection (LOGCYCLE_FAULT_*), a no-op unless set.
+        self.store = faults.wrap(store or make_store(settings))
         self.secret = load_secret(settings.data)
         self.auth = Auth(self.store, self.secret, bootstrap_key=bootstrap_key)
         self.decoder = BatchDecoder(max_future_ms=settings.max_future_ms,
