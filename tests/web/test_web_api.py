@@ -119,6 +119,7 @@ def test_histogram_spans_weeks_and_defaults_to_the_last_day(client: TestClient,
     ({"buckets": "0"}, "buckets"), ({"buckets": "5000"}, "buckets"), ({"bucket": "5"}, "bucket"),
     ({"start": "20", "end": "10"}, "start"), ({"start": str(T0 + DAY)}, "start"),
     ({"kind": "nope"}, "nope"), ({"q": "a", "message": "b"}, "message"),
+    ({"end": "99999999999999999"}, "end"), ({"start": "0001-01-01T00:00:00+14:00"}, "start"),
 ])
 def test_histogram_names_bad_parameters(client: TestClient, params: dict[str, str],
                                         word: str) -> None:

@@ -155,3 +155,6 @@ def test_tail_streams_new_matching_events_and_resumes(server: Any) -> None:
     time.sleep(0.7)  # more polls: nothing is sent twice
     assert [e["id"] for e in resumed.events(2)] == missed
     resumed.close()
+    from_the_future = Stream(server.url, {}, last_id=10**12)  # a store that was reset
+    assert from_the_future.messages[0][:2] == ("ready", missed[-1])
+    from_the_future.close()

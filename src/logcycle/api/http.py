@@ -92,20 +92,31 @@ def parse_int(value: str | None, name: str, *, default: int, lo: int, hi: int) -
     return n
 
 
+# 9999-12-29T23:59:59.999Z: the calendar ends two days later, in any time zone.
+MAX_INSTANT_MS = 253_402_127_999_999
+
+
 def parse_instant(value: str | None, name: str) -> int | None:
-    """Epoch ms (digits) or ISO 8601 with an offset."""
+    """Epoch ms (digits) or ISO 8601 with an offset, from 1970 to the year 9999."""
     if value is None or value == "":
         return None
     if value.isdigit():
-        return int(value)
-    try:
-        dt = datetime.fromisoformat(value)
-    except ValueError:
-        raise _param(name, "must be epoch milliseconds or ISO 8601 with an offset, got "
-                     f"{value[:40]!r}") from None
-    if dt.tzinfo is None:
-        raise _param(name, f"ISO 8601 instant {value[:40]!r} needs a UTC offset (e.g. Z)")
-    return int(dt.timestamp() * 1000)
+        ms = int(value) if len(value) <= 18 else MAX_INSTANT_MS + 1
+    else:
+        try:
+            dt = datetime.fromisoformat(value)
+        except ValueError:
+            raise _param(name, "must be epoch milliseconds or ISO 8601 with an offset, got "
+                         f"{value[:40]!r}") from None
+        if dt.tzinfo is None:
+            raise _param(name, f"ISO 8601 instant {value[:40]!r} needs a UTC offset (e.g. Z)")
+        try:
+            ms = int(dt.timestamp() * 1000)
+        except (OverflowError, ValueError):
+            ms = -1
+    if not 0 <= ms <= MAX_INSTANT_MS:
+        raise _param(name, f"{value[:40]!r} is outside 1970 to 9999")
+    return ms
 
 
 def parse_text(value: str | None, name: str, *, max_len: int = 1024) -> str | None:

@@ -109,7 +109,9 @@ async def _stream(request: Request, svc: Service, f: EventFilter,
                   after: int | None) -> AsyncIterator[bytes]:
     yield b"retry: 1000\n\n"
     resumed = after is not None
-    mark = after if after is not None else await svc.read(high_water, svc.store)
+    top = await svc.read(high_water, svc.store)
+    # An id above the newest one (a store that was reset) resumes from now, not never.
+    mark = top if after is None or (top and after > top) else after
     yield _message({"after_id": mark}, event="ready", id_=mark)
     began = last_beat = last_auth = time.monotonic()
     while time.monotonic() - began < LIFETIME_S:
