@@ -61,8 +61,8 @@ def client(port: int, bodies: list[bytes], ready: Any, go: Any, result: Any) -> 
 
 
 def http_rate(data_dir: Path, batches: list[list[dict[str, Any]]],
-              clients: int) -> tuple[float, float]:
-    server = Server(data_dir)
+              clients: int, *server_args: str) -> tuple[float, float]:
+    server = Server(data_dir, *server_args)
     try:
         bodies = [orjson.dumps(b) for b in batches]
         ctx = mp.get_context("fork")
@@ -121,8 +121,16 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=2,
                     help="alternate the two measurements this many times, keep the best of "
                          "each (the machine is shared: noise only ever slows a run down)")
+    ap.add_argument("--store", default="", metavar="postgresql://…",
+                    help="run against PostgreSQL (throwaway schemas bench_*), beside plain "
+                         "COPY of the same rows")
+    ap.add_argument("--workers", default="1,2",
+                    help="with --store: server processes to measure, comma-separated")
     args = ap.parse_args()
     batches = make_batches(args.events, args.batch, seed=1)
+    if args.store:
+        postgres_main(args, batches)
+        return
     limit = ours = rss = 0.0
     for i in range(args.repeat):
         with tempfile.TemporaryDirectory() as tmp:
@@ -137,6 +145,38 @@ def main() -> None:
     print(f"| {'plain executemany, same rows, no secondary index':<58} | {limit:>10,.0f} |")
     print(f"| {'logcycle over HTTP (validate, group commit, indexes)':<58} | {ours:>10,.0f} |")
     print(f"\nlogcycle / limit: {ours / limit:.0%}; server peak memory: {rss:.0f} MB")
+
+
+def postgres_main(args: Any, batches: list[list[dict[str, Any]]]) -> None:
+    """The PostgreSQL mode: COPY limits and HTTP with 1..N workers, alternated."""
+    from pgcopy import LAYOUTS, copy_rate, drop_schema, rows_of, schema_url
+
+    rows = rows_of(batches, T0)
+    workers = [int(w) for w in args.workers.split(",")]
+    best: dict[str, float] = {}
+    for i in range(args.repeat):
+        got = {f"plain COPY, {what}": copy_rate(args.store, rows, indexes=layout)
+               for layout, what in LAYOUTS.items()}
+        for n in workers:
+            drop_schema(args.store, "bench_http")
+            with tempfile.TemporaryDirectory() as tmp:
+                rate, _ = http_rate(Path(tmp) / "data", batches, args.clients, "--store",
+                                    schema_url(args.store, "bench_http"), "--workers", str(n))
+            got[f"logcycle over HTTP, {n} server process{'es' if n > 1 else ''}"] = rate
+        drop_schema(args.store, "bench_http")
+        for k, v in got.items():
+            best[k] = max(best.get(k, 0.0), v)
+        print(f"run {i + 1}: " + ", ".join(f"{v:,.0f}/s" for v in got.values()), flush=True)
+    print(f"\nIngest into PostgreSQL: {args.events:,} events, batches of {args.batch}, "
+          f"{args.clients} clients, best of {args.repeat}")
+    print(f"| {'path':<72} | {'events/s':>10} |")
+    print(f"|{'-' * 74}|{'-' * 12}|")
+    for k, v in best.items():
+        print(f"| {k:<72} | {v:>10,.0f} |")
+    limit = next(iter(best.values()))
+    for k, v in best.items():
+        if k.startswith("logcycle"):
+            print(f"{k}: {v / limit:.0%} of plain COPY")
 
 
 if __name__ == "__main__":

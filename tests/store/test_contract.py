@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import random
+import re
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -17,12 +19,14 @@ import pytest
 from logcycle.cycles import WEEK_MS, ms_of
 from logcycle.errors import BadRequest, Conflict, LogcycleError, NotFound, StoreUnavailable
 from logcycle.ingest.decode import BatchDecoder, Prepared
-from logcycle.ingest.tasks import DeclareEntity, EventBatch, Maintain, RecordBatch
+from logcycle.ingest.tasks import DeclareEntity, EventBatch, IndexSearch, Maintain, RecordBatch
 from logcycle.kinds import KINDS
+from logcycle.query.wildcards import wildcard_pattern
 from logcycle.settings import Settings
 from logcycle.store import postgres, sqlite
 from logcycle.store.base import Store
 from logcycle.store.factory import make_store
+from logcycle.store.search import MessageQuery
 from tests.conftest import T0  # 2026-11-23T15:00Z: week 1403, cycle 3
 
 NEXT_WEEK = ms_of("2026-11-27T23:45:00+00:00")  # week 1404, cycle 4
@@ -338,3 +342,66 @@ def test_a_slow_query_is_stopped(store_url: str, tmp_path: Path,
     assert caught.value.code == "query_timeout"
     assert q(s, "SELECT count(*) FROM oslog_error") == [(0,)]  # the connection still works
     s.close()
+
+
+# -- message search: exact at any lag of the index built behind the writer -----------------
+ASCII_WORDS = ["disk", "full", "DISK", "plein", "50%", "a_b", "x", "lambda", "invocation",
+               "id-7f3a", "id-7f3b", "back\\slash", "zz"]
+PATTERNS = ["disk", "DISK full", "isk", "*full", "disk*", "d*k", "50%", "a_b", "_", "7f3",
+            "id-7f3a", "back\\s", "zz", "no such thing", "lambda*invocation*", "*x*", "ab"]
+
+
+def like(pattern: str, message: str) -> bool:
+    """The Event Log wildcard rule, case-insensitive (ASCII messages here: SQLite's LIKE
+    folds ASCII letters only, PostgreSQL's ILIKE folds all)."""
+    if "*" not in pattern:
+        pattern = f"*{pattern}*"
+    rx = ".*".join(re.escape(part) for part in pattern.split("*"))
+    return re.fullmatch(rx, message, re.IGNORECASE | re.DOTALL) is not None
+
+
+def find(store: Store, pattern: str, **kw: Any) -> tuple[list[int], int | None]:
+    q = MessageQuery(kind="general", cycles=(3,), columns=("id", "message"),
+                     pattern=wildcard_pattern(pattern), limit=kw.pop("limit", 10_000),
+                     count=True, **kw)
+    result = store.search_messages(q)
+    return [r[0] for r in result.rows], result.total
+
+
+def test_search_is_exact_at_any_index_lag(store: Store) -> None:
+    rng = random.Random(5)
+    msgs = [" ".join(rng.choices(ASCII_WORDS, k=rng.randint(1, 5))) for _ in range(300)]
+    by_id = dict(zip(write(store, *(gen(m) for m in msgs)), msgs, strict=True))
+    indexed = 0
+    for step in (0, 120, 1000):
+        (n,) = store.apply([IndexSearch(step)], T0) if step else (0,)
+        indexed += n
+        for pattern in PATTERNS:
+            want = sorted((i for i, m in by_id.items() if like(pattern, m)), reverse=True)
+            assert find(store, pattern) == (want, len(want)), (pattern, indexed)
+    assert indexed in (0, 300)  # 0: the engine keeps no index of its own
+
+
+def test_search_pages_across_the_indexed_rows_and_the_tail(store: Store) -> None:
+    ids = write(store, *(gen(f"disk {i:03d}") for i in range(50)))
+    store.apply([IndexSearch(20)], T0)
+    for offset in (0, 15, 25, 45):
+        assert find(store, "disk", limit=10, offset=offset) == (ids[::-1][offset:offset + 10],
+                                                               50)
+        assert find(store, "disk", limit=10, offset=offset, descending=False) == \
+            (ids[offset:offset + 10], 50)
+    got, _ = find(store, "disk", limit=3, offset=2, order_column="message")
+    assert got == [ids[47], ids[46], ids[45]]
+    assert find(store, "disk 01", below_id=ids[15]) == ([ids[14], ids[13], ids[12], ids[11],
+                                                         ids[10]], 5)
+
+
+def test_rotation_empties_the_search_index_with_its_cycle(store: Store) -> None:
+    write(store, *(gen("needle in week one") for _ in range(3)))
+    store.apply([IndexSearch(1000)], T0)
+    later = T0 + 10 * WEEK_MS  # cycle 3 again, ten weeks on: emptied first
+    store.apply([Maintain(later)], later)
+    new = write(store, gen("needle in week eleven"), now=later)
+    assert find(store, "needle") == (new, 1)
+    store.apply([IndexSearch(1000)], later)
+    assert find(store, "needle") == (new, 1)

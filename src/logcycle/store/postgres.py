@@ -18,8 +18,9 @@ transaction (a group commit, a rotation, a key) first takes the store's advisory
   the COMMIT are taken in turn (docs/scaling.md has the figures).
 
 Batches go in with COPY; expired tables are emptied with TRUNCATE and the views moved with
-CREATE OR REPLACE VIEW inside the rotation transaction; ``message`` of ``error`` and
-``general`` has a pg_trgm GIN index when the extension can be created.
+CREATE OR REPLACE VIEW inside the rotation transaction; wildcard searches of ``general``
+messages use a pg_trgm GIN index built behind the writer (store/postgres_search.py) when
+the extension can be created.
 """
 
 from __future__ import annotations
@@ -41,8 +42,9 @@ from psycopg.conninfo import conninfo_to_dict
 
 from logcycle import cycles
 from logcycle.errors import LogcycleError, StorageFull, StoreUnavailable
-from logcycle.kinds import KINDS, MESSAGE_KINDS
-from logcycle.store import schema
+from logcycle.ingest.tasks import IndexSearch, WriteTask
+from logcycle.kinds import KINDS
+from logcycle.store import postgres_search, schema, search
 from logcycle.store.base import KeyRow, MaintenanceReport, Rows
 from logcycle.store.sqlstore import SqlStore
 
@@ -103,6 +105,8 @@ class PostgresStore(SqlStore):
                       f" (schema {self.schema})")
         lock_id = zlib.crc32(self.schema.encode()) - 2**31  # a signed int4
         self._sql_begin = f"BEGIN; SELECT pg_advisory_xact_lock({LOCK_CLASS}, {lock_id})"
+        index_lock = zlib.crc32(f"{self.schema}:index".encode()) - 2**31
+        self._sql_try_index = f"SELECT pg_try_advisory_xact_lock({LOCK_CLASS}, {index_lock})"
         self._sql_setup = f'SET search_path TO "{self.schema}"'
         self._copies = {(k, c): f"COPY {schema.table(k, c)} ({', '.join(KINDS[k].columns)}) "
                         "FROM STDIN" for k in KINDS for c in range(cycles.CYCLES)}
@@ -164,7 +168,9 @@ class PostgresStore(SqlStore):
             conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
             self._create_schema(conn, now_ms)
             conn.execute(f"CREATE SEQUENCE IF NOT EXISTS {SEQUENCE}")
-            self._trigram_indexes(conn)
+            for stmt in schema.index_state_ddl(self.dialect):
+                conn.execute(stmt)
+            self._search_tables(conn)
             report = None
             if maintain or self._meta(conn, "current_week") is None:
                 report = self._maintain(conn, cycles.week_of(now_ms, self.tz), now_ms,
@@ -188,18 +194,15 @@ class PostgresStore(SqlStore):
                 f"the store's schema is version {version}, newer than this logcycle "
                 f"({schema.SCHEMA_VERSION}): upgrade logcycle before starting it on this store")
 
-    def _trigram_indexes(self, conn: Any) -> None:
-        """GIN trigram indexes on ``message``: LIKE/ILIKE '%word%' without a scan."""
+    def _search_tables(self, conn: Any) -> None:
+        """The message index built behind the writer (store/postgres_search.py)."""
         ext = self._trigram_schema(conn)
         self.trigram = ext is not None
         if ext is None:
             return
         opclass = f"{pgsql.Identifier(ext).as_string(conn)}.gin_trgm_ops"
-        for kind in MESSAGE_KINDS:
-            for c in range(cycles.CYCLES):
-                name = schema.table(kind, c)
-                conn.execute(f"CREATE INDEX IF NOT EXISTS {name}_message_trgm ON {name} "
-                             f"USING gin (message {opclass})")
+        for stmt in postgres_search.ddl(opclass):
+            conn.execute(stmt)
 
     def _trigram_schema(self, conn: Any) -> str | None:
         sql = ("SELECT n.nspname FROM pg_extension e JOIN pg_namespace n "
@@ -245,6 +248,40 @@ class PostgresStore(SqlStore):
 
     def _empty_cycle(self, conn: Any, cycle: int) -> None:
         conn.execute(f"TRUNCATE {', '.join(schema.table(k, cycle) for k in KINDS)}")
+        if self.trigram:
+            conn.execute(postgres_search.empty_cycle_sql(cycle))
+
+    # -- the message index, built behind the writer (store/postgres_search.py) -------------
+    def apply(self, tasks: Sequence[WriteTask], now_ms: int) -> list[Any]:
+        if tasks and all(isinstance(t, IndexSearch) for t in tasks):
+            return self._apply_index([t for t in tasks if isinstance(t, IndexSearch)])
+        return super().apply(tasks, now_ms)
+
+    def _apply_index(self, tasks: list[IndexSearch]) -> list[Any]:
+        """Index steps take a lock of their own, not the store's write lock: one process
+        indexes while the others go on writing. When another process is indexing, this
+        one has nothing to do (0)."""
+        conn = self._wconn()
+        try:
+            conn.execute("BEGIN")
+            got = conn.execute(self._sql_try_index).fetchone()
+            if got is None or not got[0]:
+                conn.execute("ROLLBACK")
+                return [0 for _ in tasks]
+            done = [self._index_search(conn, t.max_rows) for t in tasks]
+            conn.execute("COMMIT")
+            return done
+        except psycopg.Error as exc:
+            self._rollback(conn)
+            raise self._translate(exc) from exc
+
+    def _index_search(self, conn: Any, max_rows: int) -> int:
+        return postgres_search.build(conn, max_rows) if self.trigram else 0
+
+    def _message_arms(self, q: search.MessageQuery) -> list[search.Arm]:
+        if not self.trigram:
+            return super()._message_arms(q)
+        return postgres_search.arms(q, self.fetch)
 
     def _is_db_error(self, exc: Exception) -> bool:
         return isinstance(exc, psycopg.Error)

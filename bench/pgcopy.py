@@ -1,0 +1,76 @@
+"""PostgreSQL helpers of the benchmarks: throwaway schemas and the plain COPY limit.
+
+    url = schema_url("postgresql://postgres@127.0.0.1/test", "bench_http")
+    rate = copy_rate(base_url, rows_batches, indexes=False)
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import psycopg
+
+from logcycle.kinds import KINDS
+from logcycle.store import schema
+
+
+def schema_url(url: str, name: str) -> str:
+    return f"{url}{'&' if '?' in url else '?'}schema={name}"
+
+
+def drop_schema(url: str, name: str) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+
+
+LAYOUTS = {
+    "none": "no secondary index",
+    "btree": "the request_key and src indexes logcycle writes inline",
+    "trgm": "those and a pg_trgm GIN index on message, inline",
+}
+
+
+def copy_rate(url: str, rows_batches: list[list[tuple[Any, ...]]], *, indexes: str) -> float:
+    """Rows/s of plain COPY, one transaction per batch, into a table with the columns of
+    ``oslog_general_0`` and the secondary indexes of ``LAYOUTS[indexes]``."""
+    kind = KINDS["general"]
+    name = f"bench_copy_{indexes}"
+    drop_schema(url, name)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{name}"; SET search_path TO "{name}"')
+        ddl = schema.kind_table_ddl(kind, 0, schema.POSTGRES)
+        conn.execute(ddl[0])
+        if indexes != "none":
+            for stmt in ddl[1:]:
+                conn.execute(stmt)  # type: ignore[arg-type]
+        if indexes == "trgm":
+            conn.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public")
+            conn.execute("CREATE INDEX ON oslog_general_0 USING gin "
+                         "(message public.gin_trgm_ops)")
+        copy = f"COPY oslog_general_0 ({', '.join(kind.columns)}) FROM STDIN"
+        start = time.perf_counter()
+        for rows in rows_batches:
+            conn.execute("BEGIN")
+            with conn.cursor().copy(copy) as cp:  # type: ignore[arg-type]
+                for row in rows:
+                    cp.write_row(row)
+            conn.execute("COMMIT")
+        elapsed = time.perf_counter() - start
+    drop_schema(url, name)
+    return sum(len(r) for r in rows_batches) / elapsed
+
+
+def rows_of(batches: list[list[dict[str, Any]]],
+            insert_instant: int) -> list[list[tuple[Any, ...]]]:
+    """The rows logcycle writes for these events (ids from 1), batch by batch."""
+    kind = KINDS["general"]
+    names = [f.name for f in kind.data_fields]
+    out, next_id = [], 1
+    for b in batches:
+        rows = []
+        for e in b:
+            rows.append((next_id, insert_instant, *(e.get(n) for n in names), None, None))
+            next_id += 1
+        out.append(rows)
+    return out
