@@ -15,9 +15,12 @@ from starlette.testclient import TestClient
 from logcycle.api.app import create_app
 from logcycle.clock import ManualClock
 from logcycle.cycles import WEEK_MS
+from logcycle.ingest.tasks import IndexSearch
 from logcycle.keys import hash_key
+from logcycle.query.wildcards import wildcard_pattern
 from logcycle.service import Service
 from logcycle.settings import Settings
+from logcycle.store.search import MessageQuery
 from tests import pg
 from tests.conftest import ADMIN, T0, error_event
 
@@ -43,6 +46,12 @@ def everything(c: TestClient) -> dict[str, Any]:
     return {"pages": pages, "request": c.get("/api/v1/requests/r1").json(),
             "records": c.get("/api/v1/records/orders").json(),
             "entities": c.get("/api/v1/entities").json()}
+
+
+def found(svc: Service, text: str) -> list[int]:
+    q = MessageQuery(kind="general", cycles=(3, 4), columns=("id",), limit=100,
+                     pattern=wildcard_pattern(text))
+    return [r[0] for r in svc.store.search_messages(q).rows]
 
 
 def migrate(data: Path, url: str, *extra: str) -> subprocess.CompletedProcess[str]:
@@ -87,6 +96,10 @@ def test_migrate_copies_a_store_cycle_by_cycle(tmp_path: Path, pg_url: str) -> N
         last = max(e["id"] for p in before["pages"] for e in p)
         assert c.post("/api/v1/events", json=[error_event(9)]).json()["ids"] == [last + 1]
         assert c.post("/api/v1/records/orders", json=[{"amount": 3}]).json()["ids"] == [3]
+        c.post("/api/v1/events", json=[{"kind": "general", "instant": clock.now_ms(),
+                                        "message": "written here after"}])
+        pg_svc.store.apply([IndexSearch(1000)], clock.now_ms())
+        assert len(found(pg_svc, "here")) == 2
 
     r = migrate(data, pg_url)
     assert r.returncode == 1 and "--replace" in r.stderr
@@ -95,7 +108,9 @@ def test_migrate_copies_a_store_cycle_by_cycle(tmp_path: Path, pg_url: str) -> N
     pg_svc = Service(Settings(data=data, store=pg_url), clock=clock, bootstrap_key=ADMIN)
     with TestClient(create_app(pg_svc), headers={"Authorization": ADMIN}) as c:
         assert len(everything(c)["pages"][0]) == 3
-        assert c.post("/api/v1/events", json=[error_event(9)]).json()["ids"] == [last + 2]
+        assert c.post("/api/v1/events", json=[error_event(9)]).json()["ids"] == [last + 3]
+        pg_svc.store.apply([IndexSearch(1000)], clock.now_ms())
+        assert found(pg_svc, "here") == [nul[0]["id"]]  # nothing left of the replaced store
 
 
 def test_migrate_refuses_what_it_cannot_read(tmp_path: Path, pg_url: str) -> None:

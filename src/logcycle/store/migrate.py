@@ -111,7 +111,7 @@ def copy_store(path: Path, dst: PostgresStore, survey: Survey,
         for c, w, _ in survey.cycles:
             on_cycle(c, w)
             with dst.transaction() as conn:
-                conn.execute(f"TRUNCATE {', '.join(schema.table(k, c) for k in KINDS)}")
+                dst.empty_cycle(conn, c)
                 for kind in KINDS.values():
                     cols = kind.columns
                     dst.copy_rows(conn, schema.table(kind.name, c), cols, _chunks(
@@ -128,9 +128,10 @@ def _copy_rest(src: sqlite3.Connection, dst: PostgresStore, conn: Any, survey: S
     held = {c: w for c, w, _ in survey.cycles}
     for c in range(cycles.CYCLES):
         if c not in held:
-            conn.execute(f"TRUNCATE {', '.join(schema.table(k, c) for k in KINDS)}")
+            dst.empty_cycle(conn, c)
         conn.execute("INSERT INTO lc_cycles (cycle, week) VALUES (%s, %s) ON CONFLICT (cycle) "
                      "DO UPDATE SET week = excluded.week", (c, held.get(c)))
+    conn.execute("DELETE FROM lc_index_state")  # ids restart: the search index starts over
     for table, cols in _BOOKKEEPING.items():
         conn.execute(f"DELETE FROM {table}")
         dst.copy_rows(conn, table, cols, _chunks(src, f"SELECT {', '.join(cols)} FROM {table}",

@@ -328,6 +328,11 @@ class PostgresStore(SqlStore):
                 n += 1
         return n
 
+    def empty_cycle(self, conn: psycopg.Connection[Any], cycle: int) -> None:
+        """Empty a cycle's tables and its part of the search index; search watermarks
+        are reset with ``DELETE FROM lc_index_state`` by whoever rewrites ids."""
+        self._empty_cycle(conn, cycle)
+
     def set_next_id(self, conn: psycopg.Connection[Any], next_id: int) -> None:
         """The next event id will be ``next_id`` (or more: the sequence never goes back
         below an id it gave)."""
