@@ -8,10 +8,11 @@ The server runs with the test-only knob ``LOGCYCLE_FAULT_WRITE_RATE`` (its write
 at most that many events a second, a slow disk; see docs/reliability.md). For
 ``--seconds``, flooder processes send batches of 1,000 events on many concurrent
 connections, as fast as they can, ignoring ``Retry-After``: many times what the writer
-can take. Meanwhile ``--loggers`` instances of the real client (``logcycle.client.Logger``) log a steady
-``--logger-rate`` events a second each, and a probe reads ``/health`` and a page of
-events ten times a second. Then the flood stops (the load drops below the writer's
-rate), the loggers go on a few seconds, flush and close. Checked:
+can take. Meanwhile ``--loggers`` instances of the real client
+(``logcycle.client.Logger``) log a steady ``--logger-rate`` events a second each, and a
+probe reads ``/health`` and a page of events ten times a second. Then the flood stops
+(the load drops below the writer's rate), the loggers go on a few seconds, flush and
+close. Checked:
 
 - every answer that is not a 200 is a 503 with a ``Retry-After``;
 - every accepted flood batch is stored, and nothing of a rejected one (stored events =
