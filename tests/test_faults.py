@@ -1,11 +1,13 @@
 """Faults of the disk: a full filesystem is a 507 that stores nothing, and the server
-recovers by itself when space returns. Runs on a real small tmpfs (needs root to mount)."""
+recovers by itself when space returns (on a real small tmpfs: needs root to mount); other
+I/O errors are a 503, and pass with the fault."""
 
 from __future__ import annotations
 
 import os
 import sqlite3
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from logcycle.client import Logger
 from tests.conftest import ADMIN, ServerProcess
 
 pytestmark = pytest.mark.slow
@@ -82,3 +85,37 @@ def test_full_disk_stores_nothing_unacknowledged_and_recovers(small_disk: Path,
     conn = sqlite3.connect(small_disk / "data" / "logcycle.db")
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     conn.close()
+
+
+def test_io_errors_answer_503_store_nothing_twice_and_pass(tmp_path: Path,
+                                                           server_factory: Any) -> None:
+    """I/O errors other than ENOSPC, injected with the test-only LOGCYCLE_FAULT_FILE
+    (store/faults.py): a 503 with the store's message and nothing stored; a batch whose
+    commit succeeded but whose answer failed is retried by the client with its
+    Idempotency-Key and stored once; all passes when the fault does, with no restart."""
+    trigger = tmp_path / "fault"
+    s: ServerProcess = server_factory(env={"LOGCYCLE_FAULT_FILE": str(trigger)}).start()
+    with httpx.Client(base_url=s.url, headers={"Authorization": ADMIN}, timeout=30) as c:
+        trigger.write_text("ioerr")
+        r = c.post("/api/v1/events", json=batch(5, 0))
+        assert r.status_code == 503 and r.headers["Retry-After"].isdigit()
+        assert "disk I/O error" in r.json()["error"]["message"]
+        assert c.get("/api/v1/events").json()["events"] == []
+        trigger.write_text("ioerr-after-commit")
+        logger = Logger(s.url, ADMIN, flush_interval=0.05, retry_base=0.1, retry_max=1)
+        for i in range(300):
+            logger.log("general", message=f"through the fault {i}")
+        deadline = time.monotonic() + 10
+        while logger.stats().retried == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert logger.stats().retried > 0  # it met the fault
+        trigger.unlink()
+        assert logger.flush(timeout=30)
+        stats = logger.stats()
+        logger.close(5)
+        assert stats.sent == 300 and stats.dropped_total == 0
+        listed = c.get("/api/v1/events", params={"kind": "general", "limit": 1000}).json()
+        messages = sorted(e["message"] for e in listed["events"])
+        assert messages == sorted(f"through the fault {i}" for i in range(300))
+        assert c.post("/api/v1/events", json=batch(5, 0)).status_code == 200
+    s.stop()
