@@ -192,7 +192,7 @@ def run(server: Server, data: Path, events: int, rounds: int) -> None:
     _, me = c.get("/api/v1/whoami")
     now = me["now"]
     prev = (me["previous_week_start"], me["week_start"] - 1)
-    _, some = c.get("/api/v1/events", kind="error", limit=1, start=now - 7 * DAY)
+    _, some = c.get("/api/v1/events", kind="screen", limit=1, start=now - 7 * DAY)
     request_key = some["events"][0]["request_key"]
     ranges = {"15 min": (now - 15 * 60_000, now), "1 hour": (now - HOUR, now),
               "1 day": (now - DAY, now), "1 week": (now - 7 * DAY, now), "previous week": prev}
