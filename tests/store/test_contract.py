@@ -240,6 +240,21 @@ def test_rotation_happens_once_however_many_writers(store_url: str, tmp_path: Pa
         s.close()
 
 
+def test_a_writer_behind_the_turn_writes_into_the_current_week(store_url: str,
+                                                               tmp_path: Path) -> None:
+    """A process that took its time before the turn (or whose clock is behind) and writes
+    after another one turned the week: its events go to the current table, at the week's
+    first instant, so ids, weeks and insert instants stay in one order."""
+    ahead, behind = open_store(store_url, tmp_path), open_store(store_url, tmp_path)
+    (new,) = write(ahead, err("after the turn"), now=NEXT_WEEK + 1000)
+    (late,) = write(behind, err("late"), now=NEXT_WEEK - 1000)
+    assert late > new
+    assert q(ahead, "SELECT id, insert_instant FROM oslog_error_4 ORDER BY id") == \
+        [(new, NEXT_WEEK + 1000), (late, NEXT_WEEK)]
+    ahead.close()
+    behind.close()
+
+
 def test_ids_appear_in_id_order_to_a_follower(store_url: str, tmp_path: Path) -> None:
     """A reader polling "ids above the last one I saw" misses nothing while several
     writers commit: ids are visible in the order they were given."""

@@ -142,6 +142,11 @@ class SqlStore:
             stored = self._meta(conn, "current_week")
             if stored is None or week > stored:
                 self._maintain(conn, week, now_ms, force=False)
+            elif week < stored:
+                # Another process turned the week while this one waited for the lock (or
+                # its clock is behind): write into the current week's table, at its first
+                # instant, so that ids, weeks and insert instants keep the same order.
+                now_ms, week = cycles.week_start_ms(stored, self.tz), stored
             next_id = self._ids_begin(conn)
             results: list[Any] = []
             for task in tasks:
