@@ -31,6 +31,15 @@ LAYOUTS = {
 }
 
 
+def schema_bytes(url: str, name: str) -> int:
+    """Disk used by the tables and indexes of a schema."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute("SELECT COALESCE(sum(pg_total_relation_size(c.oid)), 0) FROM "
+                           "pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE "
+                           "n.nspname = %s AND c.relkind = 'r'", (name,)).fetchone()
+    return int(row[0]) if row else 0
+
+
 def copy_rate(url: str, rows_batches: list[list[tuple[Any, ...]]], *, indexes: str) -> float:
     """Rows/s of plain COPY, one transaction per batch, into a table with the columns of
     ``oslog_general_0`` and the secondary indexes of ``LAYOUTS[indexes]``."""

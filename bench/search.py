@@ -20,13 +20,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import orjson
 from starlette.testclient import TestClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import WORDS
+from pgcopy import drop_schema, schema_bytes, schema_url
 
 from logcycle.api.app import create_app
 from logcycle.clock import ManualClock
@@ -34,7 +34,7 @@ from logcycle.ingest.decode import BatchDecoder
 from logcycle.ingest.tasks import EventBatch, IndexSearch
 from logcycle.service import Service
 from logcycle.settings import Settings
-from logcycle.store.sqlite import SQLiteStore
+from logcycle.store.factory import make_store
 
 T0 = 1_795_400_000_000
 KEY = "bench-key"
@@ -48,10 +48,10 @@ def message(rng: random.Random, i: int) -> str:
     return f"{words} user u{rng.randrange(USERS):05d} order {rng.getrandbits(32):08x} #{i}"
 
 
-def load(db: Path, flat: Path, n: int, seed: int) -> tuple[list[str], float, float]:
+def load(url: str, flat: Path, n: int, seed: int) -> tuple[list[str], float, float]:
     """Write n event logs and the flat file; returns (messages, write s, index s)."""
     rng = random.Random(seed)
-    store = SQLiteStore(f"sqlite:///{db}", tz=ZoneInfo("UTC"), retention_weeks=9)
+    store = make_store(Settings(store=url))
     store.open(T0)
     decoder = BatchDecoder(max_future_ms=10**9, max_batch=10_000)
     messages: list[str] = []
@@ -93,11 +93,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--events", type=int, default=1_000_000)
     ap.add_argument("--repeat", type=int, default=9)
+    ap.add_argument("--store", default="", metavar="postgresql://…",
+                    help="search a PostgreSQL store instead (schema bench_search, dropped "
+                         "afterwards): its pg_trgm index, also built behind the writer")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         data, flat = Path(tmp) / "data", Path(tmp) / "messages.txt"
         data.mkdir()
-        messages, written, indexed = load(data / "logcycle.db", flat, args.events, 7)
+        url = schema_url(args.store, "bench_search") if args.store else \
+            f"sqlite:///{data / 'logcycle.db'}"
+        if args.store:
+            drop_schema(args.store, "bench_search")
+        messages, written, indexed = load(url, flat, args.events, 7)
         print(f"{args.events:,} event logs: written in {written:.1f} s "
               f"({args.events / written:,.0f}/s, no index on the write path); indexed behind "
               f"the writer in {indexed:.1f} s ({args.events / indexed:,.0f} rows/s)")
@@ -111,7 +118,7 @@ def main() -> None:
             ("broad, wildcards", "payment*timeout*", "payment"),
             ("no trigram (2 letters), scan", "zq", "zq"),
         ]
-        svc = Service(Settings(data=data), clock=ManualClock(T0), bootstrap_key=KEY)
+        svc = Service(Settings(data=data, store=url), clock=ManualClock(T0), bootstrap_key=KEY)
         with TestClient(create_app(svc), headers={"Authorization": KEY}) as client:
             print("\n| search | `message` | matches | logcycle (API, page + total) "
                   "| `grep -F -c` | speed-up |\n|---|---|---|---|---|---|")
@@ -124,6 +131,9 @@ def main() -> None:
                       f"| {theirs / ours:.1f}x |")
         svc.close()
         size = sum(f.stat().st_size for f in data.glob("logcycle.db*"))
+        if args.store:
+            size = schema_bytes(args.store, "bench_search")
+            drop_schema(args.store, "bench_search")
         print(f"\nstore on disk: {size / 2**20:.0f} MB; flat file: "
               f"{flat.stat().st_size / 2**20:.0f} MB")
 
