@@ -2,7 +2,7 @@
 
 Takes the filters of ``GET /api/v1/events`` plus ``start``/``end`` (default: the last 24
 hours) and ``buckets`` (about how many, 1-1000, default 60). Each table in the range answers
-one GROUP BY query on the read threads, in parallel::
+one GROUP BY query on the read threads, in parallel (on half of them)::
 
     GET /api/v1/histogram?kind=error&message=pay*&start=…&end=…&buckets=60
     {"start": …, "end": …, "bucket_ms": 60000, "total": 7, "kinds": {"error": 7},
@@ -41,8 +41,15 @@ async def get_histogram(request: Request) -> Response:
     f = dataclasses.replace(f, start=start, end=end)
     b = plan(start, end, n)
     todo = await svc.read(tables, svc.store, f, b, svc.settings.tz)
-    counts = await asyncio.gather(*(svc.read(count_table, svc.store, kind, cycle, f, b)
-                                    for kind, cycle in todo))
+    # Half the read threads at most: the page's first page of results (asked for at the
+    # same time) and other people's queries do not wait behind a week-long histogram.
+    lanes = asyncio.Semaphore(max(1, svc.settings.read_threads // 2))
+
+    async def count(kind: str, cycle: int) -> list[tuple[int, int]]:
+        async with lanes:
+            return await svc.read(count_table, svc.store, kind, cycle, f, b)
+
+    counts = await asyncio.gather(*(count(kind, cycle) for kind, cycle in todo))
     return JSON(merge(b, [(kind, c) for (kind, _), c in zip(todo, counts, strict=True)]))
 
 

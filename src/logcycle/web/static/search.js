@@ -103,25 +103,27 @@ export class SearchView {
     $('more').textContent = 'Searching…';
     this.closeDetail();
     const signal = this.ctrl.signal;
+    const current = () => seq === this.seq;
+    // The rows first (the quick query), each shown as soon as it is there.
+    const page = api('/api/v1/events', { ...this.query, limit: PAGE }, { signal })
+      .then((v) => current() && this.addPage(v), (err) => current() && this.fail(err));
     const histogram = api('/api/v1/histogram',
-      { ...this.query, buckets: bucketsFor($('histogram')) }, { signal });
-    const page = api('/api/v1/events', { ...this.query, limit: PAGE }, { signal });
-    const [h, p] = await Promise.allSettled([histogram, page]);
-    if (seq !== this.seq) return;
-    if (p.status === 'fulfilled') this.addPage(p.value);
-    else this.fail(p.reason);
-    if (h.status === 'fulfilled') {
-      this.lastHistogram = h.value;
-      this.redrawHistogram();
-    } else if (p.status === 'fulfilled') this.fail(h.reason);
+      { ...this.query, buckets: bucketsFor($('histogram')) }, { signal })
+      .then((v) => {
+        if (!current()) return;
+        this.lastHistogram = v;
+        this.redrawHistogram();
+      }, (err) => current() && this.fail(err, { keepRows: true }));
+    await Promise.all([page, histogram]);
+    if (!current()) return;
     $('view-search').dataset.searches = String(seq); // done: for the benchmark and tests
     if (this.tail) this.restartTail();
   }
 
-  fail(err) {
+  fail(err, { keepRows = false } = {}) {
     if (err?.name === 'AbortError') return;
     $('search-error').textContent = err?.message || String(err);
-    $('more').textContent = '';
+    if (!keepRows) $('more').textContent = '';
   }
 
   redrawHistogram() {
