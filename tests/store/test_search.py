@@ -117,3 +117,27 @@ def test_the_indexer_reports_when_it_caught_up(store: SQLiteStore) -> None:
     assert store.apply([IndexSearch(20)], T0) == [20]
     assert store.apply([IndexSearch(20)], T0) == [10]
     assert store.apply([IndexSearch(20)], T0) == [0]
+
+
+def test_the_native_q_reads_through_the_index(store: SQLiteStore) -> None:
+    from logcycle.query.events import list_events
+    from logcycle.query.filters import EventFilter
+
+    rng = random.Random(3)
+    ids = write_messages(store, [" ".join(rng.choices(WORDS, k=4)) for _ in range(300)])
+    store.apply([IndexSearch(120)], T0)
+    for q, wildcard in (("disk", False), ("DISK full", False), ("d*k", True), ("zz", False)):
+        f = EventFilter(kinds=("general",), q=q, wildcard=wildcard)
+        got: list[int] = []
+        after = None
+        while True:
+            page = list_events(store, f, after=after, limit=17, tz=UTC)
+            got.extend(e["id"] for e in page.events)
+            if page.next is None:
+                break
+            after = got[-1]
+        _, rows = store.fetch("SELECT id FROM oslog_general_3 WHERE message LIKE ? ESCAPE '\\' "
+                              "ORDER BY id DESC", (wildcard_pattern(q if wildcard else f"*{q}*")
+                                                   .like,))  # type: ignore[union-attr]
+        assert got == [r[0] for r in rows], q
+        assert set(got) <= set(ids)

@@ -10,6 +10,7 @@ the cycles that can hold matches.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -19,8 +20,10 @@ import orjson
 from logcycle import cycles
 from logcycle.kinds import KINDS, FieldType, is_top_level
 from logcycle.query.filters import EventFilter, encode_token, like_pattern
+from logcycle.query.wildcards import substring_pattern, wildcard_pattern
 from logcycle.store import schema
 from logcycle.store.base import Store
+from logcycle.store.search import MessageQuery
 
 MAX_REQUEST_EVENTS = 10_000
 _JSON_COLUMNS = {k: {f.name for f in v.fields if f.type in (FieldType.JSON, FieldType.OBJECT)}
@@ -88,6 +91,26 @@ def _where(f: EventFilter, p: str, like: str, after: int | None,
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
+def _search(store: Store, f: EventFilter, kind: str, cycle: int, after: int | None,
+            rk: tuple[str, list[Any]] | None, limit: int) -> list[tuple[int, dict[str, Any]]]:
+    """Rows of one table whose message matches ``f.q``, through the store's message search
+    (SQLite: the trigram index built behind the writer, exact; store/sqlite_search.py)."""
+    pattern = wildcard_pattern(f.q or "") if f.wildcard else substring_pattern(f.q or "")
+    where, params = _where(dataclasses.replace(f, q=None), store.dialect.param,
+                           store.dialect.like, None, rk)
+    if pattern is not None:
+        columns = KINDS[kind].columns
+        q = MessageQuery(kind=kind, cycles=(cycle,), columns=columns, pattern=pattern,
+                         where=(where.removeprefix(" WHERE "),) if where else (),
+                         params=tuple(params), below_id=after, limit=limit)
+        return [(r[0], to_event(kind, list(columns), r)) for r in store.search_messages(q).rows]
+    where, params = _where(f, store.dialect.param, store.dialect.like, after, rk)
+    names, rows = store.fetch(f"SELECT * FROM {schema.table(kind, cycle)}{where} "
+                              f"ORDER BY id DESC LIMIT {store.dialect.param}",
+                              [*params, limit])
+    return [(r[0], to_event(kind, names, r)) for r in rows]
+
+
 def list_events(store: Store, f: EventFilter, *, after: int | None, limit: int,
                 tz: ZoneInfo) -> Page:
     """One page of events matching ``f``, newest first, and the token of the next."""
@@ -100,6 +123,9 @@ def list_events(store: Store, f: EventFilter, *, after: int | None, limit: int,
         for kind in kinds:
             rk = (store.request_key_condition(kind, cycle, f.request_key)
                   if f.request_key is not None else None)
+            if kind == "general" and f.q is not None:
+                batch.extend(_search(store, f, kind, cycle, after, rk, limit + 1 - len(found)))
+                continue
             where, params = _where(f, d.param, d.like, after, rk)
             sql = (f"SELECT * FROM {schema.table(kind, cycle)}{where} "
                    f"ORDER BY id DESC LIMIT {d.param}")
