@@ -72,6 +72,10 @@ class SQLiteStore(SqlStore):
             # commits: the writer only appends to the WAL.
             conn.execute("PRAGMA wal_autocheckpoint = 0")
             conn.execute("PRAGMA journal_size_limit = 67108864")
+            # Rotation frees whole tables. Builds with SECURE_DELETE on (Debian's) would zero
+            # and write every freed page: 1.2 s instead of 0.1 s for a week of a million
+            # events. FAST leaves freed pages as they are until new rows reuse them.
+            conn.execute("PRAGMA secure_delete = FAST")
         return conn
 
     def open(self, now_ms: int, *, maintain: bool = True) -> MaintenanceReport | None:
