@@ -59,6 +59,7 @@ CONNECT_TIMEOUT_S = 5
 # so stores in different schemas of one database do not wait for each other.
 LOCK_CLASS = 0x6C63
 SEQUENCE = "lc_event_id"
+ANALYZE_AFTER_ROWS = 50_000
 
 
 def parse_url(url: str) -> tuple[str, str]:
@@ -115,6 +116,7 @@ class PostgresStore(SqlStore):
         self._readers: list[psycopg.Connection[Any]] = []
         self._lock = threading.Lock()
         self.trigram = False
+        self._indexed = 0  # rows indexed since the last ANALYZE
 
     # -- connections ----------------------------------------------------------------------
     def _connect(self, *, read: bool) -> psycopg.Connection[Any]:
@@ -276,7 +278,14 @@ class PostgresStore(SqlStore):
             raise self._translate(exc) from exc
 
     def _index_search(self, conn: Any, max_rows: int) -> int:
-        return postgres_search.build(conn, max_rows) if self.trigram else 0
+        if not self.trigram:
+            return 0
+        done = postgres_search.build(conn, max_rows)
+        self._indexed += done
+        if done < max_rows and self._indexed >= ANALYZE_AFTER_ROWS:  # caught up
+            postgres_search.analyze_newest(conn)
+            self._indexed = 0
+        return done
 
     def _message_arms(self, q: search.MessageQuery) -> list[search.Arm]:
         if not self.trigram:
