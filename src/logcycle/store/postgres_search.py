@@ -112,6 +112,10 @@ def _tail(q: MessageQuery, cycle: int, mark: int) -> Arm:
     return Arm(f"{arm.from_where} AND id <= %s", (*arm.params, MAX_ID), arm.table, arm.id_order)
 
 
+def _escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def _dense(fetch: Fetch, side: str, like: str) -> bool:
     """True when the pattern matches so many indexed rows that reading the log table by
     id (a page stops as soon as it is full) beats the index and a join per match."""
@@ -129,6 +133,11 @@ def arms(q: MessageQuery, fetch: Fetch) -> list[Arm]:
         return [scan_arm(q, c, "%s", "ILIKE") for c in q.cycles]
     _, rows = fetch(_MARKS, (f"search_{q.kind}",))
     marks = {int(c): int(w) for c, w in rows}
+    # The index is asked for the longest word of the literal runs only: every part of a
+    # run narrows the candidates, but a common word ("order") costs a long posting list
+    # for nothing. The exact pattern is checked on the log row.
+    words = [w for lit in pattern.literals for w in lit.split() if len(w) >= 3]
+    key = f"%{_escape(max(words or pattern.literals, key=len))}%"
     out: list[Arm] = []
     for cycle in q.cycles:
         mark = marks.get(cycle, 0)
@@ -137,14 +146,14 @@ def arms(q: MessageQuery, fetch: Fetch) -> list[Arm]:
             out.append(tail)
             continue
         side = side_table(q.kind, cycle)
-        if _dense(fetch, side, pattern.like):
+        if _dense(fetch, side, key):
             out.append(scan_arm(q, cycle, "%s", "ILIKE"))
             continue
         clauses, params = base_conditions(q, "%s")
         where = " AND ".join([f"{side}.body ILIKE %s ESCAPE '\\'", f"{side}.rid <= %s",
-                              *clauses])
+                              f"{tail.table}.message ILIKE %s ESCAPE '\\'", *clauses])
         indexed = Arm(f"FROM {side} JOIN {tail.table} ON {tail.table}.id = {side}.rid "
-                      f"WHERE {where}", (pattern.like, mark, *params), tail.table,
+                      f"WHERE {where}", (key, mark, pattern.like, *params), tail.table,
                       f"{side}.rid")
         out.extend([tail, indexed] if q.descending else [indexed, tail])
     return out
