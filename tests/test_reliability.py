@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from logcycle.store import faults
+
 pytestmark = pytest.mark.slow
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 
@@ -47,3 +49,10 @@ def test_overload_is_answered_with_503_and_retrying_clients_deliver_everything(
     assert r["rss_max_mb"] < r["rss_limit_mb"]
     assert r["delivered"] and r["steady_stored"] == r["logged"] > 0
     assert r["steady_duplicates"] == 0 and r["client_dropped"] == 0
+
+
+def test_the_fault_knobs_are_documented_as_for_testing_only() -> None:
+    doc = (BENCH.parent / "docs" / "reliability.md").read_text()
+    for name in (faults.RATE_ENV, faults.FILE_ENV):
+        assert f"`{name}" in doc
+    assert "(for testing only)" in doc and "Never set them" in doc
