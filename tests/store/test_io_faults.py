@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from starlette.testclient import TestClient
 
@@ -24,6 +25,7 @@ from logcycle.store import faults
 from logcycle.store.base import Store
 from logcycle.store.factory import make_store
 from logcycle.store.sqlite import SQLiteStore
+from tests import pg
 from tests.conftest import ADMIN, T0, error_event
 
 
@@ -178,3 +180,37 @@ def test_the_fault_file_knob_fails_writes_while_it_exists(tmp_path: Path,
         listed = c.get("/api/v1/events").json()["events"]
         assert {e["id"] for e in listed} == {a.json()["ids"][0], b.json()["ids"][0]}
     svc.close()
+
+
+@pytest.mark.postgres
+def test_postgresql_connections_cut_under_the_server_come_back(tmp_path: Path) -> None:
+    """PostgreSQL restarted or failed over: every connection of the store is cut. Writes
+    and reads answer 503 or succeed on a new connection; nothing acknowledged is lost."""
+    with pg.fresh_schema() as url:
+        svc = Service(Settings(data=tmp_path / "data", store=url), clock=ManualClock(T0),
+                      bootstrap_key=ADMIN)
+        with TestClient(create_app(svc), headers={"Authorization": ADMIN}) as c:
+            acked = c.post("/api/v1/events", json=[error_event(0)]).json()["ids"]
+            assert c.get("/api/v1/events").status_code == 200  # a read connection exists
+            store: Any = svc.store
+            pids = [conn.info.backend_pid for conn in [store._writer, *store._readers]]
+            with psycopg.connect(pg.PG_URL, autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) AS pid",
+                              (pids,))
+            # Each cut connection fails at most one call (the writer's, each reader's,
+            # the key cache's): then a new connection is made.
+            for i in range(1, 11):
+                r = c.post("/api/v1/events", json=[error_event(i)])
+                if r.status_code == 200:
+                    acked += r.json()["ids"]
+                    break
+                assert r.status_code == 503 and "retry" in r.json()["error"]["message"]
+            assert r.status_code == 200
+            for _ in range(10):
+                r = c.get("/api/v1/events", params={"limit": 100})
+                if r.status_code == 200:
+                    break
+                assert r.status_code == 503
+            assert r.status_code == 200
+            assert {e["id"] for e in r.json()["events"]} == set(acked)
+        svc.close()
