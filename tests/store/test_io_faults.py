@@ -9,6 +9,7 @@ raises ``sqlite3.OperationalError`` (SQLITE_IOERR_WRITE) at a chosen statement.
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from starlette.testclient import TestClient
 
 from logcycle.api.app import create_app
 from logcycle.clock import ManualClock
+from logcycle.ingest.tasks import IndexSearch, Reindex
 from logcycle.service import Service
 from logcycle.settings import Settings
 from logcycle.store import faults
@@ -214,3 +216,42 @@ def test_postgresql_connections_cut_under_the_server_come_back(tmp_path: Path) -
             assert r.status_code == 200
             assert {e["id"] for e in r.json()["events"]} == set(acked)
         svc.close()
+
+
+class BuggyBackgroundSteps:
+    """The real store, whose index steps behind the writer raise what no one expected."""
+
+    def __init__(self, inner: Store) -> None:
+        self.inner, self.dialect, self.url = inner, inner.dialect, inner.url
+        self.raised = 0
+
+    def apply(self, tasks: Any, now_ms: int) -> list[Any]:
+        if any(isinstance(t, IndexSearch | Reindex) for t in tasks):
+            self.raised += 1
+            raise RuntimeError("a bug in a step behind the writer")
+        return list(self.inner.apply(tasks, now_ms))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def test_a_bug_behind_the_writer_does_not_stop_the_writer(tmp_path: Path) -> None:
+    """Before: the exception ended the writer thread, and every later write waited for an
+    answer forever."""
+    settings = Settings(data=tmp_path / "data")
+    store = BuggyBackgroundSteps(make_store(settings))
+    svc = Service(settings, clock=ManualClock(T0), store=store,  # type: ignore[arg-type]
+                  bootstrap_key=ADMIN)
+    with TestClient(create_app(svc), headers={"Authorization": ADMIN}) as c:
+        for i in range(3):
+            r = c.post("/api/v1/events", json=[error_event(i)])
+            assert r.status_code == 200
+            svc.clock.advance(2000)  # type: ignore[attr-defined]  # reindex is due again
+            deadline = time.monotonic() + 5
+            while store.raised <= i and time.monotonic() < deadline:
+                time.sleep(0.01)
+            time.sleep(0.05)
+            assert svc.ready, "the writer thread died"  # else the next POST would hang
+        assert store.raised >= 3
+        assert len(c.get("/api/v1/events").json()["events"]) == 3
+    svc.close()

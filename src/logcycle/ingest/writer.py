@@ -167,6 +167,10 @@ class Writer:
             (done,) = self.store.apply([IndexSearch(rows)], self.clock.now_ms())
         except LogcycleError as exc:
             done = exc
+        except Exception:  # a bug in a background step must not stop the writer
+            log.exception("search index step failed")
+            pacer.failed()
+            return
         if isinstance(done, LogcycleError):
             log.warning("search index step failed: %s", done.message)
             pacer.failed()
@@ -184,6 +188,8 @@ class Writer:
             self.store.apply([Reindex()], now)
         except LogcycleError as exc:
             log.warning("reindex failed: %s", exc.message)
+        except Exception:  # a bug in a background step must not stop the writer
+            log.exception("reindex failed")
 
     def _maybe_rotate(self) -> None:
         now = self.clock.now_ms()
