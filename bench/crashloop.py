@@ -13,7 +13,10 @@ file:
 - acknowledged events lost: events whose id a 200 answered that are not stored with
   that id and that message;
 - duplicates: events of a batch stored more than once (a retried batch stored twice);
-- ``PRAGMA integrity_check`` of the file the kill left behind (before the restart);
+- ``PRAGMA integrity_check`` of the file the kill left behind (before the restart), and
+  the FTS5 ``integrity-check`` of each message search index;
+- search after the restart: a few acknowledged events, looked up by their unique words
+  (``GET /api/v1/events?q=``), are found, once each;
 - restart to ready: from starting ``logcycle serve`` until ``/health`` answers 200.
 
 Exit status 1 when any iteration lost an acknowledged event, stored a duplicate, failed
@@ -35,6 +38,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -65,6 +69,7 @@ class Iteration:
     replayed: int = 0  # of those, already committed: answered from the idempotency record
     lost: int = 0
     duplicates: int = 0
+    search_wrong: int = 0
     integrity: str = ""
     ready_s: float = 0.0
 
@@ -78,7 +83,8 @@ class Summary:
     @property
     def ok(self) -> bool:
         return all(i.lost == 0 and i.duplicates == 0 and i.integrity == "ok"
-                   and i.ready_s < READY_LIMIT_S for i in self.iterations)
+                   and i.search_wrong == 0 and i.ready_s < READY_LIMIT_S
+                   for i in self.iterations)
 
 
 class Server:
@@ -206,11 +212,40 @@ def stored_since(db: Path, low: int) -> list[tuple[int, str]]:
 
 
 def integrity(db: Path) -> str:
+    """``ok``, or what SQLite's integrity checks (the file's, each FTS5 index's) found."""
     conn = sqlite3.connect(db)
     try:
-        return ", ".join(r[0] for r in conn.execute("PRAGMA integrity_check").fetchall())
+        found = [r[0] for r in conn.execute("PRAGMA integrity_check").fetchall()]
+        for (table,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
+                                     "AND name LIKE 'lc\\_search\\_%' ESCAPE '\\' AND sql "
+                                     "LIKE 'CREATE VIRTUAL TABLE%'").fetchall():
+            try:
+                conn.execute(f"INSERT INTO {table} ({table}, rank) VALUES ('integrity-check', 0)")
+            except sqlite3.Error as exc:
+                found.append(f"{table}: {exc}")
+        conn.rollback()
+        return ", ".join(f for f in found if f != "ok") or "ok"
     finally:
         conn.close()
+
+
+def search_check(port: int, batches: list[Batch], rng: random.Random, n: int = 3) -> int:
+    """Look up ``n`` acknowledged events by their unique tag; how many were not found
+    exactly once, with their id."""
+    acked = [(tag, i) for b in batches if b.ids for tag, i in zip(b.tags, b.ids, strict=True)]
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    wrong = 0
+    try:
+        for tag, i in rng.sample(acked, min(n, len(acked))):
+            query = urllib.parse.urlencode({"kind": "general", "q": f"{tag} ", "limit": 5})
+            conn.request("GET", f"/api/v1/events?{query}", headers=HEADERS)
+            r = conn.getresponse()
+            body = r.read()
+            ids = [e["id"] for e in orjson.loads(body)["events"]] if r.status == 200 else []
+            wrong += ids != [i]
+    finally:
+        conn.close()
+    return wrong
 
 
 def next_id(db: Path) -> int:
@@ -267,6 +302,7 @@ def one_iteration(n: int, server: Server, db: Path, args: argparse.Namespace,
             b.ids = retry(server.port, b)
             it.replayed += b.ids[0] < committed_below
     check(it, batches, stored_since(db, low))
+    it.search_wrong = search_check(server.port, batches, rng)
     return it
 
 
@@ -282,7 +318,7 @@ def run(args: argparse.Namespace, workdir: Path) -> Summary:
             it = one_iteration(n, server, db, args, rng)
             summary.iterations.append(it)
             if args.verbose or not (it.lost == 0 and it.duplicates == 0
-                                    and it.integrity == "ok"):
+                                    and it.integrity == "ok" and it.search_wrong == 0):
                 print(f"  {asdict(it)}", flush=True)
             elif n % 10 == 0:
                 print(f"  {n} iterations", flush=True)
@@ -307,7 +343,10 @@ def report(s: Summary, args: argparse.Namespace) -> str:
          f"{sum(i.replayed for i in its)}"),
         ("acknowledged events lost", f"{sum(i.lost for i in its)}"),
         ("events stored twice", f"{sum(i.duplicates for i in its)}"),
-        ("integrity_check not ok", f"{sum(i.integrity != 'ok' for i in its)}"),
+        ("integrity_check (file, FTS5 indexes) not ok",
+         f"{sum(i.integrity != 'ok' for i in its)}"),
+        ("acknowledged events not found by search (3 a restart)",
+         f"{sum(i.search_wrong for i in its)}"),
         ("restart to ready, median / p95 / max (s)",
          f"{statistics.median(ready):.2f} / {p95:.2f} / {ready[-1]:.2f}"),
         ("store file size", f"{s.db_bytes / 1e6:,.0f} MB"),
@@ -317,8 +356,8 @@ def report(s: Summary, args: argparse.Namespace) -> str:
            f"{args.kill_after[0]}-{args.kill_after[1]} s, --durability {args.durability}",
            f"| {'':<{w}} | {'':>18} |", f"|{'-' * (w + 2)}|{'-' * 20}|"]
     out += [f"| {k:<{w}} | {v:>18} |" for k, v in rows]
-    out.append(f"\n{'PASS' if s.ok else 'FAIL'} (goal: 0 lost, 0 twice, integrity ok, ready "
-               f"< {READY_LIMIT_S:.0f} s)")
+    out.append(f"\n{'PASS' if s.ok else 'FAIL'} (goal: 0 lost, 0 twice, integrity ok, all "
+               f"found, ready < {READY_LIMIT_S:.0f} s)")
     return "\n".join(out)
 
 

@@ -33,7 +33,7 @@ def test_crash_loop_loses_nothing_acknowledged_and_stores_retries_once(tmp_path:
                   timeout=120)
     its = r["iterations"]
     assert len(its) == 5 and r["ok"]
-    assert all(i["lost"] == 0 and i["duplicates"] == 0 and i["integrity"] == "ok"
+    assert all(i["lost"] == i["duplicates"] == i["search_wrong"] == 0 and i["integrity"] == "ok"
                and i["ready_s"] < 5 for i in its)
     assert sum(i["acked_before_kill"] for i in its) > 0
     assert sum(i["in_flight"] for i in its) > 0  # some batches were retried after a kill
