@@ -113,7 +113,8 @@ def _open_store(values: dict[str, Any], maintain: bool = False) -> Any:
         store = make_store(settings)
         store.open(SystemClock().now_ms(), maintain=maintain)
     except (LogcycleError, ValueError, OSError) as exc:
-        _fail(f"cannot open the store {settings.store_url}: {exc}")
+        # Not the URL itself: it may hold a password; the error says which store.
+        _fail(f"cannot open the store: {exc}")
     return settings, store
 
 
