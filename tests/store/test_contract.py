@@ -204,6 +204,14 @@ def test_retention_empties_old_weeks(store_url: str, tmp_path: Path) -> None:
     s.close()
 
 
+def test_a_maintain_task_reports_what_it_did(store: Store) -> None:
+    write(store, err("ten weeks ago"))
+    later = T0 + 10 * WEEK_MS  # what `logcycle maintain --now …` does
+    (report,) = store.apply([Maintain(later)], later)
+    assert report.rotated and report.emptied == (3,) and report.week == 1413
+    assert q(store, "SELECT count(*) FROM oslog_error_3") == [(0,)]
+
+
 def test_catch_up_after_ten_weeks_down(store_url: str, tmp_path: Path) -> None:
     s = open_store(store_url, tmp_path)
     write(s, err("ten weeks ago"))
