@@ -30,7 +30,10 @@ from logcycle.ingest.decode import BatchDecoder
 from logcycle.service import Service
 from tests.conftest import T0
 
-SLOW_S = 0.1
+# In the suite an input fails only if it is slower than 1 s four times in a row: a hang
+# detector that a busy machine cannot trip (speed is measured, not asserted). The deep run
+# that backs docs/reliability.md's 100 ms figure sets LOGCYCLE_FUZZ_SLOW_MS=100.
+SLOW_S = float(os.environ.get("LOGCYCLE_FUZZ_SLOW_MS", "1000")) / 1000
 # LOGCYCLE_FUZZ_SCALE=20 runs twenty times the examples (a deeper run than the suite's).
 SCALE = int(os.environ.get("LOGCYCLE_FUZZ_SCALE", "1"))
 TIMES: dict[str, float] = {}
