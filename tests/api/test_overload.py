@@ -52,10 +52,22 @@ def test_full_queue_answers_503_and_loses_nothing_acknowledged(tmp_path: Path) -
             pass
         r = c.post("/api/v1/events", json=[error_event(i) for i in range(60)])
         assert r.status_code == 503
-        assert r.headers["Retry-After"] == "1"
+        assert 1 <= int(r.headers["Retry-After"]) <= 30
         assert "retry" in r.json()["error"]["message"]
         store.gate.set()
         first.join()
         assert results[0].status_code == 200
         listed = c.get("/api/v1/events", params={"limit": 1000}).json()["events"]
         assert sorted(e["id"] for e in listed) == sorted(results[0].json()["ids"])
+
+
+def test_retry_after_follows_the_drain_time(service: Service) -> None:
+    w = service.writer
+    assert w.retry_after() == 1  # no rate measured yet
+    w._rate, w._pending = 2_000.0, 50_000  # 25 s to drain at the recent rate
+    try:
+        assert w.retry_after() == 25
+        w._pending = 10**9
+        assert w.retry_after() == 30
+    finally:
+        w._pending = 0

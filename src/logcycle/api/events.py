@@ -58,6 +58,7 @@ async def post_events(request: Request) -> Response:
         raise UnsupportedMedia(f"Content-Type {ctype!r} is not supported: send "
                                "application/json (an array) or application/x-ndjson")
     key = idempotency_key(request)
+    svc.writer.check_capacity()
     body = await read_body(request, svc.settings.max_body_bytes)
     now = svc.clock.now_ms()
     if ctype in NDJSON_TYPES:

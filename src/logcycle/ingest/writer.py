@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import math
 import queue
 import threading
 import time
@@ -44,6 +45,11 @@ class Writer:
         self.tz = tz
         self._q: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._pending = 0
+        # Recent write rate (events/s, smoothed) for Retry-After; monotonic time, not the
+        # wall clock: it measures durations only.
+        self._rate = 0.0
+        self._window_start = time.monotonic()
+        self._window_events = 0
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="logcycle-writer", daemon=True)
         self._next_rotation = 0
@@ -74,11 +80,34 @@ class Writer:
         with self._lock:
             if self._pending + size > self.max_pending and self._pending > 0:
                 raise Overloaded(f"{self._pending} events are waiting to be written; retry "
-                                 "after the Retry-After delay", retry_after=1)
+                                 "after the Retry-After delay", retry_after=self.retry_after())
             self._pending += size
         fut: concurrent.futures.Future[Any] = concurrent.futures.Future()
         self._q.put((task, fut))
         return fut
+
+    def check_capacity(self) -> None:
+        """Raise Overloaded at once when the queue is full: a route calls this before it
+        reads and decodes a body that would be turned away anyway."""
+        if self._pending >= self.max_pending:
+            raise Overloaded(f"{self._pending} events are waiting to be written; retry "
+                             "after the Retry-After delay", retry_after=self.retry_after())
+
+    def retry_after(self) -> int:
+        """Seconds until the queue has drained at the recent write rate (1 to 30)."""
+        rate = self._rate
+        if rate <= 0:
+            return 1
+        return max(1, min(30, math.ceil(self._pending / rate)))
+
+    def _measure_rate(self, size: int) -> None:
+        self._window_events += size
+        t = time.monotonic()
+        elapsed = t - self._window_start
+        if elapsed >= 0.5:
+            recent = self._window_events / elapsed
+            self._rate = recent if self._rate == 0 else 0.7 * self._rate + 0.3 * recent
+            self._window_start, self._window_events = t, 0
 
     async def submit(self, task: WriteTask) -> Any:
         """Queue ``task`` and wait until its transaction committed; its result."""
@@ -132,6 +161,7 @@ class Writer:
         try:
             results: list[Any] = self.store.apply([t for t, _ in group], now)
             self.commits += 1
+            self._measure_rate(size)
             self._dirty = True
             self.search_index.wrote()
         except LogcycleError as exc:
