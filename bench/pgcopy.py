@@ -26,7 +26,8 @@ def drop_schema(url: str, name: str) -> None:
 
 LAYOUTS = {
     "none": "no secondary index",
-    "btree": "the request_key and src indexes logcycle writes inline",
+    "src": "the src index logcycle writes inline",
+    "btree": "the src index and a request_key index, inline",
     "trgm": "those and a pg_trgm GIN index on message, inline",
 }
 
@@ -53,6 +54,9 @@ def copy_rate(url: str, rows_batches: list[list[tuple[Any, ...]]], *, indexes: s
         if indexes != "none":
             for stmt in ddl[1:]:
                 conn.execute(stmt)  # type: ignore[arg-type]
+        if indexes in ("btree", "trgm"):  # logcycle's inline index before schema version 2
+            conn.execute("CREATE INDEX ON oslog_general_0 (request_key) "
+                         "WHERE request_key IS NOT NULL")
         if indexes == "trgm":
             conn.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public")
             conn.execute("CREATE INDEX ON oslog_general_0 USING gin "

@@ -8,6 +8,7 @@ import random
 import re
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,14 +20,22 @@ import pytest
 from logcycle.cycles import WEEK_MS, ms_of
 from logcycle.errors import BadRequest, Conflict, LogcycleError, NotFound, StoreUnavailable
 from logcycle.ingest.decode import BatchDecoder, Prepared
-from logcycle.ingest.tasks import DeclareEntity, EventBatch, IndexSearch, Maintain, RecordBatch
+from logcycle.ingest.tasks import (
+    DeclareEntity,
+    EventBatch,
+    IndexSearch,
+    Maintain,
+    RecordBatch,
+    Reindex,
+)
 from logcycle.kinds import KINDS
 from logcycle.query.wildcards import wildcard_pattern
 from logcycle.settings import Settings
-from logcycle.store import postgres, sqlite
+from logcycle.store import postgres, schema, sqlite
 from logcycle.store.base import Store
 from logcycle.store.factory import make_store
 from logcycle.store.search import MessageQuery
+from tests import pg
 from tests.conftest import T0  # 2026-11-23T15:00Z: week 1403, cycle 3
 
 NEXT_WEEK = ms_of("2026-11-27T23:45:00+00:00")  # week 1404, cycle 4
@@ -112,6 +121,30 @@ def test_a_newer_schema_is_refused(store: Store, store_url: str, tmp_path: Path)
     with pytest.raises(LogcycleError, match="newer than this logcycle"):
         other.open(T0)
     other.close()
+
+
+@pytest.mark.postgres
+def test_postgres_version_1_is_upgraded(tmp_path: Path) -> None:
+    """Version 1 had an inline request_key index per table: it goes, and the side tables
+    are filled by the next reindexes; lookups are exact meanwhile."""
+    with pg.fresh_schema() as url:
+        s = open_store(url, tmp_path)
+        ids = write(s, err("a", request_key="k"), err("b", request_key="k"))
+        rk = ", ".join(schema.rk_table(c) for c in range(10))
+        raw_execute(s, f"DROP TABLE {rk}; DELETE FROM lc_index_state; UPDATE lc_meta SET "
+                    "value = 1 WHERE name = 'schema_version'; CREATE INDEX "
+                    "oslog_error_3_request_key ON oslog_error_3 (request_key) WHERE "
+                    "request_key IS NOT NULL")
+        s.close()
+        s = open_store(url, tmp_path)
+        assert q(s, "SELECT value FROM lc_meta WHERE name = 'schema_version'") == [(2,)]
+        assert q(s, "SELECT count(*) FROM pg_indexes WHERE schemaname = current_schema() "
+                 "AND indexname LIKE ?", "%request_key") == [(0,)]
+        assert rk_ids(s, "k") == ids
+        assert s.apply([Reindex()], T0) == [2]
+        assert rk_ids(s, "k") == ids
+        assert q(s, "SELECT id FROM lc_rk_3 ORDER BY id") == [(i,) for i in ids]
+        s.close()
 
 
 # -- writes ------------------------------------------------------------------------------
@@ -428,3 +461,62 @@ def test_rotation_empties_the_search_index_with_its_cycle(store: Store) -> None:
     assert find(store, "needle") == (new, 1)
     store.apply([IndexSearch(1000)], later)
     assert find(store, "needle") == (new, 1)
+
+
+# -- the request_key index built behind the writer ----------------------------------------
+def rk_ids(store: Store, key: str, kind: str = "error", cycle: int = 3) -> list[int]:
+    cond, params = store.request_key_condition(kind, cycle, key)
+    _, rows = store.fetch(f"SELECT id FROM {schema.table(kind, cycle)} WHERE {cond} "
+                          "ORDER BY id", params)
+    return [int(r[0]) for r in rows]
+
+
+def test_request_key_lookups_are_exact_while_several_writers_reindex(store_url: str,
+                                                                     tmp_path: Path) -> None:
+    stores = [open_store(store_url, tmp_path) for _ in range(3)]
+    acked: list[int] = []
+    seen: list[list[int]] = []
+    barrier = threading.Barrier(len(stores))
+
+    def run(s: Store, n: int) -> None:
+        barrier.wait()
+        for i in range(15):
+            acked.extend(write(s, err(f"{n}.{i}", request_key="k"), err("other",
+                                                                         request_key="o")))
+            if (i + n) % 2 == 0:
+                s.apply([Reindex()], T0)
+            seen.append(rk_ids(s, "k"))
+
+    threads = [threading.Thread(target=run, args=(s, n)) for n, s in enumerate(stores)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    expected = sorted(acked[0::2])
+    for ids in seen:  # every lookup saw a prefix of the ids, each once
+        assert ids == expected[:len(ids)]
+    assert rk_ids(stores[0], "k") == expected
+    stores[0].apply([Reindex()], T0)
+    assert rk_ids(stores[1], "k") == expected
+    assert stores[2].apply([Reindex()], T0) == [0]
+    assert rk_ids(stores[2], "o") == sorted(acked[1::2])
+    for s in stores:
+        s.close()
+
+
+@pytest.mark.postgres
+def test_postgres_indexes_request_keys_on_a_thread_of_its_own(tmp_path: Path) -> None:
+    """The server's indexer (start_background) catches up by itself, beside the writer."""
+    with pg.fresh_schema() as url:
+        s = open_store(url, tmp_path)
+        assert isinstance(s, postgres.PostgresStore)
+        ids = write(s, err("a", request_key="k"), err("b", request_key="k"))
+        s.start_background()
+        deadline = time.monotonic() + 10
+        while q(s, "SELECT count(*) FROM lc_rk_3") != [(2,)] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert q(s, "SELECT id FROM lc_rk_3 ORDER BY id") == [(i,) for i in ids]
+        assert q(s, "SELECT watermark FROM lc_index_state WHERE name = 'rk' AND cycle = 3") \
+            == [(ids[-1],)]
+        assert rk_ids(s, "k") == ids
+        s.close()  # stops the thread

@@ -18,9 +18,11 @@ transaction (a group commit, a rotation, a key) first takes the store's advisory
   the COMMIT are taken in turn (docs/scaling.md has the figures).
 
 Batches go in with COPY; expired tables are emptied with TRUNCATE and the views moved with
-CREATE OR REPLACE VIEW inside the rotation transaction; wildcard searches of ``general``
-messages use a pg_trgm GIN index built behind the writer (store/postgres_search.py) when
-the extension can be created.
+CREATE OR REPLACE VIEW inside the rotation transaction. Two indexes are built behind the
+writer, so that COPY writes only the tables' primary keys and the partial src index: the
+request_key lookup (``lc_rk_<cycle>``, as on SQLite, but by a thread and a connection of
+its own: ``start_background``) and, when the extension can be created, a pg_trgm GIN
+index for wildcard searches of ``general`` messages (store/postgres_search.py).
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from logcycle import cycles
 from logcycle.errors import LogcycleError, StorageFull, StoreUnavailable
-from logcycle.ingest.tasks import IndexSearch, WriteTask
+from logcycle.ingest.tasks import IndexSearch, Reindex, WriteTask
 from logcycle.kinds import KINDS
 from logcycle.store import postgres_search, schema, search
 from logcycle.store.base import KeyRow, MaintenanceReport, Rows
@@ -60,6 +62,7 @@ CONNECT_TIMEOUT_S = 5
 LOCK_CLASS = 0x6C63
 SEQUENCE = "lc_event_id"
 ANALYZE_AFTER_ROWS = 50_000
+REINDEX_EVERY_S = 1.0
 
 
 def parse_url(url: str) -> tuple[str, str]:
@@ -89,6 +92,7 @@ def one_line(exc: BaseException) -> str:
 
 class PostgresStore(SqlStore):
     dialect = schema.POSTGRES
+    schema_version = schema.PG_SCHEMA_VERSION
 
     def __init__(self, url: str, *, tz: ZoneInfo, retention_weeks: int) -> None:
         super().__init__(url, tz=tz, retention_weeks=retention_weeks)
@@ -108,6 +112,8 @@ class PostgresStore(SqlStore):
         self._sql_begin = f"BEGIN; SELECT pg_advisory_xact_lock({LOCK_CLASS}, {lock_id})"
         index_lock = zlib.crc32(f"{self.schema}:index".encode()) - 2**31
         self._sql_try_index = f"SELECT pg_try_advisory_xact_lock({LOCK_CLASS}, {index_lock})"
+        rk_lock = zlib.crc32(f"{self.schema}:rk".encode()) - 2**31
+        self._sql_try_rk = f"SELECT pg_try_advisory_xact_lock({LOCK_CLASS}, {rk_lock})"
         self._sql_setup = f'SET search_path TO "{self.schema}"'
         self._copies = {(k, c): f"COPY {schema.table(k, c)} ({', '.join(KINDS[k].columns)}) "
                         "FROM STDIN" for k in KINDS for c in range(cycles.CYCLES)}
@@ -117,6 +123,8 @@ class PostgresStore(SqlStore):
         self._lock = threading.Lock()
         self.trigram = False
         self._indexed = 0  # rows indexed since the last ANALYZE
+        self._bg: threading.Thread | None = None
+        self._bg_stop = threading.Event()
 
     # -- connections ----------------------------------------------------------------------
     def _connect(self, *, read: bool) -> psycopg.Connection[Any]:
@@ -166,12 +174,17 @@ class PostgresStore(SqlStore):
         conn = self._wconn()
         try:
             conn.execute(self._sql_begin)
-            self._check_version(conn)
+            version = self._check_version(conn)
             conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
             self._create_schema(conn, now_ms)
             conn.execute(f"CREATE SEQUENCE IF NOT EXISTS {SEQUENCE}")
             for stmt in schema.index_state_ddl(self.dialect):
                 conn.execute(stmt)
+            for c in range(cycles.CYCLES):
+                for stmt in schema.rk_table_ddl(c, self.dialect):
+                    conn.execute(stmt)
+            if version is not None and version < 2:
+                self._upgrade_request_key_index(conn)
             self._search_tables(conn)
             report = None
             if maintain or self._meta(conn, "current_week") is None:
@@ -187,14 +200,25 @@ class PostgresStore(SqlStore):
             self._rollback(conn)
             raise
 
-    def _check_version(self, conn: Any) -> None:
+    def _check_version(self, conn: Any) -> int | None:
+        """The stored schema version (None: a new store); refuses a newer one."""
         if conn.execute("SELECT to_regclass('lc_meta')").fetchone()[0] is None:
-            return
+            return None
         version = self._meta(conn, "schema_version")
-        if version is not None and version > schema.SCHEMA_VERSION:
+        if version is not None and version > self.schema_version:
             raise LogcycleError(
                 f"the store's schema is version {version}, newer than this logcycle "
-                f"({schema.SCHEMA_VERSION}): upgrade logcycle before starting it on this store")
+                f"({self.schema_version}): upgrade logcycle before starting it on this store")
+        return version
+
+    def _upgrade_request_key_index(self, conn: Any) -> None:
+        """Version 1 → 2: the inline request_key indexes go; lc_rk_<cycle> is filled by
+        the first reindexes (watermark 0), and lookups scan the rows above it meanwhile."""
+        names = [schema.old_request_key_index(k, c) for k in KINDS for c in range(cycles.CYCLES)]
+        conn.execute(f"DROP INDEX IF EXISTS {', '.join(names)}")
+        conn.execute("DELETE FROM lc_index_state WHERE name = 'rk'")
+        log.info("schema upgraded to version 2: the request_key index is rebuilt behind the "
+                 "writer")
 
     def _search_tables(self, conn: Any) -> None:
         """The message index built behind the writer (store/postgres_search.py)."""
@@ -249,12 +273,115 @@ class PostgresStore(SqlStore):
         conn.execute(f"TRUNCATE {table}")
 
     def _empty_cycle(self, conn: Any, cycle: int) -> None:
-        conn.execute(f"TRUNCATE {', '.join(schema.table(k, cycle) for k in KINDS)}")
+        tables = [schema.table(k, cycle) for k in KINDS]
+        conn.execute(f"TRUNCATE {', '.join([*tables, schema.rk_table(cycle)])}")
         if self.trigram:
             conn.execute(postgres_search.empty_cycle_sql(cycle))
 
+    # -- the request_key index, built behind the writer (as on SQLite) ---------------------
+    # Not by the writer thread: on PostgreSQL the side table costs a heap row and a B-tree
+    # entry per event, about what the inline index cost, so it runs on a connection and a
+    # thread of its own (start_background) beside the COPYs instead of between them.
+    def start_background(self) -> None:
+        """Start the request_key indexer (the server calls this; CLI commands do not)."""
+        if self._bg is None:
+            self._bg_stop.clear()
+            self._bg = threading.Thread(target=self._reindex_loop, daemon=True,
+                                        name="logcycle-reindex")
+            self._bg.start()
+
+    def _reindex_loop(self) -> None:
+        conn: psycopg.Connection[Any] | None = None
+        while not self._bg_stop.wait(REINDEX_EVERY_S):
+            try:
+                if conn is None or conn.closed or conn.broken:
+                    conn = self._connect(read=False)
+                self._reindex_steps(conn)
+            except (psycopg.Error, StoreUnavailable) as exc:
+                log.warning("reindex failed: %s", one_line(exc))
+                if conn is not None:
+                    self._rollback(conn)
+            except Exception:  # a bug in a background step must not stop the thread
+                log.exception("reindex failed")
+                if conn is not None:
+                    self._rollback(conn)
+        if conn is not None:
+            conn.close()
+
+    def reindex(self) -> int:
+        """One reindex now, on the writer's connection (tests, ``Reindex`` tasks)."""
+        conn = self._wconn()
+        try:
+            return self._reindex_steps(conn)
+        except psycopg.Error as exc:
+            self._rollback(conn)
+            raise self._translate(exc) from exc
+
+    def _reindex_steps(self, conn: Any) -> int:
+        """Copy the request keys of rows written since the last run into each cycle's
+        ``lc_rk_<cycle>``, sorted, and move the cycle's watermark. First a moment under
+        the store's lock to read the sequence: writers take ids and commit under that
+        lock, so every id below the next free one is committed when it is released.
+        Then the copy, under a lock of its own (one process indexes at a time; the
+        others skip), while writers go on."""
+        conn.execute(self._sql_begin)
+        last, called = conn.execute(f"SELECT last_value, is_called FROM {SEQUENCE}").fetchone()
+        conn.execute("COMMIT")
+        high = int(last) if called else int(last) - 1
+        conn.execute("BEGIN")
+        got = conn.execute(self._sql_try_rk).fetchone()
+        if got is None or not got[0]:
+            conn.execute("ROLLBACK")
+            return 0
+        done = self._reindex_to(conn, high)
+        conn.execute("COMMIT")
+        return done
+
+    def _reindex(self, conn: Any) -> int:
+        raise LogcycleError("on PostgreSQL the request_key index is built by reindex()")
+
+    def _reindex_to(self, conn: Any, high: int) -> int:
+        marks = {int(c): int(w) for c, w in conn.execute(
+            "SELECT cycle, watermark FROM lc_index_state WHERE name = 'rk'").fetchall()}
+        done = 0
+        moved: list[int] = []
+        for c in range(cycles.CYCLES):
+            low = marks.get(c, 0)
+            if low >= high:
+                continue
+            for kind, number in schema.KIND_NUMBER.items():
+                cur = conn.execute(
+                    f"INSERT INTO {schema.rk_table(c)} (request_key, id, kind) "
+                    f"SELECT request_key, id, {number} FROM {schema.table(kind, c)} "
+                    "WHERE id > %s AND id <= %s AND request_key IS NOT NULL "
+                    "ORDER BY request_key, id ON CONFLICT DO NOTHING", (low, high))
+                done += max(cur.rowcount, 0)
+            moved.append(c)
+        if moved:
+            conn.execute("INSERT INTO lc_index_state (name, cycle, watermark) SELECT 'rk', c, "
+                         "%s FROM unnest(%s::bigint[]) AS c ON CONFLICT (name, cycle) DO UPDATE "
+                         "SET watermark = excluded.watermark", (high, moved))
+        return done
+
+    def request_key_condition(self, kind: str, cycle: int, request_key: str) -> \
+            tuple[str, list[Any]]:
+        # Indexed rows come from lc_rk_<cycle> (its primary key), rows above the watermark
+        # (about a second's worth) from the table's id range; one statement, one snapshot,
+        # so a concurrent reindex cannot hide or double a row. The ids are gathered into
+        # one array first: `id = ANY(...)` reads the table by its primary key (in id order
+        # for ORDER BY … LIMIT), where `id IN (subquery)` may walk the whole table
+        # (tests/store/test_query_plans.py).
+        table = schema.table(kind, cycle)
+        return (f"id = ANY(ARRAY(SELECT id FROM {schema.rk_table(cycle)} WHERE request_key = "
+                f"%s AND kind = %s UNION ALL SELECT id FROM {table} WHERE id > COALESCE("
+                "(SELECT watermark FROM lc_index_state WHERE name = 'rk' AND cycle = %s), 0) "
+                f"AND id <= {postgres_search.MAX_ID} AND request_key = %s))",
+                [request_key, schema.KIND_NUMBER[kind], cycle, request_key])
+
     # -- the message index, built behind the writer (store/postgres_search.py) -------------
     def apply(self, tasks: Sequence[WriteTask], now_ms: int) -> list[Any]:
+        if tasks and all(isinstance(t, Reindex) for t in tasks):
+            return [self.reindex() for _ in tasks]
         if tasks and all(isinstance(t, IndexSearch) for t in tasks):
             return self._apply_index([t for t in tasks if isinstance(t, IndexSearch)])
         return super().apply(tasks, now_ms)
@@ -427,6 +554,10 @@ class PostgresStore(SqlStore):
         return count > 0
 
     def close(self) -> None:
+        if self._bg is not None:
+            self._bg_stop.set()
+            self._bg.join()
+            self._bg = None
         with self._lock:
             for conn in self._readers:
                 conn.close()

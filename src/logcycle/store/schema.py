@@ -19,6 +19,9 @@ from logcycle.cycles import CYCLES
 from logcycle.kinds import KINDS, FieldType, Kind
 
 SCHEMA_VERSION = 1
+# PostgreSQL's own schema version. 2: the request_key index is built behind the writer
+# into lc_rk_<cycle> (version 1 had an inline index per table, dropped on upgrade).
+PG_SCHEMA_VERSION = 2
 ENTITY_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
 COLUMN_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
 RECORD_TYPES = ("text", "integer", "real", "boolean", "json")
@@ -87,11 +90,8 @@ def kind_table_ddl(kind: Kind, cycle: int, d: Dialect) -> list[str]:
     stmts = [f"CREATE TABLE IF NOT EXISTS {name} ({', '.join(cols)})"]
     # The seed's tables have "limited indexes": one partial index per lookup that must be
     # fast (a request's events, an RPC source's stream). Everything else scans by id.
-    # On SQLite the request_key index is built behind the writer (rk_table_ddl): a random
-    # key index in the write transaction halves the insert rate.
-    if d.name != "sqlite":
-        stmts.append(f"CREATE INDEX IF NOT EXISTS {name}_request_key ON {name} (request_key) "
-                     "WHERE request_key IS NOT NULL")
+    # The request_key index is built behind the writer (rk_table_ddl) on both engines: a
+    # random key index in the write transaction halves the insert rate (and COPY's).
     if kind.name == "general":
         stmts.append(f"CREATE INDEX IF NOT EXISTS {name}_src ON {name} (src, stream, id) "
                      "WHERE src IS NOT NULL")
@@ -144,7 +144,7 @@ def record_table_ddl(entity: str, columns: dict[str, str], d: Dialect) -> str:
 
 
 def rk_table(cycle: int) -> str:
-    """SQLite's deferred request_key index of one cycle: (request_key, id, kind number)."""
+    """The deferred request_key index of one cycle: (request_key, id, kind number)."""
     if not 0 <= cycle < CYCLES:
         raise ValueError(f"no cycle {cycle!r}")
     return f"lc_rk_{cycle}"
@@ -153,10 +153,18 @@ def rk_table(cycle: int) -> str:
 KIND_NUMBER: dict[str, int] = {k: i for i, k in enumerate(KINDS)}
 
 
-def rk_table_ddl(cycle: int) -> list[str]:
+def rk_table_ddl(cycle: int, d: Dialect = SQLITE) -> list[str]:
+    if d.name == "sqlite":
+        return [f"CREATE TABLE IF NOT EXISTS {rk_table(cycle)} (request_key TEXT NOT NULL, "
+                "id INTEGER NOT NULL, kind INTEGER NOT NULL, PRIMARY KEY (request_key, id)) "
+                "WITHOUT ROWID"]
     return [f"CREATE TABLE IF NOT EXISTS {rk_table(cycle)} (request_key TEXT NOT NULL, "
-            "id INTEGER NOT NULL, kind INTEGER NOT NULL, PRIMARY KEY (request_key, id)) "
-            "WITHOUT ROWID"]
+            "id BIGINT NOT NULL, kind SMALLINT NOT NULL, PRIMARY KEY (request_key, id))"]
+
+
+def old_request_key_index(kind: str, cycle: int) -> str:
+    """The inline request_key index of PostgreSQL schema version 1 (dropped on upgrade)."""
+    return f"{table(kind, cycle)}_request_key"
 
 
 def index_state_ddl(d: Dialect) -> list[str]:

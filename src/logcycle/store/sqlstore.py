@@ -37,6 +37,7 @@ class SqlStore:
     """Shared logic; subclasses implement the ``_engine_*`` hooks."""
 
     dialect: schema.Dialect
+    schema_version = schema.SCHEMA_VERSION
 
     def __init__(self, url: str, *, tz: ZoneInfo, retention_weeks: int) -> None:
         self.url = url
@@ -117,11 +118,11 @@ class SqlStore:
         for stmt in schema.meta_ddl(self.dialect) + schema.all_kind_ddl(self.dialect):
             conn.execute(stmt)
         version = self._meta(conn, "schema_version")
-        if version is not None and version > schema.SCHEMA_VERSION:
+        if version is not None and version > self.schema_version:
             raise LogcycleError(
                 f"the store's schema is version {version}, newer than this logcycle "
-                f"({schema.SCHEMA_VERSION}): upgrade logcycle before starting it on this store")
-        self._set_meta(conn, "schema_version", schema.SCHEMA_VERSION)
+                f"({self.schema_version}): upgrade logcycle before starting it on this store")
+        self._set_meta(conn, "schema_version", self.schema_version)
         if self._meta(conn, "next_id") is None:
             self._set_meta(conn, "next_id", 1)
 
