@@ -202,7 +202,9 @@ async def create(request: Request) -> Response:
     message = f.text(values.get("message"), "message", 65536)
     if not message:
         f.bad("message", "blank", "required")
-    type_ = f.text(values.get("type"), "type", 64) or "Information"
+    # Absent (or null) means Information; an empty string is a mistake, not a default.
+    given = values.get("type")
+    type_ = "Information" if given is None else (f.text(given, "type", 64) or "")
     if type_.lower() not in _TYPE_LOOKUP:
         f.bad("type", "invalid", f"must be one of {', '.join(TYPES)}")
     f.raise_any()

@@ -125,7 +125,7 @@ async def get_event(request: Request) -> Response:
     svc = svc_of(request)
     await svc.auth.require(request, "read")
     raw = request.path_params["id"]
-    if not raw.isdigit() or len(raw) > 18:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
         raise BadRequest(f"event id must be a positive integer, got {raw[:40]!r}",
                          code="invalid_parameter")
     event = await svc.read(find_event, svc.store, int(raw))

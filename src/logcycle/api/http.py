@@ -42,7 +42,7 @@ async def read_body(request: Request, limit: int) -> bytes:
                                "or none")
     too_large = TooLarge(f"the request body is larger than the limit of {limit} bytes: "
                          "send smaller batches", code="body_too_large")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declared is not None and is_digits(declared) and int(declared) > limit:
         raise too_large
     chunks: list[bytes] = []
     total = 0
@@ -68,6 +68,11 @@ def _gunzip(data: bytes, limit: int, too_large: TooLarge) -> bytes:
     if not d.eof:
         raise BadRequest("the gzip body is truncated", code="invalid_gzip")
     return out
+
+
+def is_digits(text: str) -> bool:
+    """Only ASCII digits: ``str.isdigit`` alone accepts ``'²'``, which ``int()`` refuses."""
+    return text.isascii() and text.isdigit()
 
 
 def check_params(params: Mapping[str, str], allowed: Iterable[str]) -> None:
@@ -100,7 +105,7 @@ def parse_instant(value: str | None, name: str) -> int | None:
     """Epoch ms (digits) or ISO 8601 with an offset, from 1970 to the year 9999."""
     if value is None or value == "":
         return None
-    if value.isdigit():
+    if is_digits(value):
         ms = int(value) if len(value) <= 18 else MAX_INSTANT_MS + 1
     else:
         try:

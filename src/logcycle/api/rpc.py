@@ -26,7 +26,7 @@ from starlette.routing import Route
 
 from logcycle.api.auth import Principal
 from logcycle.api.events import svc_of
-from logcycle.api.http import JSON, read_body
+from logcycle.api.http import JSON, is_digits, read_body
 from logcycle.errors import BadRequest, LogcycleError
 from logcycle.ingest.decode import Prepared
 from logcycle.ingest.tasks import EventBatch
@@ -124,7 +124,7 @@ async def run_list(svc: Service, principal: Principal, args: dict[str, Any]) -> 
     if not 0 <= limit <= svc.settings.max_page_size:
         raise CommandFailed(400, f"arg limit must be between 0 and {svc.settings.max_page_size}")
     after = _arg(args, "after", (str, int), "the id of the last entry of the previous page")
-    if after is not None and (not str(after).isdigit() or len(str(after)) > 18):
+    if after is not None and (not is_digits(str(after)) or len(str(after)) > 18):
         raise CommandFailed(400, "arg after must be the id of the last entry of the "
                                  "previous page")
     before = None if after is None else int(after)

@@ -94,7 +94,7 @@ def _resume_id(request: Request) -> int | None:
     raw = request.headers.get("last-event-id") or request.query_params.get("after_id")
     if not raw:
         return None
-    if not raw.isdigit() or len(raw) > 18:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
         raise BadRequest("Last-Event-ID / after_id must be an event id (digits)",
                          code="invalid_parameter")
     return int(raw)
