@@ -333,50 +333,21 @@ class PostgresStore(SqlStore):
         if got is None or not got[0]:
             conn.execute("ROLLBACK")
             return 0
-        done = self._reindex_to(conn, high)
+        done = self._copy_request_keys(conn, high)
         conn.execute("COMMIT")
         return done
 
     def _reindex(self, conn: Any) -> int:
         raise LogcycleError("on PostgreSQL the request_key index is built by reindex()")
 
-    def _reindex_to(self, conn: Any, high: int) -> int:
-        marks = {int(c): int(w) for c, w in conn.execute(
-            "SELECT cycle, watermark FROM lc_index_state WHERE name = 'rk'").fetchall()}
-        done = 0
-        moved: list[int] = []
-        for c in range(cycles.CYCLES):
-            low = marks.get(c, 0)
-            if low >= high:
-                continue
-            for kind, number in schema.KIND_NUMBER.items():
-                cur = conn.execute(
-                    f"INSERT INTO {schema.rk_table(c)} (request_key, id, kind) "
-                    f"SELECT request_key, id, {number} FROM {schema.table(kind, c)} "
-                    "WHERE id > %s AND id <= %s AND request_key IS NOT NULL "
-                    "ORDER BY request_key, id ON CONFLICT DO NOTHING", (low, high))
-                done += max(cur.rowcount, 0)
-            moved.append(c)
-        if moved:
-            conn.execute("INSERT INTO lc_index_state (name, cycle, watermark) SELECT 'rk', c, "
-                         "%s FROM unnest(%s::bigint[]) AS c ON CONFLICT (name, cycle) DO UPDATE "
-                         "SET watermark = excluded.watermark", (high, moved))
-        return done
-
     def request_key_condition(self, kind: str, cycle: int, request_key: str) -> \
             tuple[str, list[Any]]:
-        # Indexed rows come from lc_rk_<cycle> (its primary key), rows above the watermark
-        # (about a second's worth) from the table's id range; one statement, one snapshot,
-        # so a concurrent reindex cannot hide or double a row. The ids are gathered into
-        # one array first: `id = ANY(...)` reads the table by its primary key (in id order
-        # for ORDER BY … LIMIT), where `id IN (subquery)` may walk the whole table
-        # (tests/store/test_query_plans.py).
-        table = schema.table(kind, cycle)
-        return (f"id = ANY(ARRAY(SELECT id FROM {schema.rk_table(cycle)} WHERE request_key = "
-                f"%s AND kind = %s UNION ALL SELECT id FROM {table} WHERE id > COALESCE("
-                "(SELECT watermark FROM lc_index_state WHERE name = 'rk' AND cycle = %s), 0) "
-                f"AND id <= {postgres_search.MAX_ID} AND request_key = %s))",
-                [request_key, schema.KIND_NUMBER[kind], cycle, request_key])
+        # The ids are gathered into one array first: `id = ANY(...)` reads the table by its
+        # primary key (in id order for ORDER BY … LIMIT), where `id IN (subquery)` may walk
+        # the whole table (tests/store/test_query_plans.py).
+        ids, params = self._rk_ids(kind, cycle, request_key,
+                                   f" AND id <= {postgres_search.MAX_ID}")
+        return f"id = ANY(ARRAY({ids}))", params
 
     # -- the message index, built behind the writer (store/postgres_search.py) -------------
     def apply(self, tasks: Sequence[WriteTask], now_ms: int) -> list[Any]:

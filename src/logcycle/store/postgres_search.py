@@ -25,7 +25,7 @@ from typing import Any
 
 from logcycle.cycles import CYCLES
 from logcycle.store import schema
-from logcycle.store.search import Arm, MessageQuery, base_conditions, scan_arm
+from logcycle.store.search import Arm, MessageQuery, base_conditions, build_newest_first, scan_arm
 
 INDEXED_KINDS: tuple[str, ...] = ("general",)
 DENSE = 5000  # indexed matches from which a cycle is read by id instead
@@ -62,17 +62,8 @@ def empty_cycle_sql(cycle: int) -> str:
 
 # -- the indexer (writer thread, inside the writer's transaction) ---------------------------
 def build(conn: Any, max_rows: int) -> int:
-    """Index up to ``max_rows`` rows above the watermarks, newest week first; the number
-    indexed (0: the index is up to date)."""
-    done = 0
-    order = conn.execute("SELECT cycle FROM lc_cycles WHERE week IS NOT NULL "
-                         "ORDER BY week DESC").fetchall()
-    for kind in INDEXED_KINDS:
-        for (cycle,) in order:
-            if done >= max_rows:
-                return done
-            done += _index_cycle(conn, kind, int(cycle), max_rows - done)
-    return done
+    """Index up to ``max_rows`` rows, newest week first; the number indexed."""
+    return build_newest_first(conn, INDEXED_KINDS, max_rows, _index_cycle)
 
 
 def analyze_newest(conn: Any) -> None:

@@ -158,3 +158,19 @@ def page_sorted(q: MessageQuery, arms: Sequence[Arm], fetch: Fetch, p: str) -> M
     _, rows = fetch(sql, (*params, q.limit, q.offset))
     total = sum(_count(fetch, a) for a in arms) if q.count else None
     return MessageResult(rows, total)
+
+
+def build_newest_first(conn: Any, kinds: Sequence[str], max_rows: int,
+                       index_cycle: Callable[[Any, str, int, int], int]) -> int:
+    """Index up to ``max_rows`` rows above the watermarks, newest week first, with the
+    engine's ``index_cycle(conn, kind, cycle, rows)``; the number indexed (0: up to date).
+    Runs on the writer thread, inside the writer's transaction."""
+    done = 0
+    order = conn.execute("SELECT cycle FROM lc_cycles WHERE week IS NOT NULL "
+                         "ORDER BY week DESC").fetchall()
+    for kind in kinds:
+        for (cycle,) in order:
+            if done >= max_rows:
+                return done
+            done += index_cycle(conn, kind, int(cycle), max_rows - done)
+    return done

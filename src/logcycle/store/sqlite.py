@@ -141,31 +141,9 @@ class SQLiteStore(SqlStore):
     def has_deferred_indexes(self) -> bool:
         return True
 
-    def _watermark(self, conn: Any, cycle: int) -> int:
-        row = conn.execute("SELECT watermark FROM lc_index_state WHERE name = 'rk' AND "
-                           "cycle = ?", (cycle,)).fetchone()
-        return 0 if row is None else int(row[0])
-
     def _reindex(self, conn: Any) -> int:
-        """Index the request keys of rows written since the last run, sorted, in one go:
-        a chunk of sorted keys dirties far fewer pages than one key per insert."""
-        high = (self._meta(conn, "next_id") or 1) - 1
-        done = 0
-        for c in range(cycles.CYCLES):
-            low = self._watermark(conn, c)
-            if low >= high:
-                continue
-            for kind, number in schema.KIND_NUMBER.items():
-                cur = conn.execute(
-                    f"INSERT OR IGNORE INTO {schema.rk_table(c)} (request_key, id, kind) "
-                    f"SELECT request_key, id, {number} FROM {schema.table(kind, c)} "
-                    "WHERE id > ? AND id <= ? AND request_key IS NOT NULL "
-                    "ORDER BY request_key, id", (low, high))
-                done += max(cur.rowcount, 0)
-            conn.execute("INSERT INTO lc_index_state (name, cycle, watermark) VALUES "
-                         "('rk', ?, ?) ON CONFLICT (name, cycle) DO UPDATE SET "
-                         "watermark = excluded.watermark", (c, high))
-        return done
+        """Index the request keys of the rows written since the last run (sqlstore.py)."""
+        return self._copy_request_keys(conn, (self._meta(conn, "next_id") or 1) - 1)
 
     def _empty_cycle(self, conn: Any, cycle: int) -> None:
         super()._empty_cycle(conn, cycle)
@@ -197,18 +175,11 @@ class SQLiteStore(SqlStore):
 
     def request_key_condition(self, kind: str, cycle: int, request_key: str) -> \
             tuple[str, list[Any]]:
-        # Indexed rows come from the side table; rows above the watermark (written since
-        # the last reindex, about a second's worth) are scanned. One statement reads both
-        # in one snapshot, so a concurrent reindex cannot hide or double a row. One IN list
-        # (not `IN (…) OR …`): with ORDER BY id, SQLite scanned the whole table for the OR
-        # (3 ms at 10,000 rows, seconds at a million); the IN list is sorted, so it is read
-        # by rowid in either order (tests/store/test_query_plans.py).
-        table = schema.table(kind, cycle)
-        return (f"id IN (SELECT id FROM {schema.rk_table(cycle)} WHERE request_key = ? "
-                f"AND kind = ? UNION ALL SELECT id FROM {table} WHERE id > COALESCE((SELECT "
-                "watermark FROM lc_index_state WHERE name = 'rk' AND cycle = ?), 0) AND "
-                "request_key = ?)",
-                [request_key, schema.KIND_NUMBER[kind], cycle, request_key])
+        # One IN list (not `IN (…) OR …`): with ORDER BY id, SQLite scanned the whole table
+        # for the OR (3 ms at 10,000 rows, seconds at a million); the IN list is sorted, so
+        # it is read by rowid in either order (tests/store/test_query_plans.py).
+        ids, params = self._rk_ids(kind, cycle, request_key)
+        return f"id IN ({ids})", params
 
     # -- reads ----------------------------------------------------------------------------
     def _reader(self) -> sqlite3.Connection:

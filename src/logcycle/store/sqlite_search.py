@@ -29,7 +29,14 @@ from typing import Any
 
 from logcycle.cycles import CYCLES
 from logcycle.store import schema
-from logcycle.store.search import Arm, MessagePattern, MessageQuery, base_conditions, scan_arm
+from logcycle.store.search import (
+    Arm,
+    MessagePattern,
+    MessageQuery,
+    base_conditions,
+    build_newest_first,
+    scan_arm,
+)
 
 INDEXED_KINDS: tuple[str, ...] = ("general",)
 PROBE_LIMIT = 32  # matches looked at to judge how common a trigram is
@@ -70,17 +77,8 @@ _STATE = "SELECT watermark FROM lc_index_state WHERE name = ? AND cycle = ?"
 
 # -- the indexer (writer thread, inside the writer's transaction) ---------------------------
 def build(conn: sqlite3.Connection, max_rows: int) -> int:
-    """Index up to ``max_rows`` rows above the watermarks, newest cycle first; the number
-    indexed (0: the index is up to date)."""
-    done = 0
-    order = conn.execute("SELECT cycle FROM lc_cycles WHERE week IS NOT NULL "
-                         "ORDER BY week DESC").fetchall()
-    for kind in INDEXED_KINDS:
-        for (cycle,) in order:
-            if done >= max_rows:
-                return done
-            done += _index_cycle(conn, kind, int(cycle), max_rows - done)
-    return done
+    """Index up to ``max_rows`` rows, newest week first; the number indexed."""
+    return build_newest_first(conn, INDEXED_KINDS, max_rows, _index_cycle)
 
 
 def _index_cycle(conn: sqlite3.Connection, kind: str, cycle: int, rows: int) -> int:

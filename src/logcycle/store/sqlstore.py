@@ -88,6 +88,45 @@ class SqlStore:
         """The WHERE fragment selecting one request's rows of ``oslog_<kind>_<cycle>``."""
         return f"request_key = {self.dialect.param}", [request_key]
 
+    # -- the request_key index built behind the writer (lc_rk_<cycle>), for the engines
+    # that keep one: what they share -------------------------------------------------------
+    def _rk_ids(self, kind: str, cycle: int, request_key: str,
+                max_id: str = "") -> tuple[str, list[Any]]:
+        """A subquery of one request's ids in ``oslog_<kind>_<cycle>``: the indexed ones
+        from ``lc_rk_<cycle>``, and those above the watermark (written since the last
+        reindex, about a second's worth) from the table's id range. One statement reads
+        both in one snapshot, so a concurrent reindex cannot hide or double a row."""
+        p = self.dialect.param
+        return (f"SELECT id FROM {schema.rk_table(cycle)} WHERE request_key = {p} AND kind = {p} "
+                f"UNION ALL SELECT id FROM {schema.table(kind, cycle)} WHERE id > COALESCE("
+                f"(SELECT watermark FROM lc_index_state WHERE name = 'rk' AND cycle = {p}), 0)"
+                f"{max_id} AND request_key = {p}",
+                [request_key, schema.KIND_NUMBER[kind], cycle, request_key])
+
+    def _copy_request_keys(self, conn: Any, high: int) -> int:
+        """Copy the request keys of rows with ids up to ``high`` above each cycle's watermark
+        into ``lc_rk_<cycle>``, sorted, one statement per kind, and move the watermarks: a
+        chunk of sorted keys dirties far fewer pages than one key per insert."""
+        p = self.dialect.param
+        marks = {int(c): int(w) for c, w in conn.execute(
+            "SELECT cycle, watermark FROM lc_index_state WHERE name = 'rk'").fetchall()}
+        done = 0
+        for c in range(cycles.CYCLES):
+            low = marks.get(c, 0)
+            if low >= high:
+                continue
+            for kind, number in schema.KIND_NUMBER.items():
+                cur = conn.execute(
+                    f"INSERT INTO {schema.rk_table(c)} (request_key, id, kind) "
+                    f"SELECT request_key, id, {number} FROM {schema.table(kind, c)} "
+                    f"WHERE id > {p} AND id <= {p} AND request_key IS NOT NULL "
+                    "ORDER BY request_key, id ON CONFLICT DO NOTHING", (low, high))
+                done += max(cur.rowcount, 0)
+            conn.execute("INSERT INTO lc_index_state (name, cycle, watermark) VALUES "
+                         f"('rk', {p}, {p}) ON CONFLICT (name, cycle) DO UPDATE SET "
+                         "watermark = excluded.watermark", (c, high))
+        return done
+
     @property
     def has_deferred_indexes(self) -> bool:
         return False
