@@ -68,3 +68,79 @@ class Server:
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(30)
+
+
+class CpuMeter:
+    """CPU seconds by group of processes between start() and stop(), and the machine's
+    idle share, from /proc: where the cores went during a measured phase.
+
+        meter = CpuMeter(); meter.start(); ...; meter.stop(); print(meter.summary())
+
+    Groups: ``server`` (the process ``server_pid`` and its descendants: logcycle serve and
+    its workers), ``postgres`` (every PostgreSQL process), ``other`` (the rest, clients
+    included). A process that ended between the two readings is missed, so run it across
+    processes that live through the phase."""
+
+    def __init__(self, server_pid: int, pg_url: str = "") -> None:
+        self.server_pid = server_pid
+        self.pg_url = pg_url  # when set, PostgreSQL backends are split by application_name
+        self.tick = os.sysconf("SC_CLK_TCK")
+        self._start: dict[int, tuple[str, float]] = {}
+        self._machine0 = (0.0, 0.0)
+        self.seconds: dict[str, float] = {}
+        self.idle_share = 0.0
+        self.wall = 0.0
+
+    def _procs(self) -> dict[int, tuple[str, float]]:
+        seen: dict[int, tuple[str, int, float]] = {}
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            comm = stat[stat.index("(") + 1:stat.rindex(")")]
+            fields = stat[stat.rindex(")") + 2:].split()
+            cpu = (int(fields[11]) + int(fields[12])) / self.tick
+            seen[int(entry.name)] = ("postgres" if comm == "postgres" else "other",
+                                     int(fields[1]), cpu)
+        out = {}
+        for pid, (group, _, cpu) in seen.items():
+            chain = pid
+            while chain > 1 and chain != self.server_pid:
+                chain = seen[chain][1] if chain in seen else 0
+            out[pid] = ("server" if chain == self.server_pid else group, cpu)
+        return out
+
+    def _machine(self) -> tuple[float, float]:
+        parts = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        return sum(parts) / self.tick, (parts[3] + parts[4]) / self.tick  # total, idle+iowait
+
+    def start(self) -> None:
+        self._start = self._procs()
+        self._machine0 = self._machine()
+        self._t0 = time.perf_counter()
+
+    def stop(self) -> None:
+        self.wall = time.perf_counter() - self._t0
+        total0, idle0 = self._machine0
+        total1, idle1 = self._machine()
+        self.idle_share = (idle1 - idle0) / max(total1 - total0, 1e-9)
+        self.seconds = {}
+        apps: dict[int, str] = {}
+        if self.pg_url:
+            import psycopg
+            with psycopg.connect(self.pg_url, autocommit=True) as conn:
+                apps = {int(pid): str(app) for pid, app in conn.execute(
+                    "SELECT pid, application_name FROM pg_stat_activity").fetchall() if app}
+        for pid, (group, cpu) in self._procs().items():
+            if group == "postgres" and pid in apps:
+                group = f"postgres ({apps[pid]})"
+            before = self._start.get(pid)
+            used = cpu - (before[1] if before is not None else 0.0)
+            self.seconds[group] = self.seconds.get(group, 0.0) + used
+
+    def summary(self) -> str:
+        cores = ", ".join(f"{g} {s / self.wall:.2f}" for g, s in sorted(self.seconds.items()))
+        return f"cores used: {cores}; machine idle {self.idle_share:.0%}"

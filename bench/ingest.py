@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import KEY, Server, event
+from common import KEY, CpuMeter, Server, event
 
 from logcycle.kinds import KINDS
 
@@ -39,13 +39,21 @@ def make_batches(n_events: int, batch: int, seed: int) -> list[list[dict[str, An
     return out
 
 
+RECONNECT_EVERY = 10
+
+
 def client(port: int, bodies: list[bytes], ready: Any, go: Any, result: Any) -> None:
+    """Posts its share of the batches over keep-alive; a new connection every
+    RECONNECT_EVERY requests, as a load balancer's pool would, so that several server
+    processes on one port share the clients (each accepts the connections it can)."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
     headers = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"}
     ready.release()
     go.wait()
     sent = 0
-    for body in bodies:
+    for n, body in enumerate(bodies):
+        if n and n % RECONNECT_EVERY == 0:
+            conn.close()
         while True:
             conn.request("POST", "/api/v1/events", body=body, headers=headers)
             r = conn.getresponse()
@@ -62,7 +70,10 @@ def client(port: int, bodies: list[bytes], ready: Any, go: Any, result: Any) -> 
 
 def http_rate(data_dir: Path, batches: list[list[dict[str, Any]]],
               clients: int, *server_args: str) -> tuple[float, float]:
+    """Events/s over HTTP and the server's peak memory (MB); prints where the CPU went."""
     server = Server(data_dir, *server_args)
+    store = next((a for a in server_args if a.startswith("postgres")), "")
+    meter = CpuMeter(server.proc.pid, store.split("?")[0])
     try:
         bodies = [orjson.dumps(b) for b in batches]
         ctx = mp.get_context("fork")
@@ -74,9 +85,12 @@ def http_rate(data_dir: Path, batches: list[list[dict[str, Any]]],
         for _ in procs:
             ready.acquire()
         start = time.perf_counter()
+        meter.start()
         go.set()
         total = sum(result.get() for _ in procs)
         elapsed = time.perf_counter() - start
+        meter.stop()
+        print(f"  {meter.summary()}", flush=True)
         for p in procs:
             p.join()
         return total / elapsed, server.peak_rss_mb()

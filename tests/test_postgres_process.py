@@ -170,6 +170,8 @@ def test_serve_refusals_say_what_to_do(pg_url: str, tmp_path: Path) -> None:
     r = run_cli("serve", "--data", data, "--workers", "2")
     assert r.returncode == 1 and "needs a PostgreSQL store" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+    r = run_cli("serve", "--data", data, "--store", pg_url, "--write-lanes", "9")
+    assert r.returncode == 1 and "--write-lanes must be 0 to 8, got 9" in r.stderr
     r = run_cli("serve", "--data", data, "--store", "postgresql://postgres@127.0.0.1:1/test")
     assert r.returncode == 1 and "cannot connect to PostgreSQL" in r.stderr
     assert "check that it runs" in r.stderr and len(r.stderr.strip().splitlines()) == 1

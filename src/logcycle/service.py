@@ -53,7 +53,7 @@ class Service:
         self.decoder = BatchDecoder(max_future_ms=settings.max_future_ms,
                                     max_batch=settings.max_batch_events)
         self.writer = Writer(self.store, self.clock, max_pending=settings.max_pending_events,
-                             tz=settings.tz)
+                             tz=settings.tz, lanes=self.store.write_lanes)
         self.reads = ThreadPoolExecutor(settings.read_threads, thread_name_prefix="logcycle-read")
         self.opened = False
         self.started = False
@@ -97,7 +97,7 @@ class Service:
 
     @property
     def ready(self) -> bool:
-        return self.started and self.writer._thread.is_alive()
+        return self.started and self.writer.alive
 
     async def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a query function on the read threads."""

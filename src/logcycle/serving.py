@@ -29,6 +29,7 @@ from logcycle.settings import Settings
 SETTINGS_ENV = "LOGCYCLE__WORKER_SETTINGS"  # set by the parent for its workers only
 PARENT_ENV = "LOGCYCLE__WORKER_PARENT"
 PR_SET_PDEATHSIG = 1
+MAX_WRITE_LANES = 8
 
 
 def is_postgres(url: str) -> bool:
@@ -39,6 +40,8 @@ def check_workers(settings: Settings) -> str | None:
     """Why these settings cannot run ``settings.workers`` processes (None: they can)."""
     if settings.workers < 1:
         return f"--workers must be 1 or more, got {settings.workers}"
+    if not 0 <= settings.write_lanes <= MAX_WRITE_LANES:
+        return f"--write-lanes must be 0 to {MAX_WRITE_LANES}, got {settings.write_lanes}"
     if settings.workers > 1 and not is_postgres(settings.store_url):
         return ("--workers above 1 needs a PostgreSQL store (--store postgresql://…): a "
                 "SQLite file has a single writer; run one process, or see docs/scaling.md")

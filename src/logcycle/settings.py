@@ -31,6 +31,7 @@ class Settings:
     max_future_ms: int = 2 * 24 * 3600 * 1000
     read_threads: int = 4
     workers: int = 1
+    write_lanes: int = 0  # 0: auto (effective_write_lanes)
     log_level: str = "info"
 
     @property
@@ -40,6 +41,15 @@ class Settings:
     @property
     def store_url(self) -> str:
         return self.store or f"sqlite:///{(self.data / 'logcycle.db').as_posix()}"
+
+    @property
+    def effective_write_lanes(self) -> int:
+        """Writer connections per process on PostgreSQL: ``write_lanes``, or when it is
+        0, 2 for one process and 1 per worker when there are several: about two
+        overlapping writers in all suit one database server best (docs/scaling.md)."""
+        if self.write_lanes > 0:
+            return self.write_lanes
+        return 2 if self.workers == 1 else 1
 
     def replace(self, **changes: object) -> Settings:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
@@ -62,6 +72,8 @@ HELP: dict[str, str] = {
     "max_future_ms": "How far in the future an event's instant may be (ms).",
     "read_threads": "Threads serving queries.",
     "workers": "Server processes sharing the port (more than 1 needs a PostgreSQL store).",
+    "write_lanes": "PostgreSQL: writer connections per process whose group commits overlap "
+                   "(1-8; 0: 2 with one process, 1 per worker with several).",
     "log_level": "Server log level: debug, info, warning, error.",
 }
 

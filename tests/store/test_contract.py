@@ -137,13 +137,45 @@ def test_postgres_version_1_is_upgraded(tmp_path: Path) -> None:
                     "request_key IS NOT NULL")
         s.close()
         s = open_store(url, tmp_path)
-        assert q(s, "SELECT value FROM lc_meta WHERE name = 'schema_version'") == [(2,)]
+        assert q(s, "SELECT value FROM lc_meta WHERE name = 'schema_version'") == \
+            [(schema.PG_SCHEMA_VERSION,)]
         assert q(s, "SELECT count(*) FROM pg_indexes WHERE schemaname = current_schema() "
                  "AND indexname LIKE ?", "%request_key") == [(0,)]
         assert rk_ids(s, "k") == ids
         assert s.apply([Reindex()], T0) == [2]
         assert rk_ids(s, "k") == ids
         assert q(s, "SELECT id FROM lc_rk_3 ORDER BY id") == [(i,) for i in ids]
+        s.close()
+
+
+@pytest.mark.postgres
+def test_postgres_version_2_is_upgraded(tmp_path: Path) -> None:
+    """Version 2 took the store's lock for every group commit: version 3 adds the ticket
+    sequence and the functions that order overlapping commits; ids go on from where
+    they were. Its lc_rk_<cycle> tables held the keys as text: they are rebuilt with
+    hashes."""
+    with pg.fresh_schema() as url:
+        s = open_store(url, tmp_path)
+        ids = write(s, err("a", request_key="k"))
+        s.apply([Reindex()], T0)
+        rk = ", ".join(schema.rk_table(c) for c in range(10))
+        raw_execute(s, "DROP FUNCTION lc_reserve(bigint), lc_await(bigint), lc_settled(); "
+                    f"DROP SEQUENCE lc_ticket; DROP TABLE {rk}; UPDATE lc_meta SET value = 2 "
+                    "WHERE name = 'schema_version'")
+        for c in range(10):  # version 2's side tables: the keys as text
+            raw_execute(s, f"CREATE TABLE {schema.rk_table(c)} (request_key TEXT NOT NULL, "
+                        "id BIGINT NOT NULL, kind SMALLINT NOT NULL, PRIMARY KEY "
+                        "(request_key, id))")
+        raw_execute(s, f"INSERT INTO lc_rk_3 VALUES ('k', {ids[0]}, 1)")
+        s.close()
+        s = open_store(url, tmp_path)
+        assert q(s, "SELECT value FROM lc_meta WHERE name = 'schema_version'") == [(3,)]
+        assert rk_ids(s, "k") == ids  # exact before the side tables are filled again
+        more = write(s, err("b", request_key="k"))
+        assert more[0] > ids[0]
+        assert q(s, "SELECT message FROM oslog_error ORDER BY id") == [("a",), ("b",)]
+        assert s.apply([Reindex()], T0) == [2]
+        assert rk_ids(s, "k") == ids + more
         s.close()
 
 

@@ -195,7 +195,7 @@ def test_postgresql_connections_cut_under_the_server_come_back(tmp_path: Path) -
             acked = c.post("/api/v1/events", json=[error_event(0)]).json()["ids"]
             assert c.get("/api/v1/events").status_code == 200  # a read connection exists
             store: Any = svc.store
-            pids = [conn.info.backend_pid for conn in [store._writer, *store._readers]]
+            pids = [conn.info.backend_pid for conn in [*store._writers, *store._readers]]
             with psycopg.connect(pg.PG_URL, autocommit=True) as admin:
                 admin.execute("SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) AS pid",
                               (pids,))

@@ -66,7 +66,7 @@ async def post_events(request: Request) -> Response:
     else:
         batch = svc.decoder.decode_json(body, now_ms=now)
     check_src(principal.src_prefix, batch.events)
-    ids = await svc.writer.submit(EventBatch(batch.events, key, principal.id))
+    ids = await svc.writer.submit(EventBatch(batch.events, key, principal.id, batch.nul))
     return JSON({"ids": ids})
 
 

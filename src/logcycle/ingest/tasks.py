@@ -20,10 +20,16 @@ class EventBatch:
     events: list[Prepared]
     idempotency_key: str | None
     principal: str
+    nul: bool = True  # values may hold NUL characters (decode.Batch.nul)
 
     @property
     def size(self) -> int:
         return max(1, len(self.events))
+
+    @property
+    def ids_needed(self) -> int:
+        """Ids this batch takes: one per event, and one more per inline error."""
+        return len(self.events) + sum(1 for e in self.events if e.error is not None)
 
 
 @dataclass(slots=True)

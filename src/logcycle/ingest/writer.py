@@ -1,6 +1,10 @@
-"""The group-commit writer: one thread takes write tasks from a bounded queue and commits
+"""The group-commit writer: a thread takes write tasks from a bounded queue and commits
 every task waiting at that moment in one transaction, so concurrent requests share a
 commit. A request is answered only after its transaction committed.
+
+A store may take several writer threads (``store.write_lanes``: PostgreSQL, whose groups
+overlap and still commit in id order, store/postgres.py); SQLite has one. Lane 0 also
+runs the housekeeping: rotation when no write comes, reindexing, search index steps.
 
     writer = Writer(store, clock, max_pending=50_000)
     writer.start()
@@ -37,21 +41,25 @@ _STOP = object()
 
 class Writer:
     def __init__(self, store: Store, clock: Clock, *, max_pending: int,
-                 max_group: int = 20_000, tz: tzinfo = UTC) -> None:
+                 max_group: int = 20_000, tz: tzinfo = UTC, lanes: int = 1) -> None:
         self.store = store
         self.clock = clock
         self.max_pending = max_pending
         self.max_group = max_group
         self.tz = tz
         self._q: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._pending = 0
+        self._pending = 0  # events queued or being committed
+        self._queued = 0  # events queued, not taken by a lane yet
         # Recent write rate (events/s, smoothed) for Retry-After; monotonic time, not the
         # wall clock: it measures durations only.
         self._rate = 0.0
         self._window_start = time.monotonic()
         self._window_events = 0
         self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._run, name="logcycle-writer", daemon=True)
+        self._threads = [threading.Thread(target=self._run, args=(lane,), daemon=True,
+                                          name=f"logcycle-writer-{lane}")
+                         for lane in range(max(1, lanes))]
+        self._running = 0
         self._next_rotation = 0
         self._next_reindex = 0
         self.reindex_interval_ms = 1000
@@ -64,15 +72,29 @@ class Writer:
     def pending(self) -> int:
         return self._pending
 
+    @property
+    def lanes(self) -> int:
+        return len(self._threads)
+
+    @property
+    def alive(self) -> bool:
+        """Every writer thread runs."""
+        return all(t.is_alive() for t in self._threads)
+
     def start(self) -> None:
         self._next_rotation = next_rotation_ms(self.clock.now_ms(), self.tz)
-        self._thread.start()
+        self._running = len(self._threads)
+        for t in self._threads:
+            t.start()
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Commit what is queued, then stop the thread."""
-        if self._thread.is_alive():
+        """Commit what is queued, then stop the threads."""
+        live = [t for t in self._threads if t.is_alive()]
+        for _ in live:
             self._q.put(_STOP)
-            self._thread.join(timeout)
+        deadline = time.monotonic() + timeout
+        for t in live:
+            t.join(max(0.0, deadline - time.monotonic()))
 
     def submit_future(self, task: WriteTask) -> concurrent.futures.Future[Any]:
         """Queue ``task``; the future holds its result. Raises Overloaded when full."""
@@ -82,6 +104,7 @@ class Writer:
                 raise Overloaded(f"{self._pending} events are waiting to be written; retry "
                                  "after the Retry-After delay", retry_after=self.retry_after())
             self._pending += size
+            self._queued += size
         fut: concurrent.futures.Future[Any] = concurrent.futures.Future()
         self._q.put((task, fut))
         return fut
@@ -100,7 +123,7 @@ class Writer:
             return 1
         return max(1, min(30, math.ceil(self._pending / rate)))
 
-    def _measure_rate(self, size: int) -> None:
+    def _measure_rate(self, size: int) -> None:  # under self._lock
         self._window_events += size
         t = time.monotonic()
         elapsed = t - self._window_start
@@ -117,32 +140,53 @@ class Writer:
         """Blocking variant of :meth:`submit` for threads without an event loop."""
         return self.submit_future(task).result(timeout)
 
-    # -- the thread -----------------------------------------------------------------------
-    def _run(self) -> None:
+    # -- the threads ----------------------------------------------------------------------
+    def _run(self, lane: int) -> None:
         stopping = False
+        keeper = lane == 0  # this lane keeps house
         while not stopping:
             try:
-                first = self._q.get(timeout=self.search_index.idle_wait(1.0))
+                first = self._q.get(timeout=self.search_index.idle_wait(1.0) if keeper
+                                    else 1.0)
             except queue.Empty:
-                self._maybe_rotate()
-                self._index_search(idle=True)
+                if keeper:
+                    self._maybe_rotate()
+                    self._index_search(idle=True)
                 continue
             if first is _STOP:
                 break
-            group: list[_Item] = [first]
-            size = first[0].size
-            while size < self.max_group:
-                try:
-                    item = self._q.get_nowait()
-                except queue.Empty:
-                    break
-                if item is _STOP:
-                    stopping = True
-                    break
-                group.append(item)
-                size += item[0].size
-            self._commit(group, size)
-        self._drain()
+            group, size, stopping = self._gather(first)
+            self._commit(group, size, keeper=keeper)
+        with self._lock:
+            self._running -= 1
+            last = self._running == 0
+        if last:  # the last lane to stop commits what came after the stop
+            self._drain()
+
+    def _gather(self, first: _Item) -> tuple[list[_Item], int, bool]:
+        """``first`` and the tasks queued behind it, up to this lane's share: with
+        several lanes a group takes its part of what waits (so the other lanes have
+        work to overlap with it), never more than ``max_group`` events."""
+        group: list[_Item] = [first]
+        size = first[0].size
+        with self._lock:
+            share = math.ceil(self._queued / len(self._threads))
+            self._queued -= size
+        limit = min(self.max_group, max(size, share))
+        stopping = False
+        while size < limit:
+            try:
+                item = self._q.get_nowait()
+            except queue.Empty:
+                break
+            if item is _STOP:
+                stopping = True
+                break
+            group.append(item)
+            size += item[0].size
+            with self._lock:
+                self._queued -= item[0].size
+        return group, size, stopping
 
     def _drain(self) -> None:
         rest: list[_Item] = []
@@ -154,27 +198,33 @@ class Writer:
             if item is not _STOP:
                 rest.append(item)
         if rest:
-            self._commit(rest, sum(t.size for t, _ in rest))
+            size = sum(t.size for t, _ in rest)
+            with self._lock:
+                self._queued -= size
+            self._commit(rest, size)
 
-    def _commit(self, group: list[_Item], size: int) -> None:
+    def _commit(self, group: list[_Item], size: int, *, keeper: bool = True) -> None:
         now = self.clock.now_ms()
+        ok = False
         try:
             results: list[Any] = self.store.apply([t for t, _ in group], now)
-            self.commits += 1
-            self._measure_rate(size)
+            ok = True
             self._dirty = True
             self.search_index.wrote()
         except LogcycleError as exc:
-            self.failures += 1
             log.warning("write of %d tasks failed: %s", len(group), exc.message)
             results = [exc] * len(group)
         except Exception as exc:
-            self.failures += 1
             log.exception("write of %d tasks failed", len(group))
             failed = StoreUnavailable(f"the write failed ({type(exc).__name__}); retry")
             results = [failed] * len(group)
         with self._lock:
             self._pending -= size
+            if ok:
+                self.commits += 1
+                self._measure_rate(size)
+            else:
+                self.failures += 1
         for (_, fut), result in zip(group, results, strict=True):
             if fut.set_running_or_notify_cancel():
                 if isinstance(result, Exception):
@@ -183,8 +233,9 @@ class Writer:
                     fut.set_result(result)
         if now >= self._next_rotation:
             self._next_rotation = next_rotation_ms(now, self.tz)
-        self._maybe_reindex(now)
-        self._index_search(idle=False)
+        if keeper:
+            self._maybe_reindex(now)
+            self._index_search(idle=False)
 
     def _index_search(self, *, idle: bool) -> None:
         """One step of the message search index, when the pacer says so (ingest/indexing.py)."""

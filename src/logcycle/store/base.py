@@ -45,13 +45,16 @@ Rows = tuple[list[str], list[tuple[Any, ...]]]
 class Store(Protocol):
     dialect: Dialect
     url: str
+    # Writer threads that may call apply() at once (1: the writer thread only).
+    write_lanes: int
 
     def open(self, now_ms: int, *, maintain: bool = True) -> MaintenanceReport | None:
         """Create or check the schema and catch up rotation; returns what maintenance did."""
         ...
 
     def apply(self, tasks: Sequence[WriteTask], now_ms: int) -> list[Any]:
-        """Commit ``tasks`` in one transaction (writer thread only). Each result is the
+        """Commit ``tasks`` in one transaction (writer threads only, at most
+        ``write_lanes`` at once). Each result is the
         task's answer or the LogcycleError that failed it alone; a failure of the whole
         transaction raises."""
         ...

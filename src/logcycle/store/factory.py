@@ -19,6 +19,7 @@ def make_store(settings: Settings) -> Store:
         except ImportError as exc:
             raise ValueError(f"the PostgreSQL store is not available: {exc}") from exc
         store: Store = PostgresStore(url, tz=settings.tz,
-                                     retention_weeks=settings.retention_weeks)
+                                     retention_weeks=settings.retention_weeks,
+                                     write_lanes=settings.effective_write_lanes)
         return store
     raise ValueError(f"unknown store URL {url!r}: use sqlite:///path or postgresql://…")

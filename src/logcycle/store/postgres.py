@@ -7,15 +7,24 @@ for stores that outgrow one machine or need several logcycle processes in front 
 
 The URL is a libpq URL; logcycle reads one parameter of its own, ``schema`` (default
 ``logcycle``), the PostgreSQL schema that holds ``oslog_<kind>_0..9``, the views and the
-``lc_*`` bookkeeping tables. Several logcycle processes may share one store: every write
-transaction (a group commit, a rotation, a key) first takes the store's advisory lock, so
+``lc_*`` bookkeeping tables. Several logcycle processes, each with several writer
+connections (``write_lanes``), may share one store. Their group commits overlap (COPY
+is where the time goes) and still commit in id order:
 
-- ids come from the sequence ``lc_event_id`` in commit order: a reader that sees id N sees
-  every committed id below it, so keyset pages and "newer than N" polls are exact across
-  processes (an id never appears below a page that was already read);
-- rotation and retention run once per week however many processes run;
-- the processes still parse, validate and batch requests in parallel; only the COPY and
-  the COMMIT are taken in turn (docs/scaling.md has the figures).
+- a group first *reserves*: ``lc_reserve(n)`` takes the next *ticket* (a number from the
+  sequence ``lc_ticket``, and an advisory lock on it held until the group's transaction
+  ends) and then the next n ids of the sequence ``lc_event_id``; a short lock makes the
+  two one step, so tickets and ids are taken in the same order;
+- the group writes its rows, then waits for the previous ticket's transaction to end
+  (``lc_await``) before its COMMIT: groups commit in the order they reserved, that is in
+  id order, whoever finishes its COPY first.
+
+So a reader that sees id N sees every id below it that will ever be committed: keyset
+pages and "newer than N" polls are exact across processes and connections (an id never
+appears below a page already read). Rotation, retention, records and keys take the
+store's advisory lock for their whole transaction (they have the store to themselves),
+so they run once per week however many processes run, and never beside a reservation.
+The arithmetic and the figures are in docs/scaling.md.
 
 Batches go in with COPY; expired tables are emptied with TRUNCATE and the views moved with
 CREATE OR REPLACE VIEW inside the rotation transaction. Two indexes are built behind the
@@ -44,7 +53,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from logcycle import cycles
 from logcycle.errors import LogcycleError, StorageFull, StoreUnavailable
-from logcycle.ingest.tasks import IndexSearch, Reindex, WriteTask
+from logcycle.ingest.tasks import EventBatch, IndexSearch, Reindex, WriteTask
 from logcycle.kinds import KINDS
 from logcycle.store import postgres_search, schema, search
 from logcycle.store.base import KeyRow, MaintenanceReport, Rows
@@ -61,6 +70,7 @@ CONNECT_TIMEOUT_S = 5
 # so stores in different schemas of one database do not wait for each other.
 LOCK_CLASS = 0x6C63
 SEQUENCE = "lc_event_id"
+TICKETS = "lc_ticket"
 ANALYZE_AFTER_ROWS = 50_000
 REINDEX_EVERY_S = 1.0
 
@@ -94,14 +104,15 @@ class PostgresStore(SqlStore):
     dialect = schema.POSTGRES
     schema_version = schema.PG_SCHEMA_VERSION
 
-    def __init__(self, url: str, *, tz: ZoneInfo, retention_weeks: int) -> None:
+    def __init__(self, url: str, *, tz: ZoneInfo, retention_weeks: int,
+                 write_lanes: int = 1) -> None:
         super().__init__(url, tz=tz, retention_weeks=retention_weeks)
         self.conninfo, self.schema = parse_url(url)
         try:
             info = conninfo_to_dict(self.conninfo)
         except psycopg.Error as exc:
             raise ValueError(f"invalid PostgreSQL URL: {one_line(exc)}") from exc
-        self._extra: dict[str, Any] = {"application_name": "logcycle"}
+        self._extra: dict[str, Any] = {}
         if "connect_timeout" not in info:
             self._extra["connect_timeout"] = CONNECT_TIMEOUT_S
         # Where, for messages: never the password.
@@ -109,7 +120,10 @@ class PostgresStore(SqlStore):
                       f":{info.get('port') or 5432}/{info.get('dbname') or 'default database'}"
                       f" (schema {self.schema})")
         lock_id = zlib.crc32(self.schema.encode()) - 2**31  # a signed int4
+        self._lock_key = (LOCK_CLASS, lock_id)
         self._sql_begin = f"BEGIN; SELECT pg_advisory_xact_lock({LOCK_CLASS}, {lock_id})"
+        # Tickets: the order of commits (lc_reserve, lc_await), a lock class per schema.
+        self._ticket_class = zlib.crc32(f"{self.schema}:ticket".encode()) - 2**31
         index_lock = zlib.crc32(f"{self.schema}:index".encode()) - 2**31
         self._sql_try_index = f"SELECT pg_try_advisory_xact_lock({LOCK_CLASS}, {index_lock})"
         rk_lock = zlib.crc32(f"{self.schema}:rk".encode()) - 2**31
@@ -117,7 +131,8 @@ class PostgresStore(SqlStore):
         self._sql_setup = f'SET search_path TO "{self.schema}"'
         self._copies = {(k, c): f"COPY {schema.table(k, c)} ({', '.join(KINDS[k].columns)}) "
                         "FROM STDIN" for k in KINDS for c in range(cycles.CYCLES)}
-        self._writer: psycopg.Connection[Any] | None = None
+        self.write_lanes = write_lanes
+        self._writers: list[psycopg.Connection[Any]] = []
         self._local = threading.local()
         self._readers: list[psycopg.Connection[Any]] = []
         self._lock = threading.Lock()
@@ -127,9 +142,13 @@ class PostgresStore(SqlStore):
         self._bg_stop = threading.Event()
 
     # -- connections ----------------------------------------------------------------------
-    def _connect(self, *, read: bool) -> psycopg.Connection[Any]:
+    def _connect(self, *, read: bool, role: str = "") -> psycopg.Connection[Any]:
+        """A connection; ``application_name`` says what it is for (pg_stat_activity):
+        logcycle-writer, logcycle-reader, logcycle-indexer, logcycle-admin."""
+        role = role or ("reader" if read else "writer")
         try:
-            conn = psycopg.connect(self.conninfo, autocommit=True, **self._extra)
+            conn = psycopg.connect(self.conninfo, autocommit=True,
+                                   **{**self._extra, "application_name": f"logcycle-{role}"})
         except psycopg.Error as exc:
             raise StoreUnavailable(f"cannot connect to PostgreSQL at {self.where}: "
                                    f"{one_line(exc)}; check that it runs and that the store "
@@ -148,11 +167,16 @@ class PostgresStore(SqlStore):
         return conn
 
     def _wconn(self) -> psycopg.Connection[Any]:
-        conn = self._writer
+        """This thread's write connection (each writer lane has its own)."""
+        conn: psycopg.Connection[Any] | None = getattr(self._local, "wconn", None)
         if conn is None or conn.closed or conn.broken:
-            if conn is not None:
-                conn.close()
-            conn = self._writer = self._connect(read=False)
+            fresh = self._connect(read=False)
+            with self._lock:
+                if conn is not None:
+                    conn.close()
+                    self._writers.remove(conn)
+                self._writers.append(fresh)
+            self._local.wconn = conn = fresh
         return conn
 
     def _reader(self) -> psycopg.Connection[Any]:
@@ -178,13 +202,16 @@ class PostgresStore(SqlStore):
             conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
             self._create_schema(conn, now_ms)
             conn.execute(f"CREATE SEQUENCE IF NOT EXISTS {SEQUENCE}")
+            conn.execute(f"CREATE SEQUENCE IF NOT EXISTS {TICKETS}")
+            for stmt in self._order_functions():
+                conn.execute(stmt)
             for stmt in schema.index_state_ddl(self.dialect):
                 conn.execute(stmt)
+            if version is not None and version < 3:
+                self._upgrade_request_key_index(conn, version)
             for c in range(cycles.CYCLES):
                 for stmt in schema.rk_table_ddl(c, self.dialect):
                     conn.execute(stmt)
-            if version is not None and version < 2:
-                self._upgrade_request_key_index(conn)
             self._search_tables(conn)
             report = None
             if maintain or self._meta(conn, "current_week") is None:
@@ -211,14 +238,62 @@ class PostgresStore(SqlStore):
                 f"({self.schema_version}): upgrade logcycle before starting it on this store")
         return version
 
-    def _upgrade_request_key_index(self, conn: Any) -> None:
-        """Version 1 → 2: the inline request_key indexes go; lc_rk_<cycle> is filled by
-        the first reindexes (watermark 0), and lookups scan the rows above it meanwhile."""
-        names = [schema.old_request_key_index(k, c) for k in KINDS for c in range(cycles.CYCLES)]
-        conn.execute(f"DROP INDEX IF EXISTS {', '.join(names)}")
+    def _upgrade_request_key_index(self, conn: Any, version: int) -> None:
+        """Version 1 had an inline request_key index per table, version 2 the keys as
+        text in lc_rk_<cycle>; version 3 keeps their hashes there. The old indexes go,
+        lc_rk_<cycle> is filled again by the first reindexes (watermark 0), and lookups
+        scan the rows above the watermark meanwhile (exact, slower for a while)."""
+        if version < 2:
+            names = [schema.old_request_key_index(k, c)
+                     for k in KINDS for c in range(cycles.CYCLES)]
+            conn.execute(f"DROP INDEX IF EXISTS {', '.join(names)}")
+        conn.execute("DROP TABLE IF EXISTS "
+                     + ", ".join(schema.rk_table(c) for c in range(cycles.CYCLES)))
         conn.execute("DELETE FROM lc_index_state WHERE name = 'rk'")
-        log.info("schema upgraded to version 2: the request_key index is rebuilt behind the "
-                 "writer")
+        log.info("schema upgraded from version %s: the request_key index is rebuilt behind "
+                 "the writer", version)
+
+    def _order_functions(self) -> list[str]:
+        """``lc_reserve(n)``, ``lc_settled()`` and ``lc_await(ticket)``: the order of
+        commits (module doc).
+
+        ``lc_reserve`` holds the store's lock (session-level, released before it returns)
+        while it takes the next ticket from the sequence ``lc_ticket`` and that ticket's
+        lock (transaction-level: released when the group commits or rolls back), then n
+        ids. It returns ``[ticket, first id (0 when n is 0), current week or NULL]``;
+        the previous group's ticket is ``ticket - 1`` (tickets are taken only there).
+        A ticket's lock key is the ticket modulo 2^32, in a lock class of the schema's
+        own. ``lc_settled()`` returns ``[highest id reserved, last ticket]``: once that
+        ticket's transaction has ended (``lc_await``), every id up to the first is
+        committed or never will be."""
+        s = f'"{self.schema}"'
+        lock = f"{self._lock_key[0]}, {self._lock_key[1]}"
+        key = "((({v}) % 4294967296) - 2147483648)::int"
+        return [
+            f"CREATE OR REPLACE FUNCTION {s}.lc_reserve(n bigint) RETURNS bigint[] "
+            "LANGUAGE plpgsql AS $fn$ DECLARE ticket bigint; first_id bigint := 0; "
+            "wk bigint; BEGIN "
+            f"PERFORM pg_advisory_lock({lock}); "
+            f"ticket := nextval('{s}.{TICKETS}'); "
+            f"PERFORM pg_advisory_xact_lock({self._ticket_class}, {key.format(v='ticket')}); "
+            f"IF n > 0 THEN first_id := nextval('{s}.{SEQUENCE}'); END IF; "
+            f"IF n > 1 THEN PERFORM setval('{s}.{SEQUENCE}', first_id + n - 1); END IF; "
+            f"SELECT value INTO wk FROM {s}.lc_meta WHERE name = 'current_week'; "
+            f"PERFORM pg_advisory_unlock({lock}); "
+            "RETURN ARRAY[ticket, first_id, wk]; END $fn$",
+            f"CREATE OR REPLACE FUNCTION {s}.lc_settled() RETURNS bigint[] "
+            "LANGUAGE plpgsql AS $fn$ DECLARE top bigint; top_called boolean; t bigint; "
+            "t_called boolean; BEGIN "
+            f"PERFORM pg_advisory_lock({lock}); "
+            f"SELECT last_value, is_called INTO top, top_called FROM {s}.{SEQUENCE}; "
+            f"SELECT last_value, is_called INTO t, t_called FROM {s}.{TICKETS}; "
+            f"PERFORM pg_advisory_unlock({lock}); "
+            "RETURN ARRAY[CASE WHEN top_called THEN top ELSE top - 1 END, "
+            "CASE WHEN t_called THEN t ELSE 0 END]; END $fn$",
+            f"CREATE OR REPLACE FUNCTION {s}.lc_await(ticket bigint) RETURNS void "
+            "LANGUAGE sql AS $fn$ SELECT pg_advisory_xact_lock_shared("
+            f"{self._ticket_class}, {key.format(v='ticket')}) $fn$",
+        ]
 
     def _search_tables(self, conn: Any) -> None:
         """The message index built behind the writer (store/postgres_search.py)."""
@@ -249,21 +324,42 @@ class PostgresStore(SqlStore):
             return None
         return "public"
 
-    # -- the write transaction --------------------------------------------------------------
-    def _begin(self, conn: Any) -> None:
-        conn.execute(self._sql_begin)
+    # -- the write transaction: overlapping groups, commits in id order ---------------------
+    def _exclusive(self, tasks: Sequence[WriteTask]) -> bool:
+        # Event batches overlap; records (MAX(id) + 1 per entity table), entities and
+        # maintenance have the store to themselves.
+        return not all(isinstance(t, EventBatch) for t in tasks)
 
-    def _ids_begin(self, conn: Any) -> int:
-        # Under the store's lock no other transaction takes ids until this one commits,
-        # so the ids after this one are free too; _ids_end moves the sequence past them.
-        return int(conn.execute(f"SELECT nextval('{SEQUENCE}')").fetchone()[0])
+    # A group costs four round trips: BEGIN and the reservation in one pipeline, the COPY
+    # (two), the wait for its turn and the COMMIT in one pipeline. Each round trip is also
+    # a wait for the GIL when it returns, while request threads decode.
+    def _open_group(self, conn: Any, tasks: Sequence[WriteTask], *,
+                    exclusive: bool) -> tuple[int, int | None, int]:
+        n = sum(t.ids_needed for t in tasks if isinstance(t, EventBatch))
+        with conn.pipeline():
+            conn.execute("BEGIN")
+            if exclusive:
+                conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", self._lock_key)
+            cur = conn.execute("SELECT lc_reserve(%s)", (n,))
+        ticket, first, week = cur.fetchone()[0]
+        return int(first), (None if week is None else int(week)), int(ticket)
 
-    def _ids_end(self, conn: Any, next_id: int) -> None:
-        conn.execute(f"SELECT setval('{SEQUENCE}', %s, false)", (next_id,))
+    def _close_group(self, conn: Any, next_id: int, turn: int) -> None:
+        with conn.pipeline():
+            if turn > 1:  # commit after the group that reserved before this one
+                conn.execute("SELECT lc_await(%s)", (turn - 1,))
+            conn.execute("COMMIT")
+
+    def _rollback(self, conn: Any) -> None:
+        # A failure inside lc_reserve could leave its session-level lock held.
+        with contextlib.suppress(Exception):
+            conn.execute("ROLLBACK")
+            conn.execute("SELECT pg_advisory_unlock_all()")
 
     def _insert_many(self, conn: Any, sql: str, kind: str, cycle: int,
-                     rows: list[tuple[Any, ...]]) -> None:
-        rows = without_nul(rows)
+                     rows: list[tuple[Any, ...]], *, nul: bool = True) -> None:
+        if nul:
+            rows = without_nul(rows)
         with conn.cursor().copy(self._copies[(kind, cycle)]) as copy:
             write = copy.write_row
             for row in rows:
@@ -295,7 +391,7 @@ class PostgresStore(SqlStore):
         while not self._bg_stop.wait(REINDEX_EVERY_S):
             try:
                 if conn is None or conn.closed or conn.broken:
-                    conn = self._connect(read=False)
+                    conn = self._connect(read=False, role="indexer")
                 self._reindex_steps(conn)
             except (psycopg.Error, StoreUnavailable) as exc:
                 log.warning("reindex failed: %s", one_line(exc))
@@ -319,21 +415,22 @@ class PostgresStore(SqlStore):
 
     def _reindex_steps(self, conn: Any) -> int:
         """Copy the request keys of rows written since the last run into each cycle's
-        ``lc_rk_<cycle>``, sorted, and move the cycle's watermark. First a moment under
-        the store's lock to read the sequence: writers take ids and commit under that
-        lock, so every id below the next free one is committed when it is released.
-        Then the copy, under a lock of its own (one process indexes at a time; the
-        others skip), while writers go on."""
-        conn.execute(self._sql_begin)
-        last, called = conn.execute(f"SELECT last_value, is_called FROM {SEQUENCE}").fetchone()
+        ``lc_rk_<cycle>``, sorted, and move the cycle's watermark. First a short
+        transaction that reads the highest id reserved and waits for the last ticket:
+        when it ends, every id up to that one is committed or never will be (no writer
+        waits for this one). Then the copy, under a lock of its own (one process
+        indexes at a time; the others skip), while writers go on."""
+        conn.execute("BEGIN")
+        high, last = conn.execute("SELECT lc_settled()").fetchone()[0]
+        if last:
+            conn.execute("SELECT lc_await(%s)", (last,))
         conn.execute("COMMIT")
-        high = int(last) if called else int(last) - 1
         conn.execute("BEGIN")
         got = conn.execute(self._sql_try_rk).fetchone()
         if got is None or not got[0]:
             conn.execute("ROLLBACK")
             return 0
-        done = self._copy_request_keys(conn, high)
+        done = self._copy_request_keys(conn, int(high))
         conn.execute("COMMIT")
         return done
 
@@ -347,7 +444,8 @@ class PostgresStore(SqlStore):
         # the whole table (tests/store/test_query_plans.py).
         ids, params = self._rk_ids(kind, cycle, request_key,
                                    f" AND id <= {postgres_search.MAX_ID}")
-        return f"id = ANY(ARRAY({ids}))", params
+        # lc_rk_<cycle> holds hashes of the keys: the key itself is checked on the row.
+        return f"id = ANY(ARRAY({ids})) AND request_key = %s", [*params, request_key]
 
     # -- the message index, built behind the writer (store/postgres_search.py) -------------
     def apply(self, tasks: Sequence[WriteTask], now_ms: int) -> list[Any]:
@@ -392,6 +490,12 @@ class PostgresStore(SqlStore):
 
     def _is_db_error(self, exc: Exception) -> bool:
         return isinstance(exc, psycopg.Error)
+
+    def _is_idempotency_race(self, exc: Exception) -> bool:
+        # Two overlapping groups wrote one key: the later one waited for the earlier
+        # one's commit (a unique violation), or each waited for the other (a deadlock,
+        # which PostgreSQL breaks by failing one statement).
+        return isinstance(exc, pgerrors.UniqueViolation | pgerrors.DeadlockDetected)
 
     def _translate(self, exc: Exception) -> LogcycleError:
         if isinstance(exc, pgerrors.DiskFull):
@@ -494,7 +598,7 @@ class PostgresStore(SqlStore):
 
     # -- keys (short transactions of their own: the CLI uses them while servers run) ------
     def _short_write(self, sql: str, params: tuple[Any, ...]) -> tuple[Any, int]:
-        conn = self._connect(read=False)
+        conn = self._connect(read=False, role="admin")
         try:
             conn.execute(self._sql_begin)
             cur = conn.execute(sql, params)
@@ -530,12 +634,10 @@ class PostgresStore(SqlStore):
             self._bg.join()
             self._bg = None
         with self._lock:
-            for conn in self._readers:
+            for conn in self._readers + self._writers:
                 conn.close()
             self._readers.clear()
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
+            self._writers.clear()
 
 
 def without_nul(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:

@@ -118,8 +118,8 @@ class SQLiteStore(SqlStore):
         conn.execute("BEGIN IMMEDIATE")
 
     def _insert_many(self, conn: Any, sql: str, kind: str, cycle: int,
-                     rows: list[tuple[Any, ...]]) -> None:
-        conn.executemany(sql, rows)
+                     rows: list[tuple[Any, ...]], *, nul: bool = True) -> None:
+        conn.executemany(sql, rows)  # SQLite text holds NUL as it is
 
     def _empty(self, conn: Any, table: str) -> None:
         # DELETE without WHERE uses SQLite's truncate optimization: pages are freed whole,
