@@ -18,6 +18,7 @@ import sqlite3
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -69,8 +70,10 @@ def client(port: int, bodies: list[bytes], ready: Any, go: Any, result: Any) -> 
 
 
 def http_rate(data_dir: Path, batches: list[list[dict[str, Any]]],
-              clients: int, *server_args: str) -> tuple[float, float]:
-    """Events/s over HTTP and the server's peak memory (MB); prints where the CPU went."""
+              clients: int, *server_args: str,
+              after: Callable[[], None] | None = None) -> tuple[float, float]:
+    """Events/s over HTTP and the server's peak memory (MB); prints where the CPU went.
+    ``after`` runs once the last batch is acknowledged, while the server still runs."""
     server = Server(data_dir, *server_args)
     store = next((a for a in server_args if a.startswith("postgres")), "")
     meter = CpuMeter(server.proc.pid, store.split("?")[0])
@@ -93,6 +96,8 @@ def http_rate(data_dir: Path, batches: list[list[dict[str, Any]]],
         print(f"  {meter.summary()}", flush=True)
         for p in procs:
             p.join()
+        if after is not None:
+            after()
         return total / elapsed, server.peak_rss_mb()
     finally:
         server.stop()
@@ -163,7 +168,7 @@ def main() -> None:
 
 def postgres_main(args: Any, batches: list[list[dict[str, Any]]]) -> None:
     """The PostgreSQL mode: COPY limits and HTTP with 1..N workers, alternated."""
-    from pgcopy import LAYOUTS, copy_rate, drop_schema, rows_of, schema_url
+    from pgcopy import LAYOUTS, copy_rate, drop_schema, index_lag, rows_of, schema_url
 
     rows = rows_of(batches, T0)
     workers = [int(w) for w in args.workers.split(",")]
@@ -175,7 +180,9 @@ def postgres_main(args: Any, batches: list[list[dict[str, Any]]]) -> None:
             drop_schema(args.store, "bench_http")
             with tempfile.TemporaryDirectory() as tmp:
                 rate, _ = http_rate(Path(tmp) / "data", batches, args.clients, "--store",
-                                    schema_url(args.store, "bench_http"), "--workers", str(n))
+                                    schema_url(args.store, "bench_http"), "--workers", str(n),
+                                    after=lambda: print("  " + index_lag(args.store,
+                                                                         "bench_http")))
             got[f"logcycle over HTTP, {n} server process{'es' if n > 1 else ''}"] = rate
         drop_schema(args.store, "bench_http")
         for k, v in got.items():

@@ -74,6 +74,40 @@ def copy_rate(url: str, rows_batches: list[list[tuple[Any, ...]]], *, indexes: s
     return sum(len(r) for r in rows_batches) / elapsed
 
 
+def index_lag(url: str, name: str, wait_s: float = 60.0) -> str:
+    """How far the indexes built behind the writer trail the newest row when ingest
+    stops, and how long they take to catch up (polled every 0.1 s, up to ``wait_s``)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f'SET search_path TO "{name}"')
+        (cycle,) = conn.execute("SELECT cycle FROM lc_cycles WHERE week IS NOT NULL "
+                                "ORDER BY week DESC LIMIT 1").fetchone() or (0,)
+        table = schema.table("general", int(cycle))
+        (top,) = conn.execute(f"SELECT COALESCE(max(id), 0) FROM {table}").fetchone() or (0,)
+        marks = "SELECT name, watermark FROM lc_index_state WHERE cycle = %s"
+        start = time.perf_counter()
+        first: dict[str, int] = {}
+        caught: dict[str, float] = {}
+        while True:
+            now = {str(n): int(w) for n, w in conn.execute(marks, (cycle,)).fetchall()}
+            for index in ("rk", "search_general"):
+                first.setdefault(index, now.get(index, 0))
+                if index not in caught and now.get(index, 0) >= top:
+                    caught[index] = time.perf_counter() - start
+            if len(caught) == 2 or time.perf_counter() - start > wait_s:
+                break
+            time.sleep(0.1)
+        (rows,) = conn.execute(f"SELECT count(*) FROM {table} WHERE id > %s",
+                               (first["rk"],)).fetchone() or (0,)
+        (srows,) = conn.execute(f"SELECT count(*) FROM {table} WHERE id > %s",
+                                (first["search_general"],)).fetchone() or (0,)
+    def say(index: str, lag: int) -> str:
+        done = caught.get(index)
+        return (f"{lag:,} rows behind, caught up {done:.1f} s later" if done is not None
+                else f"{lag:,} rows behind, not caught up after {wait_s:.0f} s")
+    return (f"index lag when ingest stopped: request_key {say('rk', int(rows))}; "
+            f"message search {say('search_general', int(srows))}")
+
+
 def rows_of(batches: list[list[dict[str, Any]]],
             insert_instant: int) -> list[list[tuple[Any, ...]]]:
     """The rows logcycle writes for these events (ids from 1), batch by batch."""

@@ -82,7 +82,7 @@ def test_postgres_request_key_lookups_read_by_primary_keys(analyzed: bool) -> No
                 _, rows = store.fetch(f"EXPLAIN SELECT * FROM {table} WHERE {cond}{extra} "
                                       f"{order}", [*params, *extra_params, 100])
                 got = "\n".join(str(r[0]) for r in rows)
-                assert "lc_rk_3_pkey" in got, got
+                assert "lc_rk_3_rk" in got, got
                 assert "(id = ANY ($1))" in got.split("Index Cond: ")[-1], got
                 assert "Seq Scan on oslog_" not in got, got
             _, rows = store.fetch(f"SELECT id FROM {table} WHERE {cond} AND id < %s {order}",

@@ -40,6 +40,7 @@ import contextlib
 import logging
 import re
 import threading
+import time
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
@@ -387,8 +388,12 @@ class PostgresStore(SqlStore):
             self._bg.start()
 
     def _reindex_loop(self) -> None:
+        """A run every REINDEX_EVERY_S from the start of the last one (at once when a run
+        took longer), so the index trails ingest by about a second's rows."""
         conn: psycopg.Connection[Any] | None = None
-        while not self._bg_stop.wait(REINDEX_EVERY_S):
+        started = time.monotonic()
+        while not self._bg_stop.wait(max(0.0, started + REINDEX_EVERY_S - time.monotonic())):
+            started = time.monotonic()
             try:
                 if conn is None or conn.closed or conn.broken:
                     conn = self._connect(read=False, role="indexer")

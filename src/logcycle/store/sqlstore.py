@@ -129,7 +129,7 @@ class SqlStore:
                     f"INSERT INTO {schema.rk_table(c)} ({key}, id, kind) "
                     f"SELECT {value}, id, {number} FROM {schema.table(kind, c)} "
                     f"WHERE id > {p} AND id <= {p} AND request_key IS NOT NULL "
-                    "ORDER BY 1, 2 ON CONFLICT DO NOTHING", (low, high))
+                    f"ORDER BY 1, 2{schema.rk_conflict(self.dialect)}", (low, high))
                 done += max(cur.rowcount, 0)
             conn.execute("INSERT INTO lc_index_state (name, cycle, watermark) VALUES "
                          f"('rk', {p}, {p}) ON CONFLICT (name, cycle) DO UPDATE SET "
