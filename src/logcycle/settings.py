@@ -45,11 +45,12 @@ class Settings:
     @property
     def effective_write_lanes(self) -> int:
         """Writer connections per process on PostgreSQL: ``write_lanes``, or when it is
-        0, 2 for one process and 1 per worker when there are several: about two
-        overlapping writers in all suit one database server best (docs/scaling.md)."""
+        0, 3 for one process (bound by its GIL, it gains by overlapping more round
+        trips) and 1 per worker when there are several (the cores are then busy, and
+        more writers only contend for the table's last pages): docs/scaling.md."""
         if self.write_lanes > 0:
             return self.write_lanes
-        return 2 if self.workers == 1 else 1
+        return 3 if self.workers == 1 else 1
 
     def replace(self, **changes: object) -> Settings:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
@@ -73,7 +74,7 @@ HELP: dict[str, str] = {
     "read_threads": "Threads serving queries.",
     "workers": "Server processes sharing the port (more than 1 needs a PostgreSQL store).",
     "write_lanes": "PostgreSQL: writer connections per process whose group commits overlap "
-                   "(1-8; 0: 2 with one process, 1 per worker with several).",
+                   "(1-8; 0: 3 with one process, 1 per worker with several).",
     "log_level": "Server log level: debug, info, warning, error.",
 }
 

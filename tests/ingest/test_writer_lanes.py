@@ -27,7 +27,7 @@ def test_lanes_share_the_queue_and_stop_commits_everything(service: Service) -> 
     service.start()
     writer = service.writer
     assert writer.lanes == service.store.write_lanes
-    assert writer.lanes == (2 if service.store.dialect.name == "postgresql" else 1)
+    assert writer.lanes == (3 if service.store.dialect.name == "postgresql" else 1)
     futures: list[concurrent.futures.Future[Any]] = []
     lock = threading.Lock()
 
@@ -53,6 +53,6 @@ def test_lanes_share_the_queue_and_stop_commits_everything(service: Service) -> 
 
 def test_write_lanes_default_to_about_two_writers_in_all() -> None:
     from logcycle.settings import Settings
-    assert Settings().effective_write_lanes == 2
+    assert Settings().effective_write_lanes == 3
     assert Settings(workers=3).effective_write_lanes == 1
     assert Settings(workers=3, write_lanes=4).effective_write_lanes == 4

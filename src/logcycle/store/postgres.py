@@ -167,30 +167,27 @@ class PostgresStore(SqlStore):
                                    f"{one_line(exc)}") from exc
         return conn
 
-    def _wconn(self) -> psycopg.Connection[Any]:
-        """This thread's write connection (each writer lane has its own)."""
-        conn: psycopg.Connection[Any] | None = getattr(self._local, "wconn", None)
+    def _thread_conn(self, *, read: bool) -> psycopg.Connection[Any]:
+        """This thread's connection of one kind (a reader per read thread, a writer per
+        writer lane), replaced when it broke."""
+        attr, pool = ("rconn", self._readers) if read else ("wconn", self._writers)
+        conn: psycopg.Connection[Any] | None = getattr(self._local, attr, None)
         if conn is None or conn.closed or conn.broken:
-            fresh = self._connect(read=False)
+            fresh = self._connect(read=read)
             with self._lock:
                 if conn is not None:
                     conn.close()
-                    self._writers.remove(conn)
-                self._writers.append(fresh)
-            self._local.wconn = conn = fresh
+                    pool.remove(conn)
+                pool.append(fresh)
+            setattr(self._local, attr, fresh)
+            conn = fresh
         return conn
 
+    def _wconn(self) -> psycopg.Connection[Any]:
+        return self._thread_conn(read=False)
+
     def _reader(self) -> psycopg.Connection[Any]:
-        conn: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
-        if conn is None or conn.closed or conn.broken:
-            fresh = self._connect(read=True)
-            with self._lock:
-                if conn is not None:
-                    conn.close()
-                    self._readers.remove(conn)
-                self._readers.append(fresh)
-            self._local.conn = conn = fresh
-        return conn
+        return self._thread_conn(read=True)
 
     # -- schema ---------------------------------------------------------------------------
     def open(self, now_ms: int, *, maintain: bool = True) -> MaintenanceReport | None:
