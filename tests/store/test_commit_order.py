@@ -18,6 +18,7 @@ import pytest
 from logcycle.errors import StoreUnavailable
 from logcycle.ingest.tasks import DeclareEntity, EventBatch, RecordBatch
 from logcycle.store.base import Store
+from logcycle.store.postgres import parse_url
 from tests import pg
 from tests.conftest import T0
 from tests.store.test_contract import err, events, open_store, q
@@ -40,8 +41,8 @@ def store(url: str, tmp_path: Path) -> Iterator[Store]:
 
 def session(url: str) -> psycopg.Connection[Any]:
     """A connection of its own in the store's schema (another process, as it were)."""
-    base, _, schema_name = url.rpartition("schema=")
-    conn = psycopg.connect(base.rstrip("?&"), autocommit=True)
+    conninfo, schema_name = parse_url(url)
+    conn = psycopg.connect(conninfo, autocommit=True)
     conn.execute(f'SET search_path TO "{schema_name}"')
     return conn
 

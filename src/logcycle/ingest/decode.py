@@ -222,9 +222,7 @@ class BatchDecoder:
             raise self._invalid(_field_error(exc, None)) from None
         except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
             raise BadRequest(f"invalid JSON: {_reason(exc)}", code="invalid_json") from None
-        batch = self._prepare(structs, now_ms)
-        batch.nul = _may_hold_nul(body)
-        return batch
+        return self._prepare(structs, now_ms, nul=_may_hold_nul(body))
 
     def decode_ndjson(self, body: bytes, *, now_ms: int) -> Batch:
         """Validate newline-delimited JSON: one event per non-empty line."""
@@ -241,9 +239,7 @@ class BatchDecoder:
             except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
                 raise BadRequest(f"invalid JSON on event line {len(structs)}: {_reason(exc)}",
                                  code="invalid_json") from None
-        batch = self._prepare(structs, now_ms)
-        batch.nul = _may_hold_nul(body)
-        return batch
+        return self._prepare(structs, now_ms, nul=_may_hold_nul(body))
 
     def _too_many(self) -> TooLarge:
         return TooLarge(f"a batch holds at most {self.max_batch} events", code="too_many_events")
@@ -252,13 +248,13 @@ class BatchDecoder:
         where = f"event {err.index}: " if err.index is not None else ""
         return BadRequest(f"{where}{err.field}: {err.message}", code="invalid_event", errors=[err])
 
-    def _prepare(self, structs: list[msgspec.Struct], now_ms: int) -> Batch:
+    def _prepare(self, structs: list[msgspec.Struct], now_ms: int, *, nul: bool) -> Batch:
         if len(structs) > self.max_batch:
             raise self._too_many()
         if not structs:
             raise BadRequest("the batch holds no events", code="empty_batch")
         limit = now_ms + self.max_future_ms
-        return Batch([self._one_event(s, i, limit) for i, s in enumerate(structs)])
+        return Batch([self._one_event(s, i, limit) for i, s in enumerate(structs)], nul)
 
     def _one_event(self, s: msgspec.Struct, index: int, limit: int) -> Prepared:
         prep = _PREPS[type(s)]

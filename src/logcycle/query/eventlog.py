@@ -12,7 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from logcycle import cycles
-from logcycle.query.events import weeks_to_read
+from logcycle.query.events import time_range, weeks_to_read
 from logcycle.query.wildcards import wildcard_pattern
 from logcycle.store import schema
 from logcycle.store.base import Store
@@ -70,12 +70,9 @@ def search_event_logs(store: Store, s: EventLogSearch, *, tz: ZoneInfo) -> Found
     else:
         where.append(f"message_type IN ({store.dialect.params(len(TYPES))})")
         params.extend(TYPES)
-    if s.start is not None:
-        where.append(f"insert_instant >= {p}")
-        params.append(s.start)
-    if s.end is not None:
-        where.append(f"insert_instant <= {p}")
-        params.append(s.end)
+    span, span_params = time_range(s.start, s.end, p)
+    where += span
+    params += span_params
     weeks = weeks_to_read(store.held(), s.start, s.end, tz)
     if not s.descending:
         weeks.reverse()

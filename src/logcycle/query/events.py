@@ -64,6 +64,19 @@ def weeks_to_read(held: dict[int, int | None], start: int | None, end: int | Non
                   reverse=True)
 
 
+def time_range(start: int | None, end: int | None, p: str) -> tuple[list[str], list[Any]]:
+    """The clauses bounding ``insert_instant`` to [start, end] (either may be open)."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    if start is not None:
+        clauses.append(f"insert_instant >= {p}")
+        params.append(start)
+    if end is not None:
+        clauses.append(f"insert_instant <= {p}")
+        params.append(end)
+    return clauses, params
+
+
 def _where(f: EventFilter, p: str, like: str, after: int | None,
            rk: tuple[str, list[Any]] | None = None) -> tuple[str, list[Any]]:
     clauses: list[str] = []
@@ -74,12 +87,9 @@ def _where(f: EventFilter, p: str, like: str, after: int | None,
     if after is not None:
         clauses.append(f"id < {p}")
         params.append(after)
-    if f.start is not None:
-        clauses.append(f"insert_instant >= {p}")
-        params.append(f.start)
-    if f.end is not None:
-        clauses.append(f"insert_instant <= {p}")
-        params.append(f.end)
+    span, span_params = time_range(f.start, f.end, p)
+    clauses += span
+    params += span_params
     for column, value in f.equalities():
         if column == "request_key" and rk is not None:
             continue

@@ -139,8 +139,6 @@ class PostgresStore(SqlStore):
         self._lock = threading.Lock()
         self.trigram = False
         self._indexed = 0  # rows indexed since the last ANALYZE
-        self._bg: threading.Thread | None = None
-        self._bg_stop = threading.Event()
 
     # -- connections ----------------------------------------------------------------------
     def _connect(self, *, read: bool, role: str = "") -> psycopg.Connection[Any]:
@@ -376,17 +374,12 @@ class PostgresStore(SqlStore):
     # Not by the writer thread: on PostgreSQL the side table costs a heap row and a B-tree
     # entry per event, about what the inline index cost, so it runs on a connection and a
     # thread of its own (start_background) beside the COPYs instead of between them.
-    def start_background(self) -> None:
-        """Start the request_key indexer (the server calls this; CLI commands do not)."""
-        if self._bg is None:
-            self._bg_stop.clear()
-            self._bg = threading.Thread(target=self._reindex_loop, daemon=True,
-                                        name="logcycle-reindex")
-            self._bg.start()
+    _bg_name = "logcycle-reindex"
 
-    def _reindex_loop(self) -> None:
-        """A run every REINDEX_EVERY_S from the start of the last one (at once when a run
-        took longer), so the index trails ingest by about a second's rows."""
+    def _background_loop(self) -> None:
+        """The request_key indexer: a run every REINDEX_EVERY_S from the start of the last
+        one (at once when a run took longer), so the index trails ingest by about a
+        second's rows."""
         conn: psycopg.Connection[Any] | None = None
         started = time.monotonic()
         while not self._bg_stop.wait(max(0.0, started + REINDEX_EVERY_S - time.monotonic())):
@@ -631,10 +624,7 @@ class PostgresStore(SqlStore):
         return count > 0
 
     def close(self) -> None:
-        if self._bg is not None:
-            self._bg_stop.set()
-            self._bg.join()
-            self._bg = None
+        self._stop_background()
         with self._lock:
             for conn in self._readers + self._writers:
                 conn.close()

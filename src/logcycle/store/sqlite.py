@@ -53,8 +53,6 @@ class SQLiteStore(SqlStore):
         self._readers: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._checkpointer: sqlite3.Connection | None = None
-        self._bg: threading.Thread | None = None
-        self._bg_stop = threading.Event()
 
     def _connect(self, *, readonly: bool) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
@@ -271,23 +269,15 @@ class SQLiteStore(SqlStore):
         except OSError:
             return 0
 
-    def start_background(self) -> None:
-        """Start the checkpoint thread (the server calls this; CLI commands do not)."""
-        if self._bg is None:
-            self._bg_stop.clear()
-            self._bg = threading.Thread(target=self._checkpoint_loop, daemon=True,
-                                        name="logcycle-checkpoint")
-            self._bg.start()
+    _bg_name = "logcycle-checkpoint"
 
-    def _checkpoint_loop(self) -> None:
+    def _background_loop(self) -> None:
+        """Checkpoints, every CHECKPOINT_EVERY_S."""
         while not self._bg_stop.wait(CHECKPOINT_EVERY_S):
             self.checkpoint(truncate=self.wal_bytes() > MAX_WAL_BYTES)
 
     def close(self) -> None:
-        if self._bg is not None:
-            self._bg_stop.set()
-            self._bg.join()
-            self._bg = None
+        self._stop_background()
         if self._writer is not None:
             self.checkpoint(truncate=True)
         if self._checkpointer is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 from collections.abc import Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -51,6 +52,29 @@ class SqlStore:
         self._sql_idem_get = f"SELECT ids FROM lc_idempotency WHERE key = {p} AND principal = {p}"
         self._sql_idem_put = ("INSERT INTO lc_idempotency (key, principal, ids, created) "
                               f"VALUES ({self.dialect.params(4)})")
+        self._bg: threading.Thread | None = None
+        self._bg_stop = threading.Event()
+
+    # -- the engine's background thread (SQLite: checkpoints; PostgreSQL: the request_key
+    # indexer); the server starts it, CLI commands do not ----------------------------------
+    _bg_name = "logcycle-background"
+
+    def start_background(self) -> None:
+        """Start the engine's background thread (idempotent)."""
+        if self._bg is None:
+            self._bg_stop.clear()
+            self._bg = threading.Thread(target=self._background_loop, daemon=True,
+                                        name=self._bg_name)
+            self._bg.start()
+
+    def _background_loop(self) -> None:
+        """Runs until ``_bg_stop`` is set (engines override it)."""
+
+    def _stop_background(self) -> None:
+        if self._bg is not None:
+            self._bg_stop.set()
+            self._bg.join()
+            self._bg = None
 
     # -- engine hooks -------------------------------------------------------------------
     def _wconn(self) -> Any:
