@@ -13,7 +13,7 @@ a :class:`~logcycle.errors.BadRequest` whose ``errors`` name the index and field
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from operator import attrgetter
 from typing import Annotated, Any, Union
@@ -93,6 +93,14 @@ class Batch:
     # \u0000, and the body has none (PostgreSQL text cannot store NUL: the store then
     # skips its scan for them).
     nul: bool = True
+
+
+@dataclass(slots=True)
+class Partial(Batch):
+    """The valid events of a request validated item by item, and what was rejected."""
+
+    indexes: list[int] = field(default_factory=list)
+    rejected: list[FieldError] = field(default_factory=list)
 
 
 _PATH = re.compile(r"at `\$(?:\[(\d+)\])?(?:\.([A-Za-z_][\w]*))?")
@@ -240,6 +248,37 @@ class BatchDecoder:
                 raise BadRequest(f"invalid JSON on event line {len(structs)}: {_reason(exc)}",
                                  code="invalid_json") from None
         return self._prepare(structs, now_ms, nul=_may_hold_nul(body))
+
+    def decode_each(self, items: list[bytes], *, now_ms: int) -> Partial:
+        """Validate each item (one native event as JSON bytes) on its own: the protocol
+        adapters (``ingest/protocols/``) answer per item, so one bad event rejects only
+        itself. ``Partial.indexes[i]`` is the position in ``items`` of ``events[i]``.
+
+        >>> d = BatchDecoder(max_future_ms=0, max_batch=10)
+        >>> p = d.decode_each([b'{"kind":"general","instant":0,"message":"a"}',
+        ...                    b'{"kind":"general"}'], now_ms=1)
+        >>> p.indexes, [(e.index, e.field) for e in p.rejected]
+        ([0], [(1, 'instant')])
+        """
+        if len(items) > self.max_batch:
+            raise self._too_many()
+        limit = now_ms + self.max_future_ms
+        out = Partial([], nul=False)
+        for i, item in enumerate(items):
+            try:
+                try:
+                    s = self._one.decode(item)
+                except msgspec.ValidationError as exc:
+                    raise self._invalid(_field_error(exc, i)) from None
+                except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
+                    raise _bad(i, "$", f"invalid JSON: {_reason(exc)}") from None
+                out.events.append(self._one_event(s, i, limit))
+            except BadRequest as exc:
+                out.rejected.extend(exc.errors or [FieldError("$", exc.message, i)])
+                continue
+            out.indexes.append(i)
+            out.nul = out.nul or _may_hold_nul(item)
+        return out
 
     def _too_many(self) -> TooLarge:
         return TooLarge(f"a batch holds at most {self.max_batch} events", code="too_many_events")
