@@ -57,17 +57,34 @@ async def read_body(request: Request, limit: int) -> bytes:
     return body
 
 
+GZIP_MAGIC = b"\x1f\x8b"
+
+
 def _gunzip(data: bytes, limit: int, too_large: TooLarge) -> bytes:
-    d = zlib.decompressobj(wbits=31)
-    try:
-        out = d.decompress(data, limit + 1)
-    except zlib.error as exc:
-        raise BadRequest(f"the gzip body is corrupt: {exc}", code="invalid_gzip") from None
-    if len(out) > limit or d.unconsumed_tail:
-        raise too_large
-    if not d.eof:
-        raise BadRequest("the gzip body is truncated", code="invalid_gzip")
-    return out
+    """Every member of a gzip stream (RFC 1952 allows several, one after another), at
+    most ``limit`` bytes in all; anything after the last member but another member is a
+    400, never silently dropped."""
+    out: list[bytes] = []
+    total = 0
+    rest = data
+    while True:
+        d = zlib.decompressobj(wbits=31)
+        try:
+            chunk = d.decompress(rest, limit + 1 - total)  # always >= 1: 0 means unbounded
+        except zlib.error as exc:
+            raise BadRequest(f"the gzip body is corrupt: {exc}", code="invalid_gzip") from None
+        total += len(chunk)
+        if total > limit or d.unconsumed_tail:
+            raise too_large
+        if not d.eof:
+            raise BadRequest("the gzip body is truncated", code="invalid_gzip")
+        out.append(chunk)
+        rest = d.unused_data
+        if not rest:
+            return b"".join(out)
+        if not rest.startswith(GZIP_MAGIC):
+            raise BadRequest(f"the gzip body has {len(rest)} bytes of trailing data after "
+                             "its last member", code="invalid_gzip")
 
 
 def is_digits(text: str) -> bool:
