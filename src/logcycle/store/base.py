@@ -29,6 +29,19 @@ class MaintenanceReport:
 
 
 @dataclass(frozen=True, slots=True)
+class StoreHealth:
+    """``refused``: why no write is acknowledged any more (None: writes are taken);
+    ``warnings``: what fails behind the writes (they are still taken)."""
+
+    refused: str | None = None
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def problems(self) -> list[str]:
+        return [p for p in (self.refused, *self.warnings) if p]
+
+
+@dataclass(frozen=True, slots=True)
 class KeyRow:
     id: int
     hash: str
@@ -100,5 +113,10 @@ class Store(Protocol):
     def list_keys(self) -> list[KeyRow]: ...
 
     def revoke_key(self, key_id: int, now_ms: int) -> bool: ...
+
+    def health(self) -> StoreHealth:
+        """Why the store refuses writes (its files were deleted) and what fails behind it
+        (checkpoints), in words for /health and /api/v1/status."""
+        ...
 
     def close(self) -> None: ...

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -22,13 +23,25 @@ from logcycle import cycles
 from logcycle.errors import LogcycleError, StorageFull, StoreUnavailable
 from logcycle.kinds import KINDS
 from logcycle.store import schema, search, sqlite_search
-from logcycle.store.base import KeyRow, MaintenanceReport, Rows
+from logcycle.store.base import KeyRow, MaintenanceReport, Rows, StoreHealth
 from logcycle.store.sqlstore import SqlStore
 
 QUERY_TIMEOUT_S = 10.0
 CHECKPOINT_EVERY_S = 1.0
 MAX_WAL_BYTES = 256 * 1024 * 1024
 log = logging.getLogger("logcycle.store")
+
+
+FileId = tuple[int, int] | None
+
+
+def file_id(path: Path) -> FileId:
+    """The identity of the file at ``path`` (device, inode), None when there is none."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 def path_of(url: str) -> Path:
@@ -53,6 +66,11 @@ class SQLiteStore(SqlStore):
         self._readers: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._checkpointer: sqlite3.Connection | None = None
+        # (st_dev, st_ino) of the database file and of its -wal, taken at open: a commit
+        # is acknowledged only if both are still the files this store writes to.
+        self._identity: tuple[FileId, FileId] | None = None
+        self._lost: str | None = None  # why this store must not acknowledge writes
+        self._checkpoint_error: str | None = None
 
     def _connect(self, *, readonly: bool) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
@@ -96,6 +114,7 @@ class SQLiteStore(SqlStore):
                 report = self._maintain(conn, cycles.week_of(now_ms, self.tz), now_ms,
                                         force=False)
             conn.execute("COMMIT")
+            self._identity = self._files()
             return report
         except sqlite3.Error as exc:
             if self._writer is not None:
@@ -106,11 +125,46 @@ class SQLiteStore(SqlStore):
                 self._rollback(self._writer)
             raise
 
+    # -- the files under the store: deleted or replaced behind its back -------------------
+    def _files(self) -> tuple[FileId, FileId]:
+        return file_id(self.path), file_id(self._wal_path())
+
+    def _wal_path(self) -> Path:
+        return self.path.with_name(self.path.name + "-wal")
+
+    def _check_files(self) -> None:
+        """Raise (and remember why) when the database file or its -wal is no longer the
+        file this store opened: SQLite would go on committing into a deleted inode, and
+        every write acknowledged from then on would be lost at the next start."""
+        if self._lost is None and self._identity is not None \
+                and self._files() != self._identity:
+            gone = [name for name, was, now in zip(
+                (self.path.name, self._wal_path().name), self._identity, self._files(),
+                strict=True) if was != now]
+            self._lost = (f"the store's file {' and '.join(gone)} in {self.path.parent} was "
+                          "deleted or replaced while the server ran: writes are refused "
+                          "from now on; restore the files or restart the server")
+            log.critical("STORE FILES LOST: %s", self._lost)
+        if self._lost is not None:
+            raise StoreUnavailable(self._lost, code="store_files_lost")
+
+    def health(self) -> StoreHealth:
+        with contextlib.suppress(StoreUnavailable):
+            self._check_files()
+        return StoreHealth(self._lost, (self._checkpoint_error,) if self._checkpoint_error
+                           else ())
+
     # -- hooks ----------------------------------------------------------------------------
     def _wconn(self) -> sqlite3.Connection:
         if self._writer is None:
             raise StoreUnavailable("the store is not open")
+        if self._lost is not None:
+            raise StoreUnavailable(self._lost, code="store_files_lost")
         return self._writer
+
+    def _close_group(self, conn: Any, next_id: int, turn: int) -> None:
+        super()._close_group(conn, next_id, turn)
+        self._check_files()  # after COMMIT: a deletion just before it is caught too
 
     def _begin(self, conn: Any) -> None:
         conn.execute("BEGIN IMMEDIATE")
@@ -260,7 +314,15 @@ class SQLiteStore(SqlStore):
         try:
             conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchall()
         except sqlite3.Error as exc:
-            log.warning("checkpoint failed: %s", exc)
+            if self._checkpoint_error is None:
+                log.error("checkpoint failed: %s (the WAL grows until it succeeds)", exc)
+            self._checkpoint_error = (f"checkpoints fail ({exc}): the WAL grows and is not "
+                                      f"copied into {self.path.name}; check that "
+                                      f"{self.path.parent} is writable")
+        else:
+            if self._checkpoint_error is not None:
+                log.warning("checkpoints succeed again")
+            self._checkpoint_error = None
 
     def wal_bytes(self) -> int:
         wal = self.path.with_name(self.path.name + "-wal")

@@ -28,7 +28,7 @@ from logcycle.ingest.tasks import (
 )
 from logcycle.kinds import ERROR_KIND, KINDS
 from logcycle.store import schema, search
-from logcycle.store.base import MaintenanceReport, Rows
+from logcycle.store.base import MaintenanceReport, Rows, StoreHealth
 
 log = logging.getLogger("logcycle.store")
 IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000
@@ -69,6 +69,10 @@ class SqlStore:
 
     def _background_loop(self) -> None:
         """Runs until ``_bg_stop`` is set (engines override it)."""
+
+    def health(self) -> StoreHealth:
+        """What keeps the store from taking writes or fails behind it (engines override)."""
+        return StoreHealth()
 
     def _stop_background(self) -> None:
         if self._bg is not None:
