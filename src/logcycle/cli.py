@@ -181,29 +181,58 @@ def _iso(ms: int | None) -> str:
 @click.option("--now", "now_iso", default=None, metavar="ISO-8601",
               help="Run as of this instant (default: now), e.g. 2026-11-27T23:45:00Z.")
 @click.option("--force", is_flag=True, help="Allow going back to an earlier week.")
+@click.option("--ahead-of-clock", is_flag=True,
+              help="Allow --now more than a week ahead of this host's clock (it empties "
+                   "the tables that are older than the retention as of --now).")
 @_options(_COMMON)
-def maintain(now_iso: str | None, force: bool, **values: Any) -> None:
+def maintain(now_iso: str | None, force: bool, ahead_of_clock: bool, **values: Any) -> None:
     """Run rotation and retention as of a time: move the views to that week's tables and
     empty the tables older than the retention."""
     from logcycle.clock import SystemClock
     from logcycle.ingest.tasks import Maintain
 
     settings, store = _open_store(values, maintain=False)
+    clock = SystemClock().now_ms()
     try:
-        now = cycles.ms_of(now_iso.replace("Z", "+00:00")) if now_iso else SystemClock().now_ms()
+        now = cycles.ms_of(now_iso.replace("Z", "+00:00")) if now_iso else clock
     except ValueError as exc:
         _fail(f"--now: {exc}")
         return
+    if now - clock > cycles.WEEK_MS and not ahead_of_clock:
+        plan = cycles.plan(cycles.week_of(now, settings.tz), store.held(),
+                           settings.retention_weeks)
+        words = _emptied(store, plan.empty)
+        store.close()
+        _fail(f"--now is {(now - clock) / 86_400_000:.1f} days ahead of this host's clock: "
+              f"it would empty {words}, and a server on this store would write into week "
+              f"{plan.week} until its clock gets there. If that is what you want, run "
+              "again with --ahead-of-clock")
+    sizes = _cycle_rows(store)
     (result,) = store.apply([Maintain(now, force=force)], now)
     store.close()
     if isinstance(result, LogcycleError):
         _fail(result.message)
+    emptied = ", ".join(f"{c} ({sizes.get(c, 0)} events)" for c in result.emptied)
     click.echo(f"week {result.week}: current cycle {result.current_cycle}, previous "
-               f"{result.previous_cycle}; emptied cycles: "
-               f"{', '.join(map(str, result.emptied)) or 'none'}; retention "
+               f"{result.previous_cycle}; emptied cycles: {emptied or 'none'}; retention "
                f"{settings.retention_weeks} weeks")
 
 
+def _cycle_rows(store: Any) -> dict[int, int]:
+    """Events held by each cycle's tables."""
+    out: dict[int, int] = {}
+    for name, n in store.table_sizes().items():
+        cycle = int(name.rsplit("_", 1)[1])
+        out[cycle] = out.get(cycle, 0) + n
+    return out
+
+
+def _emptied(store: Any, empty: frozenset[int]) -> str:
+    if not empty:
+        return "no table"
+    held, rows = store.held(), _cycle_rows(store)
+    parts = [f"cycle {c} (week {held.get(c)}, {rows.get(c, 0)} events)" for c in sorted(empty)]
+    return f"{sum(rows.get(c, 0) for c in empty)} events in " + ", ".join(parts)
 
 
 @main.command("migrate")

@@ -280,4 +280,4 @@ class Writer:
         fut: concurrent.futures.Future[Any] = concurrent.futures.Future()
         with self._lock:
             self._pending += 1
-        self._commit([(Maintain(now), fut)], 1)
+        self._commit([(Maintain(now, catch_up=True), fut)], 1)

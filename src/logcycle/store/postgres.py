@@ -211,8 +211,7 @@ class PostgresStore(SqlStore):
             self._search_tables(conn)
             report = None
             if maintain or self._meta(conn, "current_week") is None:
-                report = self._maintain(conn, cycles.week_of(now_ms, self.tz), now_ms,
-                                        force=False)
+                report = self._catch_up(conn, now_ms)
             conn.execute("COMMIT")
             return report
         except psycopg.Error as exc:

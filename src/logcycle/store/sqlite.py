@@ -111,8 +111,7 @@ class SQLiteStore(SqlStore):
                 conn.execute(stmt)
             report = None
             if maintain or self._meta(conn, "current_week") is None:
-                report = self._maintain(conn, cycles.week_of(now_ms, self.tz), now_ms,
-                                        force=False)
+                report = self._catch_up(conn, now_ms)
             conn.execute("COMMIT")
             self._identity = self._files()
             return report
@@ -151,8 +150,9 @@ class SQLiteStore(SqlStore):
     def health(self) -> StoreHealth:
         with contextlib.suppress(StoreUnavailable):
             self._check_files()
-        return StoreHealth(self._lost, (self._checkpoint_error,) if self._checkpoint_error
-                           else ())
+        behind = super().health().warnings
+        return StoreHealth(self._lost, (*behind, *([self._checkpoint_error]
+                                                   if self._checkpoint_error else [])))
 
     # -- hooks ----------------------------------------------------------------------------
     def _wconn(self) -> sqlite3.Connection:

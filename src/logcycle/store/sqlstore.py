@@ -54,6 +54,7 @@ class SqlStore:
                               f"VALUES ({self.dialect.params(4)})")
         self._bg: threading.Thread | None = None
         self._bg_stop = threading.Event()
+        self._ahead: str | None = None  # why the store is ahead of the clock, for /health
 
     # -- the engine's background thread (SQLite: checkpoints; PostgreSQL: the request_key
     # indexer); the server starts it, CLI commands do not ----------------------------------
@@ -69,10 +70,6 @@ class SqlStore:
 
     def _background_loop(self) -> None:
         """Runs until ``_bg_stop`` is set (engines override it)."""
-
-    def health(self) -> StoreHealth:
-        """What keeps the store from taking writes or fails behind it (engines override)."""
-        return StoreHealth()
 
     def _stop_background(self) -> None:
         if self._bg is not None:
@@ -239,11 +236,16 @@ class SqlStore:
                 self._rollback(conn)
                 return None
             self._maintain(conn, week, now_ms, force=False)
+            self._ahead = None
         elif week < stored:
             # Another process turned the week while this one waited for the lock (or
             # its clock is behind): write into the current week's table, at its first
             # instant, so that ids, weeks and insert instants keep the same order.
+            self._note_ahead(stored, week)
             now_ms, week = cycles.week_start_ms(stored, self.tz), stored
+        elif self._ahead is not None:
+            log.warning("the clock caught up with the store's week %s", stored)
+            self._ahead = None
         results: list[Any] = []
         for task in tasks:
             result, next_id = self._one_task(conn, task, now_ms, week, next_id)
@@ -295,6 +297,8 @@ class SqlStore:
                 result = self._reindex(conn)
             elif isinstance(task, IndexSearch):
                 result = self._index_search(conn, task.max_rows)
+            elif task.catch_up:
+                result = self._catch_up(conn, task.now_ms)
             else:
                 result = self._maintain(conn, cycles.week_of(task.now_ms, self.tz),
                                         task.now_ms, force=task.force)
@@ -360,6 +364,31 @@ class SqlStore:
         return ids, next_id
 
     # -- rotation and retention -----------------------------------------------------------
+    def _catch_up(self, conn: Any, now_ms: int) -> MaintenanceReport | None:
+        """The server's own maintenance (at start, at each turn) as of ``now_ms``, except
+        that a store ahead of the clock (the clock stepped back, or ``maintain --now``
+        ran in the future) is left as it is: never rotated back, nothing emptied; writes
+        go on into its newest week (:meth:`_group`) until the clock catches up."""
+        week = cycles.week_of(now_ms, self.tz)
+        stored = self._meta(conn, "current_week")
+        if stored is not None and week < stored:
+            self._note_ahead(stored, week)
+            return None
+        return self._maintain(conn, week, now_ms, force=False)
+
+    def _note_ahead(self, stored: int, week: int) -> None:
+        """Remember (for /health) and log once that the store is ahead of the clock."""
+        ahead = (f"the store is at week {stored}, {stored - week} week(s) ahead of the "
+                 f"clock (week {week}): new events go into week {stored}, stamped with its "
+                 "first instant, until the clock catches up; nothing is emptied to go back")
+        if ahead != self._ahead:
+            log.warning("%s", ahead)
+            self._ahead = ahead
+
+    def health(self) -> StoreHealth:
+        """What keeps the store from taking writes or fails behind it (engines add theirs)."""
+        return StoreHealth(None, (self._ahead,) if self._ahead else ())
+
     def _maintain(self, conn: Any, week: int, now_ms: int, *, force: bool) -> MaintenanceReport:
         stored = self._meta(conn, "current_week")
         if stored is not None and week < stored and not force:
