@@ -146,6 +146,8 @@ def parse_text(value: str | None, name: str, *, max_len: int = 1024) -> str | No
         return None
     if len(value) > max_len:
         raise _param(name, f"longer than {max_len} characters")
+    if "\x00" in value:  # stored text holds none (NUL is stored as U+FFFD)
+        raise _param(name, "must not contain a NUL character")
     return value
 
 

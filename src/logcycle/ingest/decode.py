@@ -32,7 +32,8 @@ from logcycle.kinds import (
     Kind,
 )
 
-_INSTANT = (Annotated[int, msgspec.Meta(ge=0, le=253_402_300_799_999)]
+MAX_INSTANT_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+_INSTANT = (Annotated[int, msgspec.Meta(ge=0, le=MAX_INSTANT_MS)]
             | Annotated[str, msgspec.Meta(min_length=1, max_length=64)])
 _PY_TYPES: dict[FieldType, Any] = {
     FieldType.TEXT: Annotated[str, msgspec.Meta(max_length=MAX_TEXT)],
@@ -135,7 +136,10 @@ def _parse_instant(value: int | str, field: str, index: int) -> int:
         raise _bad(index, field, f"not an ISO 8601 instant or epoch ms: {value!r}") from None
     if dt.tzinfo is None:
         raise _bad(index, field, f"ISO 8601 instant {value!r} needs a UTC offset (e.g. Z)")
-    return int(dt.timestamp() * 1000)
+    ms = int(dt.timestamp() * 1000)
+    if not 0 <= ms <= MAX_INSTANT_MS:  # as for integer instants: 1970 to 9999
+        raise _bad(index, field, f"{value!r} is before 1970 (negative epoch ms) or after 9999")
+    return ms
 
 
 def _bad(index: int, field: str, message: str) -> BadRequest:
@@ -143,14 +147,29 @@ def _bad(index: int, field: str, message: str) -> BadRequest:
                       errors=[FieldError(field=field, message=message, index=index)])
 
 
-def _depth_ok(value: Any, depth: int = 0) -> bool:
+# Only JSON holding one of these can hold a number that strict parsers refuse (an integer
+# beyond 64 bits, a float beyond double range): the rest is never decoded here.
+_BIG_NUMBER = re.compile(rb"\d{19}|[eE][+-]?\d{3}")
+INT64 = range(-(2**63), 2**63)
+
+
+def _json_problem(value: Any, depth: int = 0) -> str | None:
+    """Why a decoded JSON value is refused (too deep, an integer beyond 64 bits), or None."""
     if depth > MAX_JSON_DEPTH:
-        return False
+        return f"JSON nested deeper than {MAX_JSON_DEPTH} levels"
     if isinstance(value, dict):
-        return all(_depth_ok(v, depth + 1) for v in value.values())
-    if isinstance(value, list):
-        return all(_depth_ok(v, depth + 1) for v in value)
-    return True
+        items: Any = value.values()
+    elif isinstance(value, list):
+        items = value
+    elif type(value) is int and value not in INT64:
+        return f"integer {str(value)[:30]} does not fit in 64 bits"
+    else:
+        return None
+    for v in items:
+        why = _json_problem(v, depth + 1)
+        if why:
+            return why
+    return None
 
 
 def _json_text(raw: msgspec.Raw, field: str, index: int, object_only: bool) -> str | None:
@@ -161,13 +180,17 @@ def _json_text(raw: msgspec.Raw, field: str, index: int, object_only: bool) -> s
         raise _bad(index, field, f"larger than {MAX_JSON_BYTES} bytes of JSON")
     if object_only and not data.startswith(b"{"):
         raise _bad(index, field, "must be a JSON object")
-    if data.count(b"{") + data.count(b"[") > MAX_JSON_DEPTH:
+    if data.count(b"{") + data.count(b"[") > MAX_JSON_DEPTH or _BIG_NUMBER.search(data):
         try:
-            ok = _depth_ok(msgspec.json.decode(data))
+            why = _json_problem(msgspec.json.decode(data))
         except RecursionError:
-            ok = False
-        if not ok:
-            raise _bad(index, field, f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+            why = f"JSON nested deeper than {MAX_JSON_DEPTH} levels"
+        except msgspec.ValidationError as exc:  # 1e400: "Number out of range"
+            why = f"{str(exc).split(' - at ')[0]} (numbers must fit in a double)"
+        except msgspec.DecodeError as exc:
+            why = f"invalid JSON: {exc}"
+        if why:
+            raise _bad(index, field, why)
     return data.decode()
 
 

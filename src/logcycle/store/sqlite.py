@@ -24,7 +24,7 @@ from logcycle.errors import LogcycleError, StorageFull, StoreUnavailable
 from logcycle.kinds import KINDS
 from logcycle.store import schema, search, sqlite_search
 from logcycle.store.base import KeyRow, MaintenanceReport, Rows, StoreHealth
-from logcycle.store.sqlstore import SqlStore
+from logcycle.store.sqlstore import SqlStore, without_nul
 
 QUERY_TIMEOUT_S = 10.0
 CHECKPOINT_EVERY_S = 1.0
@@ -171,7 +171,9 @@ class SQLiteStore(SqlStore):
 
     def _insert_many(self, conn: Any, sql: str, kind: str, cycle: int,
                      rows: list[tuple[Any, ...]], *, nul: bool = True) -> None:
-        conn.executemany(sql, rows)  # SQLite text holds NUL as it is
+        # SQLite text would hold NUL, but LIKE and FTS5 stop reading at it: text after a NUL
+        # could never be found. Stored as U+FFFD, as on PostgreSQL.
+        conn.executemany(sql, without_nul(rows) if nul else rows)
 
     def _empty(self, conn: Any, table: str) -> None:
         # DELETE without WHERE uses SQLite's truncate optimization: pages are freed whole,

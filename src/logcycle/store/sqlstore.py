@@ -480,3 +480,15 @@ def _coerce(value: Any, typ: str, index: int, column: str) -> Any:
     if typ == "integer" and not -(2**63) <= value < 2**63:
         raise BadRequest(f"record {index}: {column}: integer out of range", code="invalid_record")
     return orjson.dumps(value).decode() if typ == "json" else value
+
+
+def without_nul(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """PostgreSQL text cannot hold NUL: it is stored as U+FFFD, on SQLite too (where
+    text after a NUL would escape LIKE and the search index). A scan
+    costs about 0.35 µs a row; rows are copied only when one holds a NUL."""
+    for row in rows:
+        for v in row:
+            if v.__class__ is str and "\x00" in v:
+                return [tuple(x.replace("\x00", "\ufffd") if x.__class__ is str else x
+                              for x in r) for r in rows]
+    return rows
