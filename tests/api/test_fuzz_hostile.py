@@ -307,7 +307,8 @@ def test_64_bit_integers_and_long_digit_strings_are_kept(client: TestClient) -> 
 
 
 def test_a_nul_in_a_search_parameter_is_a_400(client: TestClient) -> None:
-    for params in ({"q": "a\x00b"}, {"message": "a\x00b"}):
+    for params in ({"q": "a\x00b"}, {"message": "a\x00b"}, {"query": "a\x00b"},
+                   {"query": "message:a\x00b"}):
         r = client.get("/api/v1/events", params=params)
         assert r.status_code == 400 and "NUL" in r.text, r.text
     r = client.get("/api/system/event-log/search", params={"message": "a\x00b"})
