@@ -7,13 +7,14 @@ and query-parameter parsing that names the bad parameter.
 
 from __future__ import annotations
 
+import contextlib
 import zlib
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from logcycle.errors import BadRequest, FieldError, LogcycleError, TooLarge
@@ -43,12 +44,14 @@ async def read_body(request: Request, limit: int) -> bytes:
     too_large = TooLarge(f"the request body is larger than the limit of {limit} bytes: "
                          "send smaller batches", code="body_too_large")
     if declared is not None and is_digits(declared) and int(declared) > limit:
+        await _discard(request, int(declared) if len(declared) < 19 else MAX_DISCARD + 1)
         raise too_large
     chunks: list[bytes] = []
     total = 0
     async for chunk in request.stream():
         total += len(chunk)
         if total > limit:
+            await _discard(request, None)
             raise too_large
         chunks.append(chunk)
     body = b"".join(chunks)
@@ -58,6 +61,25 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 
 GZIP_MAGIC = b"\x1f\x8b"
+
+
+# The most of an over-limit body read (and dropped) before the 413 is sent: a client that
+# sends its whole body before reading (urllib with Connection: close) would otherwise get
+# a reset when the server closes with its data unread. Beyond this, the answer is sent
+# at once and the connection closed. The body timeout (connections.py) bounds the time.
+MAX_DISCARD = 64 * 1024 * 1024
+
+
+async def _discard(request: Request, declared: int | None) -> None:
+    """Read and drop the rest of the body, up to MAX_DISCARD bytes."""
+    if declared is not None and declared > MAX_DISCARD:
+        return
+    dropped = 0
+    with contextlib.suppress(ClientDisconnect):
+        async for chunk in request.stream():
+            dropped += len(chunk)
+            if dropped > MAX_DISCARD:
+                return
 
 
 def _gunzip(data: bytes, limit: int, too_large: TooLarge) -> bytes:
