@@ -116,3 +116,21 @@ def test_idle_sockets_cannot_lock_out_a_client(server: ServerProcess) -> None:
     finally:
         for sock in socks:
             sock.close()
+
+
+def test_a_client_gone_mid_body_logs_one_line(server_factory: Any) -> None:
+    s: ServerProcess = server_factory("--log-level", "info").start()
+    for _ in range(3):
+        sock = _conn(s)
+        sock.sendall(b"POST /api/v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: " +
+                     ADMIN.encode() + b"\r\nContent-Length: 1000\r\n\r\n[{\"kind\":")
+        time.sleep(0.2)
+        sock.close()
+    time.sleep(0.5)
+    assert httpx.get(s.url + "/health").status_code == 200
+    s.stop()
+    assert s.proc is not None and s.proc.stdout is not None
+    out = s.proc.stdout.read().decode()
+    assert "Traceback" not in out, out
+    gone = [ln for ln in out.splitlines() if "went away" in ln]
+    assert len(gone) == 3, out

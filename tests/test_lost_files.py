@@ -3,6 +3,8 @@ acknowledged after the deletion, /health turns 503 with the reason, the log says
 
 from __future__ import annotations
 
+import os
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -10,8 +12,13 @@ from typing import Any
 
 import httpx
 import pytest
+from starlette.testclient import TestClient
 
-from tests.conftest import ADMIN, ServerProcess, error_event
+from logcycle.api.app import create_app
+from logcycle.clock import ManualClock
+from logcycle.service import Service
+from logcycle.settings import Settings
+from tests.conftest import ADMIN, T0, ServerProcess, error_event
 
 pytestmark = pytest.mark.slow
 H = {"Authorization": ADMIN}
@@ -63,3 +70,42 @@ def test_no_write_is_acknowledged_after_the_files_are_deleted(
     s.stop()
     drain.join()
     assert b"STORE FILES LOST" in b"".join(log)
+
+
+def _chattr(flag: str, path: Path) -> None:
+    r = subprocess.run(["chattr", flag, str(path)], capture_output=True, text=True,
+                       check=False)
+    if r.returncode != 0:
+        pytest.skip(f"chattr {flag} is not possible here: {r.stderr.strip()}")
+
+
+def test_failing_checkpoints_show_in_health_and_status(tmp_path: Path) -> None:
+    """The database file made unwritable under a running server (chattr +i: what a
+    read-only file system or directory does to the connections it opens from then on):
+    writes still go to the WAL, checkpoints fail, and /health and /api/v1/status say so;
+    when the file is writable again the problem clears by itself."""
+    if os.geteuid() != 0:
+        pytest.skip("chattr +i needs root")
+    svc = Service(Settings(data=tmp_path / "data"), clock=ManualClock(T0), bootstrap_key=ADMIN)
+    svc.open()  # the writer's connection is open before the file turns unwritable
+    db = tmp_path / "data" / "logcycle.db"
+    _chattr("+i", db)
+    try:
+        with TestClient(create_app(svc), headers={"Authorization": ADMIN}) as c:
+            assert c.post("/api/v1/events", json=[error_event()]).status_code == 200
+            deadline = time.monotonic() + 10
+            while c.get("/health").json()["status"] == "ok":
+                assert time.monotonic() < deadline, "no checkpoint failed"
+                time.sleep(0.1)
+            health = c.get("/health")
+            assert health.status_code == 200 and health.json()["status"] == "degraded"
+            assert "checkpoints fail" in health.json()["problems"][0]
+            status = c.get("/api/v1/status").json()
+            assert any("checkpoints fail" in p for p in status["problems"])
+            _chattr("-i", db)
+            deadline = time.monotonic() + 10
+            while c.get("/health").json()["status"] != "ok":
+                assert time.monotonic() < deadline, "the problem did not clear"
+                time.sleep(0.1)
+    finally:
+        subprocess.run(["chattr", "-i", str(db)], check=False)

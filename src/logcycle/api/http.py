@@ -8,6 +8,7 @@ and query-parameter parsing that names the bad parameter.
 from __future__ import annotations
 
 import contextlib
+import logging
 import zlib
 from collections.abc import Iterable, Mapping
 from datetime import datetime
@@ -19,11 +20,19 @@ from starlette.responses import Response
 
 from logcycle.errors import BadRequest, FieldError, LogcycleError, TooLarge
 
+# Every JSON answer of the APIs: never cached (it holds the data of a key), never sniffed
+# as another type.
+API_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+log = logging.getLogger("logcycle.api")
+
 
 class JSON(Response):
     """A JSON response encoded with orjson (about 10x faster than the json module)."""
 
     media_type = "application/json"
+
+    def init_headers(self, headers: Mapping[str, str] | None = None) -> None:
+        super().init_headers({**API_HEADERS, **(headers or {})})
 
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content)
@@ -48,12 +57,20 @@ async def read_body(request: Request, limit: int) -> bytes:
         raise too_large
     chunks: list[bytes] = []
     total = 0
-    async for chunk in request.stream():
-        total += len(chunk)
-        if total > limit:
-            await _discard(request, None)
-            raise too_large
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            total += len(chunk)
+            if total > limit:
+                await _discard(request, None)
+                raise too_large
+            chunks.append(chunk)
+    except ClientDisconnect:
+        # One line, not two tracebacks (the error handler's and uvicorn's): it is the
+        # client's doing, and nothing of the request was stored.
+        log.info("%s %s: the client went away after %d bytes of its body (or its body "
+                 "took too long); nothing stored", request.method, request.url.path, total)
+        raise BadRequest("the connection closed before the whole body arrived",
+                         code="client_disconnected") from None
     body = b"".join(chunks)
     if encoding == "gzip":
         body = _gunzip(body, limit, too_large)

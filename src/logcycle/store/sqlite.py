@@ -44,6 +44,14 @@ def file_id(path: Path) -> FileId:
     return st.st_dev, st.st_ino
 
 
+def _create_private(path: Path) -> None:
+    """Create an empty database file readable by its owner only (0600, as secret.key), if
+    there is none: SQLite gives the -wal and -shm files the database file's mode. An
+    existing file keeps its mode (someone may have opened it to a group on purpose)."""
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 def path_of(url: str) -> Path:
     """``sqlite:///data/logcycle.db`` → ``data/logcycle.db``; ``sqlite:////abs`` → ``/abs``."""
     if not url.startswith("sqlite:///"):
@@ -75,6 +83,14 @@ class SQLiteStore(SqlStore):
     def _connect(self, *, readonly: bool) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
                                timeout=30.0)
+        try:
+            self._configure(conn, readonly=readonly)
+        except sqlite3.Error:
+            conn.close()  # not left open read-only (a file it could not write), for reuse
+            raise
+        return conn
+
+    def _configure(self, conn: sqlite3.Connection, *, readonly: bool) -> None:
         conn.execute("PRAGMA busy_timeout = 30000")
         conn.execute("PRAGMA cache_size = -65536")
         conn.execute("PRAGMA temp_store = MEMORY")
@@ -92,12 +108,12 @@ class SQLiteStore(SqlStore):
             # and write every freed page: 1.2 s instead of 0.1 s for a week of a million
             # events. FAST leaves freed pages as they are until new rows reuse them.
             conn.execute("PRAGMA secure_delete = FAST")
-        return conn
 
     def open(self, now_ms: int, *, maintain: bool = True) -> MaintenanceReport | None:
         """Create the file and schema if needed, then catch up rotation as of ``now_ms``."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            _create_private(self.path)
             self._writer = self._connect(readonly=False)
             conn = self._writer
             conn.execute("BEGIN IMMEDIATE")
@@ -309,13 +325,16 @@ class SQLiteStore(SqlStore):
     def checkpoint(self, *, truncate: bool = False) -> None:
         """Copy the WAL into the database file. PASSIVE never blocks the writer;
         TRUNCATE (when the WAL grew large) waits for a moment between commits."""
-        conn = self._checkpointer
-        if conn is None:
-            conn = self._checkpointer = self._connect(readonly=False)
         mode = "TRUNCATE" if truncate else "PASSIVE"
         try:
+            conn = self._checkpointer
+            if conn is None:
+                conn = self._checkpointer = self._connect(readonly=False)
             conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchall()
         except sqlite3.Error as exc:
+            if self._checkpointer is not None:  # reconnect next time: it may have been
+                self._checkpointer.close()      # opened while the file was unwritable
+                self._checkpointer = None
             if self._checkpoint_error is None:
                 log.error("checkpoint failed: %s (the WAL grows until it succeeds)", exc)
             self._checkpoint_error = (f"checkpoints fail ({exc}): the WAL grows and is not "
