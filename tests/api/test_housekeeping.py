@@ -7,7 +7,6 @@ import os
 import stat
 from pathlib import Path
 
-import pytest
 from starlette.testclient import TestClient
 
 from logcycle.api.app import create_app
@@ -16,28 +15,28 @@ from logcycle.service import Service
 from logcycle.settings import Settings
 from tests.conftest import ADMIN, T0, error_event
 
-
-@pytest.mark.parametrize(("method", "path", "status"), [
+JSON_ANSWERS = [
     ("GET", "/health", 200), ("GET", "/api/v1/events", 200), ("GET", "/api/v1/status", 200),
     ("GET", "/api/v1/events?limit=x", 400), ("GET", "/api/system/event-log/search", 200),
-    ("GET", "/api/v1/nothing", 404), ("POST", "/rpc", 400)])
-def test_api_json_is_no_store_and_nosniff(client: TestClient, method: str, path: str,
-                                           status: int) -> None:
-    r = client.request(method, path)
-    assert r.status_code == status
-    assert r.headers["content-type"].startswith("application/json")
-    assert r.headers["cache-control"] == "no-store"
-    assert r.headers["x-content-type-options"] == "nosniff"
+    ("GET", "/api/v1/nothing", 404), ("POST", "/rpc", 400)]
+NOT_ALLOWED = [("TRACE", "/api/v1/events", {"GET", "POST"}), ("DELETE", "/health", {"GET"}),
+               ("TRACE", "/rpc", {"POST"})]
 
 
-@pytest.mark.parametrize(("method", "path", "allowed"), [
-    ("TRACE", "/api/v1/events", {"GET", "POST"}), ("DELETE", "/health", {"GET"}),
-    ("TRACE", "/rpc", {"POST"})])
-def test_a_405_names_the_allowed_methods(client: TestClient, method: str, path: str,
-                                         allowed: set[str]) -> None:
-    r = client.request(method, path)
-    assert r.status_code == 405
-    assert allowed <= {m.strip() for m in r.headers["allow"].split(",")}
+def test_api_json_is_no_store_and_nosniff(client: TestClient) -> None:
+    for method, path, status in JSON_ANSWERS:
+        r = client.request(method, path)
+        assert r.status_code == status, path
+        assert r.headers["content-type"].startswith("application/json")
+        assert r.headers["cache-control"] == "no-store"
+        assert r.headers["x-content-type-options"] == "nosniff"
+
+
+def test_a_405_names_the_allowed_methods(client: TestClient) -> None:
+    for method, path, allowed in NOT_ALLOWED:
+        r = client.request(method, path)
+        assert r.status_code == 405
+        assert allowed <= {m.strip() for m in r.headers["allow"].split(",")}, path
 
 
 def test_the_sqlite_files_are_created_0600(tmp_path: Path) -> None:
