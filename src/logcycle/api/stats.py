@@ -60,16 +60,15 @@ async def get_stats(request: Request) -> Response:
         async with lanes:
             return await svc.read(st.aggregate_table, svc.store, req, kind, cycle)
 
-    async def values(kind: str, cycle: int, field: str) -> list[tuple[Any, ...]]:
+    async def values(field: str) -> list[tuple[Any, ...]]:
         async with lanes:
-            return await svc.read(st.values_table, svc.store, req, kind, cycle, field)
+            return await svc.read(st.values_query, svc.store, req, todo, field)
 
     fields = st.valued_fields(req)
     parts = await asyncio.gather(*(aggregate(k, c) for k, c in todo),
-                                 *(values(k, c, f) for f in fields for k, c in todo))
+                                 *(values(f) for f in fields))
     aggregates = list(parts[:len(todo)])
-    rest = parts[len(todo):]
-    by_field = {f: list(rest[i * len(todo):(i + 1) * len(todo)]) for i, f in enumerate(fields)}
+    by_field = dict(zip(fields, parts[len(todo):], strict=True))
     rows = await svc.read(st.merge, req, aggregates, by_field)
     return JSON({"rows": rows})
 

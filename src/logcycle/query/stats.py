@@ -3,10 +3,11 @@ the page's Reports and the alert conditions share this one engine.
 
 Each table that can hold matches (one per kind and week of the range) answers one
 ``GROUP BY`` query with the metrics SQL can add up across tables (count, sum, min, max,
-errors); percentiles and distinct counts need the values themselves, which a second query
-per table returns sorted by group (only the fields those metrics name). :func:`merge`
-combines the tables. Percentiles are exact: the nearest-rank value (the smallest value
-with at least p% of the group's values at or below it).
+errors); percentiles and distinct counts need every value of a group at once, so one
+more statement per field reads the values of all the tables together, sorted by group
+and value (the database sorts), and Python picks the ranks. :func:`merge` combines them. Percentiles
+are exact: the nearest-rank value (the smallest value with at least p% of the group's
+values at or below it).
 
     req = StatsRequest(filter=EventFilter(kinds=("screen",), start=s, end=e),
                        by=("screen",), metrics=parse_metrics("count,p95(duration_ms)"))
@@ -17,7 +18,7 @@ with at least p% of the group's values at or below it).
 from __future__ import annotations
 
 import dataclasses
-import math
+import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from logcycle import cycles
 from logcycle.errors import BadRequest, FieldError
 from logcycle.kinds import KINDS, FieldType
 from logcycle.query import lang
-from logcycle.query.events import _where, weeks_to_read
+from logcycle.query.events import _where, attribute_index, weeks_to_read
 from logcycle.query.filters import EventFilter
 from logcycle.store import schema
 from logcycle.store.base import Store
@@ -36,7 +37,6 @@ from logcycle.store.base import Store
 PERCENTILES = {"p50": 50, "p90": 90, "p95": 95, "p99": 99}
 FIELD_METRICS = ("avg", "min", "max", "sum", *PERCENTILES, "count_distinct")
 MAX_GROUPS = 10_000
-MAX_VALUES = 5_000_000  # values of one query held for percentiles / distinct counts
 MAX_BUCKETS = 1000
 UNITS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 7 * 86_400_000}
 MIN_INTERVAL_MS = 60_000
@@ -207,7 +207,8 @@ def aggregate_table(store: Store, req: StatsRequest, kind: str, cycle: int) -> \
     """One table's groups: (key..., count, errors, [sum, n, min, max] per summed field)."""
     d = store.dialect
     keys, key_params = _keys(req, kind, d.param)
-    where, params = _where(req.filter, d.param, d.like, None, kind=kind, dialect=d)
+    where, params = _where(req.filter, d.param, d.like, None, kind=kind, dialect=d,
+                           index=attribute_index(store, kind, cycle))
     group = f" GROUP BY {', '.join(str(i + 1) for i in range(len(keys)))}" if keys else ""
     sql = (f"SELECT {', '.join([*keys, *_aggregates(req, kind, d)])} "
            f"FROM {schema.table(kind, cycle)}{where}{group}")
@@ -215,21 +216,42 @@ def aggregate_table(store: Store, req: StatsRequest, kind: str, cycle: int) -> \
     return rows
 
 
-def values_table(store: Store, req: StatsRequest, kind: str, cycle: int,
+def values_query(store: Store, req: StatsRequest, todo: Sequence[tuple[str, int]],
                  field: str) -> list[tuple[Any, ...]]:
-    """One table's (key..., value) of ``field`` where it is not null."""
-    if field not in KINDS[kind].columns:
-        return []
+    """The distinct count and percentiles of ``field`` per group over every table in
+    ``todo``: (key..., distinct, p50, p90, p95, p99), from one sorted read of the tables'
+    UNION ALL."""
     d = store.dialect
-    keys, key_params = _keys(req, kind, d.param)
-    where, params = _where(req.filter, d.param, d.like, None, kind=kind, dialect=d)
-    where = f"{where} AND {field} IS NOT NULL" if where else f" WHERE {field} IS NOT NULL"
-    sql = (f"SELECT {', '.join([*keys, field])} FROM {schema.table(kind, cycle)}{where} "
-           f"LIMIT {d.param}")
-    _, rows = store.fetch(sql, [*key_params, *params, MAX_VALUES + 1])
-    if len(rows) > MAX_VALUES:
-        raise too_many(f"more than {MAX_VALUES:,} values of {field}")
-    return rows
+    nkeys = len(req.by) + (req.interval is not None)
+    keys = [f"k{i}" for i in range(nkeys)]
+    arms: list[str] = []
+    params: list[Any] = []
+    for kind, cycle in todo:
+        if field not in KINDS[kind].columns:
+            continue
+        exprs, key_params = _keys(req, kind, d.param)
+        where, where_params = _where(req.filter, d.param, d.like, None, kind=kind, dialect=d,
+                                     index=attribute_index(store, kind, cycle))
+        where = f"{where} AND {field} IS NOT NULL" if where else f" WHERE {field} IS NOT NULL"
+        cols = [f"{e} AS {k}" for e, k in zip(exprs, keys, strict=True)] + [f"{field} AS v"]
+        arms.append(f"SELECT {', '.join(cols)} FROM {schema.table(kind, cycle)}{where}")
+        params += [*key_params, *where_params]
+    if not arms:
+        return []
+    # The database sorts (its sorter is much faster than a window over the union); Python
+    # only picks the ranks from each group's sorted run.
+    _, rows = store.fetch(f"SELECT * FROM ({' UNION ALL '.join(arms)}) AS u "
+                          f"ORDER BY {', '.join([*keys, 'v'])}", params)
+    return [(*key, *_ranked([r[nkeys] for r in group]))
+            for key, group in itertools.groupby(rows, key=lambda r: r[:nkeys])]
+
+
+def _ranked(ordered: list[Any]) -> list[Any]:
+    """[distinct count, p50, p90, p95, p99] of sorted values; a percentile is the
+    nearest rank: the value ranked ceil(p% of n)."""
+    n = len(ordered)
+    return [len(set(ordered)),
+            *(ordered[max(0, (p * n + 99) // 100 - 1)] for p in PERCENTILES.values())]
 
 
 def too_many(what: str) -> BadRequest:
@@ -244,12 +266,13 @@ class _Group:
     count: int = 0
     errors: int = 0
     sums: dict[str, list[Any]] = dataclasses.field(default_factory=dict)  # [sum, n, min, max]
+    # per field: [distinct count, p50, p90, p95, p99]
     values: dict[str, list[Any]] = dataclasses.field(default_factory=dict)
 
 
 def merge(req: StatsRequest, aggregates: list[list[tuple[Any, ...]]],
-          values: dict[str, list[list[tuple[Any, ...]]]]) -> list[dict[str, Any]]:
-    """The answer's rows from every table's aggregates and values."""
+          values: dict[str, list[tuple[Any, ...]]]) -> list[dict[str, Any]]:
+    """The answer's rows from every table's aggregates and each field's ranked values."""
     nkeys = len(req.by) + (req.interval is not None)
     summed = _summed_fields(req)
     groups: dict[tuple[Any, ...], _Group] = {}
@@ -261,12 +284,11 @@ def merge(req: StatsRequest, aggregates: list[list[tuple[Any, ...]]],
             for i, field in enumerate(summed):
                 _add_sum(g.sums.setdefault(field, [None, 0, None, None]),
                          row[nkeys + 2 + 4 * i: nkeys + 6 + 4 * i])
-    for field, parts in values.items():
-        for rows in parts:
-            for row in rows:
-                key = row[:nkeys]
-                if key in groups:
-                    groups[key].values.setdefault(field, []).append(row[nkeys])
+    for field, rows in values.items():
+        for row in rows:
+            g2 = groups.get(tuple(row[:nkeys]))
+            if g2 is not None:
+                g2.values[field] = list(row[nkeys:])
     return _order(req, [_row(req, key, g) for key, g in groups.items() if g.count])
 
 
@@ -289,18 +311,6 @@ def _add_sum(acc: list[Any], part: Sequence[Any]) -> None:
     acc[3] = hi if acc[3] is None else max(acc[3], hi)
 
 
-def percentile(values: list[Any], p: int) -> Any:
-    """Nearest rank: the smallest value with at least ``p``% of ``values`` at or below it.
-
-    >>> percentile([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 95)
-    10
-    >>> percentile([3, 1, 2], 50)
-    2
-    """
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
-
-
 def _row(req: StatsRequest, key: tuple[Any, ...], g: _Group) -> dict[str, Any]:
     out: dict[str, Any] = dict(zip(req.by, key, strict=False))
     if req.interval is not None:
@@ -321,10 +331,10 @@ def _metric(m: Metric, g: _Group) -> Any:
         if not n:
             return None
         return {"avg": s / n if n else None, "sum": s, "min": lo, "max": hi}[m.fn]
-    vals = g.values.get(m.field, [])
+    vals = g.values.get(m.field)
     if m.fn == "count_distinct":
-        return len(set(vals))
-    return percentile(vals, PERCENTILES[m.fn]) if vals else None
+        return int(vals[0]) if vals else 0
+    return vals[1 + list(PERCENTILES).index(m.fn)] if vals else None
 
 
 def _order(req: StatsRequest, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -346,8 +356,7 @@ def stats(store: Store, req: StatsRequest, tz: ZoneInfo) -> list[dict[str, Any]]
     """The whole answer on the calling thread (the API spreads the tables over threads)."""
     todo = tables(store, req, tz)
     aggregates = [aggregate_table(store, req, k, c) for k, c in todo]
-    values = {field: [values_table(store, req, k, c, field) for k, c in todo]
-              for field in valued_fields(req)}
+    values = {field: values_query(store, req, todo, field) for field in valued_fields(req)}
     return merge(req, aggregates, values)
 
 
