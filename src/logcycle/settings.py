@@ -33,6 +33,7 @@ class Settings:
     workers: int = 1
     write_lanes: int = 0  # 0: auto (effective_write_lanes)
     log_level: str = "info"
+    archive_dir: str = ""  # empty: no archive
 
     @property
     def tz(self) -> ZoneInfo:
@@ -76,6 +77,8 @@ HELP: dict[str, str] = {
     "write_lanes": "PostgreSQL: writer connections per process whose group commits overlap "
                    "(1-8; 0: 3 with one process, 1 per worker with several).",
     "log_level": "Server log level: debug, info, warning, error.",
+    "archive_dir": "Directory where each complete week is exported to Parquet once, before "
+                   "retention empties it (docs/export.md); empty: no archive.",
 }
 
 FIELDS: tuple[dataclasses.Field[object], ...] = dataclasses.fields(Settings)
