@@ -55,21 +55,15 @@ async def get_stats(request: Request) -> Response:
     req = parse_request(request.query_params, svc.clock.now_ms())
     todo = await svc.read(st.tables, svc.store, req, svc.settings.tz)
     lanes = asyncio.Semaphore(max(1, svc.settings.read_threads // 2))
+    read = st.rows_table if st.needs_rows(req) else st.aggregate_table
 
-    async def aggregate(kind: str, cycle: int) -> list[tuple[Any, ...]]:
+    async def one(kind: str, cycle: int) -> list[tuple[Any, ...]]:
         async with lanes:
-            return await svc.read(st.aggregate_table, svc.store, req, kind, cycle)
+            return await svc.read(read, svc.store, req, kind, cycle)
 
-    async def values(field: str) -> list[tuple[Any, ...]]:
-        async with lanes:
-            return await svc.read(st.values_query, svc.store, req, todo, field)
-
-    fields = st.valued_fields(req)
-    parts = await asyncio.gather(*(aggregate(k, c) for k, c in todo),
-                                 *(values(f) for f in fields))
-    aggregates = list(parts[:len(todo)])
-    by_field = dict(zip(fields, parts[len(todo):], strict=True))
-    rows = await svc.read(st.merge, req, aggregates, by_field)
+    parts = list(await asyncio.gather(*(one(k, c) for k, c in todo)))
+    merge = st.merge_rows if st.needs_rows(req) else st.merge
+    rows = await svc.read(merge, req, parts)
     return JSON({"rows": rows})
 
 

@@ -3,10 +3,10 @@ the page's Reports and the alert conditions share this one engine.
 
 Each table that can hold matches (one per kind and week of the range) answers one
 ``GROUP BY`` query with the metrics SQL can add up across tables (count, sum, min, max,
-errors); percentiles and distinct counts need every value of a group at once, so one
-more statement per field reads the values of all the tables together, sorted by group
-and value (the database sorts), and Python picks the ranks. :func:`merge` combines them. Percentiles
-are exact: the nearest-rank value (the smallest value with at least p% of the group's
+errors). Percentiles and distinct counts need every value of a group at once: then each
+table is read once as rows of (group, error flag, the metric fields) and Python groups,
+sorts and ranks them (cheaper than making the database sort, measured: bench/query.py).
+Percentiles are exact: the nearest-rank value (the smallest value with at least p% of the group's
 values at or below it).
 
     req = StatsRequest(filter=EventFilter(kinds=("screen",), start=s, end=e),
@@ -18,7 +18,6 @@ values at or below it).
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -216,34 +215,50 @@ def aggregate_table(store: Store, req: StatsRequest, kind: str, cycle: int) -> \
     return rows
 
 
-def values_query(store: Store, req: StatsRequest, todo: Sequence[tuple[str, int]],
-                 field: str) -> list[tuple[Any, ...]]:
-    """The distinct count and percentiles of ``field`` per group over every table in
-    ``todo``: (key..., distinct, p50, p90, p95, p99), from one sorted read of the tables'
-    UNION ALL."""
+def metric_fields(req: StatsRequest) -> list[str]:
+    return sorted({m.field for m in req.metrics if m.field is not None})
+
+
+def rows_table(store: Store, req: StatsRequest, kind: str,
+               cycle: int) -> list[tuple[Any, ...]]:
+    """One table's matching rows as (key..., error flag, value of each metric field): for
+    percentiles and distinct counts, which need every value of a group at once."""
     d = store.dialect
+    cols = KINDS[kind].columns
+    keys, key_params = _keys(req, kind, d.param)
+    where, params = _where(req.filter, d.param, d.like, None, kind=kind, dialect=d,
+                           index=attribute_index(store, kind, cycle))
+    error = ("1" if kind == "error" else "CASE WHEN error_id IS NULL THEN 0 ELSE 1 END"
+             if "error_id" in cols else "0")
+    values = [f if f in cols else "NULL" for f in metric_fields(req)]
+    sql = (f"SELECT {', '.join([*keys, error, *values])} "
+           f"FROM {schema.table(kind, cycle)}{where}")
+    _, rows = store.fetch(sql, [*key_params, *params])
+    return rows
+
+
+def merge_rows(req: StatsRequest, parts: list[list[tuple[Any, ...]]]) -> list[dict[str, Any]]:
+    """The answer's rows from every table's :func:`rows_table`."""
     nkeys = len(req.by) + (req.interval is not None)
-    keys = [f"k{i}" for i in range(nkeys)]
-    arms: list[str] = []
-    params: list[Any] = []
-    for kind, cycle in todo:
-        if field not in KINDS[kind].columns:
-            continue
-        exprs, key_params = _keys(req, kind, d.param)
-        where, where_params = _where(req.filter, d.param, d.like, None, kind=kind, dialect=d,
-                                     index=attribute_index(store, kind, cycle))
-        where = f"{where} AND {field} IS NOT NULL" if where else f" WHERE {field} IS NOT NULL"
-        cols = [f"{e} AS {k}" for e, k in zip(exprs, keys, strict=True)] + [f"{field} AS v"]
-        arms.append(f"SELECT {', '.join(cols)} FROM {schema.table(kind, cycle)}{where}")
-        params += [*key_params, *where_params]
-    if not arms:
-        return []
-    # The database sorts (its sorter is much faster than a window over the union); Python
-    # only picks the ranks from each group's sorted run.
-    _, rows = store.fetch(f"SELECT * FROM ({' UNION ALL '.join(arms)}) AS u "
-                          f"ORDER BY {', '.join([*keys, 'v'])}", params)
-    return [(*key, *_ranked([r[nkeys] for r in group]))
-            for key, group in itertools.groupby(rows, key=lambda r: r[:nkeys])]
+    fields = metric_fields(req)
+    summed = set(_summed_fields(req))
+    groups: dict[tuple[Any, ...], _Group] = {}
+    for rows in parts:
+        for row in rows:
+            key = row[:nkeys]
+            g = groups.get(key) or _group(groups, key)
+            g.count += 1
+            g.errors += row[nkeys]
+            for i, field in enumerate(fields, nkeys + 1):
+                if row[i] is not None:
+                    g.values.setdefault(field, []).append(row[i])
+    for g in groups.values():
+        for field, vals in g.values.items():
+            vals.sort()
+            if field in summed:
+                g.sums[field] = [sum(vals), len(vals), vals[0], vals[-1]]
+            g.values[field] = _ranked(vals)
+    return _order(req, [_row(req, key, g) for key, g in groups.items()])
 
 
 def _ranked(ordered: list[Any]) -> list[Any]:
@@ -266,13 +281,12 @@ class _Group:
     count: int = 0
     errors: int = 0
     sums: dict[str, list[Any]] = dataclasses.field(default_factory=dict)  # [sum, n, min, max]
-    # per field: [distinct count, p50, p90, p95, p99]
+    # per field: its values, then [distinct count, p50, p90, p95, p99] (merge_rows)
     values: dict[str, list[Any]] = dataclasses.field(default_factory=dict)
 
 
-def merge(req: StatsRequest, aggregates: list[list[tuple[Any, ...]]],
-          values: dict[str, list[tuple[Any, ...]]]) -> list[dict[str, Any]]:
-    """The answer's rows from every table's aggregates and each field's ranked values."""
+def merge(req: StatsRequest, aggregates: list[list[tuple[Any, ...]]]) -> list[dict[str, Any]]:
+    """The answer's rows from every table's :func:`aggregate_table`."""
     nkeys = len(req.by) + (req.interval is not None)
     summed = _summed_fields(req)
     groups: dict[tuple[Any, ...], _Group] = {}
@@ -284,11 +298,6 @@ def merge(req: StatsRequest, aggregates: list[list[tuple[Any, ...]]],
             for i, field in enumerate(summed):
                 _add_sum(g.sums.setdefault(field, [None, 0, None, None]),
                          row[nkeys + 2 + 4 * i: nkeys + 6 + 4 * i])
-    for field, rows in values.items():
-        for row in rows:
-            g2 = groups.get(tuple(row[:nkeys]))
-            if g2 is not None:
-                g2.values[field] = list(row[nkeys:])
     return _order(req, [_row(req, key, g) for key, g in groups.items() if g.count])
 
 
@@ -352,12 +361,18 @@ def _order(req: StatsRequest, rows: list[dict[str, Any]]) -> list[dict[str, Any]
     return rows[:req.limit]
 
 
+def needs_rows(req: StatsRequest) -> bool:
+    """True when a metric needs every value (percentiles, distinct counts): the tables are
+    then read once as rows (:func:`rows_table`), else summed by SQL (:func:`aggregate_table`)."""
+    return bool(valued_fields(req))
+
+
 def stats(store: Store, req: StatsRequest, tz: ZoneInfo) -> list[dict[str, Any]]:
     """The whole answer on the calling thread (the API spreads the tables over threads)."""
     todo = tables(store, req, tz)
-    aggregates = [aggregate_table(store, req, k, c) for k, c in todo]
-    values = {field: values_query(store, req, todo, field) for field in valued_fields(req)}
-    return merge(req, aggregates, values)
+    if needs_rows(req):
+        return merge_rows(req, [rows_table(store, req, k, c) for k, c in todo])
+    return merge(req, [aggregate_table(store, req, k, c) for k, c in todo])
 
 
 def stat(store: Store, query: str | lang.Query | None, metric: str, start: int, end: int,
