@@ -34,6 +34,7 @@ class Settings:
     write_lanes: int = 0  # 0: auto (effective_write_lanes)
     log_level: str = "info"
     archive_dir: str = ""  # empty: no archive
+    index_attributes: str = ""  # top-level attribute keys indexed on SQLite, comma separated
 
     @property
     def tz(self) -> ZoneInfo:
@@ -52,6 +53,11 @@ class Settings:
         if self.write_lanes > 0:
             return self.write_lanes
         return 3 if self.workers == 1 else 1
+
+    @property
+    def attribute_keys(self) -> tuple[str, ...]:
+        """``index_attributes`` as a tuple of keys."""
+        return tuple(k.strip() for k in self.index_attributes.split(",") if k.strip())
 
     def replace(self, **changes: object) -> Settings:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
@@ -77,6 +83,9 @@ HELP: dict[str, str] = {
     "write_lanes": "PostgreSQL: writer connections per process whose group commits overlap "
                    "(1-8; 0: 3 with one process, 1 per worker with several).",
     "log_level": "Server log level: debug, info, warning, error.",
+    "index_attributes": "SQLite: top-level attribute keys to index behind the writer, comma "
+                        "separated (e.g. user_id,tenant), so that attributes.<key>:value is a "
+                        "lookup; each costs the writer about as much as a request key.",
     "archive_dir": "Directory where each complete week is exported to Parquet once, before "
                    "retention empties it (docs/export.md); empty: no archive.",
 }

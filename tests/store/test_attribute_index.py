@@ -28,7 +28,7 @@ UTC = ZoneInfo("UTC")
 
 @pytest.fixture
 def store(store_url: str, tmp_path: Path) -> Any:
-    s = make_store(Settings(data=tmp_path, store=store_url))
+    s = make_store(Settings(data=tmp_path, store=store_url, index_attributes="user,n,ok,long,a"))
     s.open(T0)
     yield s
     s.close()
@@ -76,8 +76,10 @@ def test_rotation_empties_the_index_with_its_week(store: Store) -> None:
 
 
 def test_sqlite_reads_the_index_not_the_table(tmp_path: Path) -> None:
-    store = SQLiteStore(f"sqlite:///{tmp_path / 'db'}", tz=UTC, retention_weeks=9)
+    store = SQLiteStore(f"sqlite:///{tmp_path / 'db'}", tz=UTC, retention_weeks=9,
+                        index_attributes=("user",))
     store.open(T0)
+    assert store.attribute_condition("screen", 3, "other", "u1") is None  # not indexed
     cond = store.attribute_condition("screen", 3, "user", "u1")
     assert cond is not None
     _, rows = store.fetch("EXPLAIN QUERY PLAN SELECT * FROM oslog_screen_3 WHERE "
@@ -86,3 +88,21 @@ def test_sqlite_reads_the_index_not_the_table(tmp_path: Path) -> None:
     assert "lc_attr_3 USING PRIMARY KEY (k=? AND v=? AND kind=?)" in plan, plan
     assert "SCAN oslog_screen_3\n" not in plan + "\n", plan
     store.close()
+
+
+def test_another_set_of_keys_rebuilds_the_index(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'db'}"
+    events = [{"kind": "general", "instant": T0, "message": "m",
+               "attributes": {"a": f"x{i % 2}", "b": f"y{i % 3}"}} for i in range(12)]
+    first = SQLiteStore(url, tz=UTC, retention_weeks=9, index_attributes=("a",))
+    first.open(T0)
+    write(first, events)
+    first.apply([Reindex()], T0)
+    assert ids(first, "attributes.b:y1") == ids(first, "attributes.b:*")[1::3]  # scanned
+    first.close()
+    second = SQLiteStore(url, tz=UTC, retention_weeks=9, index_attributes=("a", "b"))
+    second.open(T0)
+    assert len(ids(second, "attributes.b:y1")) == 4  # nothing indexed for b yet: scanned
+    assert second.apply([Reindex()], T0)[0] == 12  # b of every row (a was indexed already)
+    assert len(ids(second, "attributes.b:y1")) == 4 and len(ids(second, "attributes.a:x0")) == 6
+    second.close()

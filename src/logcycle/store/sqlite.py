@@ -42,8 +42,9 @@ class SQLiteStore(SqlStore):
     dialect = schema.SQLITE
 
     def __init__(self, url: str, *, tz: ZoneInfo, retention_weeks: int,
-                 durability: str = "normal") -> None:
+                 durability: str = "normal", index_attributes: tuple[str, ...] = ()) -> None:
         super().__init__(url, tz=tz, retention_weeks=retention_weeks)
+        self.index_attributes = tuple(sorted(set(index_attributes)))
         if durability not in ("normal", "full"):
             raise ValueError(f"durability must be normal or full, got {durability!r}")
         self.path = path_of(url)
@@ -143,7 +144,8 @@ class SQLiteStore(SqlStore):
         """Index the request keys (sqlstore.py) and the attributes (sqlite_fields.py) of
         the rows written since the last run."""
         high = (self._meta(conn, "next_id") or 1) - 1
-        return self._copy_request_keys(conn, high) + sqlite_fields.copy(conn, high)
+        return (self._copy_request_keys(conn, high)
+                + sqlite_fields.copy(conn, high, self.index_attributes))
 
     def _empty_cycle(self, conn: Any, cycle: int) -> None:
         super()._empty_cycle(conn, cycle)
@@ -153,7 +155,7 @@ class SQLiteStore(SqlStore):
 
     def attribute_condition(self, kind: str, cycle: int, key: str, value: str) -> \
             tuple[str, list[Any]] | None:
-        return sqlite_fields.condition(kind, cycle, key, value)
+        return sqlite_fields.condition(kind, cycle, key, value, self.index_attributes)
 
     # -- the message search index (store/sqlite_search.py), also built behind the writer --
     def _index_search(self, conn: Any, max_rows: int) -> int:

@@ -10,6 +10,12 @@ key, and moves a watermark (``lc_index_state``, name ``attr``) in the same trans
 lookup reads the indexed ids and scans only the rows above the watermark, in one
 statement (one snapshot): exact whatever the index holds.
 
+Only the keys named by the setting ``index_attributes`` are indexed (none by default):
+each indexed value costs the writer a B-tree insert behind the write path (about as much
+as a request key, docs/benchmarks.md), so an operator chooses the keys that reports and
+searches filter on. The watermark is per set of keys (``attr:<keys>``): naming another
+set rebuilds the index from the oldest week on, and a key outside the set scans.
+
 Values are kept as the query compares them (:mod:`logcycle.query.compile`): text, with
 ``true``/``false`` for booleans; objects, arrays, nulls and values longer than
 ``MAX_VALUE`` characters are not indexed (a query on them scans).
@@ -45,11 +51,20 @@ def empty_cycle(conn: sqlite3.Connection, cycle: int) -> None:
     conn.execute(f"DELETE FROM {table(cycle)}")
 
 
-def copy(conn: sqlite3.Connection, high: int) -> int:
-    """Index the attributes of the rows with ids up to ``high`` above each cycle's
-    watermark (writer thread, inside its transaction); the number of values indexed."""
+def state(keys: tuple[str, ...]) -> str:
+    """The watermark's name for an indexed set of keys."""
+    return f"{STATE}:{','.join(sorted(keys))}"
+
+
+def copy(conn: sqlite3.Connection, high: int, keys: tuple[str, ...]) -> int:
+    """Index the ``keys`` of the attributes of the rows with ids up to ``high`` above each
+    cycle's watermark (writer thread, inside its transaction); the values indexed."""
+    if not keys:
+        return 0
+    name = state(keys)
+    wanted = ", ".join("?" * len(keys))
     marks = {int(c): int(w) for c, w in conn.execute(
-        "SELECT cycle, watermark FROM lc_index_state WHERE name = ?", (STATE,)).fetchall()}
+        "SELECT cycle, watermark FROM lc_index_state WHERE name = ?", (name,)).fetchall()}
     text = _TEXT.format(t="j.type", v="j.value")
     done = 0
     for c in range(CYCLES):
@@ -61,20 +76,22 @@ def copy(conn: sqlite3.Connection, high: int) -> int:
                 f"INSERT INTO {table(c)} (k, v, kind, id) SELECT j.key, {text}, {number}, t.id "
                 f"FROM {schema.table(kind, c)} AS t, json_each(t.attributes) AS j "
                 "WHERE t.id > ? AND t.id <= ? AND t.attributes IS NOT NULL "
-                "AND typeof(j.key) = 'text' AND j.type NOT IN ('object', 'array', 'null') "
+                f"AND j.key IN ({wanted}) AND j.type NOT IN ('object', 'array', 'null') "
                 f"AND length(CAST(j.value AS TEXT)) <= {MAX_VALUE} "
-                "ORDER BY 1, 2 ON CONFLICT DO NOTHING", (low, high))
+                "ORDER BY 1, 2 ON CONFLICT DO NOTHING", (low, high, *keys))
             done += max(cur.rowcount, 0)
         conn.execute("INSERT INTO lc_index_state (name, cycle, watermark) VALUES (?, ?, ?) "
                      "ON CONFLICT (name, cycle) DO UPDATE SET watermark = excluded.watermark",
-                     (STATE, c, high))
+                     (name, c, high))
     return done
 
 
-def condition(kind: str, cycle: int, key: str, value: str) -> tuple[str, list[Any]] | None:
+def condition(kind: str, cycle: int, key: str, value: str,
+              keys: tuple[str, ...]) -> tuple[str, list[Any]] | None:
     """A WHERE fragment selecting the rows of ``oslog_<kind>_<cycle>`` whose
-    ``attributes.<key>`` equals ``value`` (as text); None when the index cannot tell."""
-    if len(value) > MAX_VALUE:
+    ``attributes.<key>`` equals ``value`` (as text); None when the index cannot tell
+    (``key`` is not among the indexed ``keys``, or the value is too long)."""
+    if key not in keys or len(value) > MAX_VALUE:
         return None
     path = f'$."{key}"'
     text = _TEXT.format(t="json_type(attributes, ?)", v="json_extract(attributes, ?)")
@@ -83,4 +100,4 @@ def condition(kind: str, cycle: int, key: str, value: str) -> tuple[str, list[An
            "(SELECT watermark FROM lc_index_state WHERE name = ? AND cycle = ?), 0) "
            f"AND {text} = ?")
     return (f"id IN ({ids})",
-            [key, value, schema.KIND_NUMBER[kind], STATE, cycle, path, path, value])
+            [key, value, schema.KIND_NUMBER[kind], state(keys), cycle, path, path, value])
