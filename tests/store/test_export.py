@@ -121,6 +121,10 @@ def test_an_export_goes_on_where_it_stopped(store: Store, tmp_path: Path,
     out = tmp_path / "out"
     calls = 0
     real = export._write_parquet
+    with pytest.raises(export.Cancelled):  # a stop asked for (server shutdown) stops it too
+        export.export(store, tmp_path / "stopped", start=T0 - WEEK_MS, end=T0 + 1,
+                      kinds=("error",), fmt="parquet", tz=UTC, cancelled=lambda: True)
+    assert list((tmp_path / "stopped").rglob("*.parquet")) == []
 
     def fail_third(*args: Any) -> int:
         nonlocal calls

@@ -54,7 +54,7 @@ class Archiver:
         start = cycles.week_start_ms(min(weeks), self.tz)
         end = cycles.week_start_ms(current, self.tz) - 1
         written = export.export(self.store, self.out, start=start, end=end, kinds=KIND_NAMES,
-                                fmt="parquet", tz=self.tz)
+                                fmt="parquet", tz=self.tz, cancelled=self._stop.is_set)
         for name, rows in written:
             if rows:
                 log.info("archived %s (%d rows)", name, rows)
@@ -64,6 +64,8 @@ class Archiver:
         while True:
             try:
                 self.run_once()
+            except export.Cancelled:
+                return
             except (LogcycleError, OSError) as exc:  # retried at the next check
                 log.warning("archiving to %s failed: %s", self.out, exc)
             except Exception:  # a bug here must not end the thread silently

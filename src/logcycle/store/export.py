@@ -93,12 +93,19 @@ def count(store: Store, part: Part) -> int:
     return int(rows[0][0])
 
 
-def chunks(store: Store, part: Part) -> Iterator[tuple[list[str], list[tuple[Any, ...]]]]:
+class Cancelled(Exception):
+    """The export was asked to stop (the server is shutting down); run it again later."""
+
+
+def chunks(store: Store, part: Part, cancelled: Callable[[], bool] = lambda: False) -> \
+        Iterator[tuple[list[str], list[tuple[Any, ...]]]]:
     """The part's rows in id order, CHUNK at a time (each chunk its own short read)."""
     p = store.dialect.param
     table = schema.table(part.kind, part.week % cycles.CYCLES)
     last = 0
     while True:
+        if cancelled():
+            raise Cancelled(f"stopped while exporting {part.kind} week {part.week}")
         names, rows = store.fetch(
             f"SELECT * FROM {table} WHERE id > {p} AND insert_instant >= {p} AND "
             f"insert_instant <= {p} ORDER BY id LIMIT {p}", [last, part.start, part.end, CHUNK])
@@ -119,14 +126,15 @@ def _columns(kind: str, names: list[str], rows: list[tuple[Any, ...]]) -> dict[s
     return cols
 
 
-def _write_parquet(store: Store, part: Part, path: Path, progress: Callable[[int], None]) -> int:
+def _write_parquet(store: Store, part: Part, path: Path, progress: Callable[[int], None],
+                   cancelled: Callable[[], bool]) -> int:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     sch = arrow_schema(part.kind)
     n = 0
     with pq.ParquetWriter(path, sch, compression="zstd") as writer:
-        for names, rows in chunks(store, part):
+        for names, rows in chunks(store, part, cancelled):
             cols = _columns(part.kind, names, rows)
             writer.write_table(pa.table({f.name: pa.array(cols[f.name], f.type)
                                          for f in sch}, schema=sch))
@@ -135,10 +143,11 @@ def _write_parquet(store: Store, part: Part, path: Path, progress: Callable[[int
     return n
 
 
-def _write_ndjson(store: Store, part: Part, path: Path, progress: Callable[[int], None]) -> int:
+def _write_ndjson(store: Store, part: Part, path: Path, progress: Callable[[int], None],
+                  cancelled: Callable[[], bool]) -> int:
     n = 0
     with path.open("wb") as out:
-        for names, rows in chunks(store, part):
+        for names, rows in chunks(store, part, cancelled):
             out.write(b"".join(orjson.dumps(to_event(part.kind, names, r)) + b"\n"
                                for r in rows))
             n += len(rows)
@@ -171,8 +180,11 @@ class Manifest:
 
 def export(store: Store, out: Path, *, start: int, end: int, kinds: Sequence[str], fmt: str,
            tz: ZoneInfo, progress: Callable[[int], None] = lambda n: None,
-           parts: list[Part] | None = None) -> list[tuple[str, int]]:
-    """Write the parts of [start, end] not written before; (file, rows) of those written."""
+           parts: list[Part] | None = None,
+           cancelled: Callable[[], bool] = lambda: False) -> list[tuple[str, int]]:
+    """Write the parts of [start, end] not written before; (file, rows) of those written.
+    ``cancelled`` is asked between chunks: True stops with :class:`Cancelled` (the file
+    being written stays a ``.part``, written again by the next run)."""
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}")
     out.mkdir(parents=True, exist_ok=True)
@@ -188,7 +200,7 @@ def export(store: Store, out: Path, *, start: int, end: int, kinds: Sequence[str
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(path.name + ".part")
             write = _write_parquet if fmt == "parquet" else _write_ndjson
-            rows = write(store, part, tmp, progress)
+            rows = write(store, part, tmp, progress, cancelled)
             os.replace(tmp, path)
         manifest.add(name, part, rows)
         written.append((name, rows))
