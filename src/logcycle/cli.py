@@ -1,4 +1,4 @@
-"""The ``logcycle`` command: ``serve``, ``keys``, ``maintain``.
+"""The ``logcycle`` command: ``serve``, ``keys``, ``maintain``, ``export``, ``migrate``.
 
 Every option of ``serve`` is a setting (logcycle.settings) and also reads the environment
 variable ``LOGCYCLE_<OPTION>``.
@@ -20,6 +20,7 @@ import click
 from logcycle import __version__, cycles
 from logcycle.errors import LogcycleError
 from logcycle.keys import SCOPES, hash_key, load_secret, new_key
+from logcycle.kinds import KIND_NAMES
 from logcycle.settings import FIELDS, HELP, Settings, env_name, option_name
 
 _COMMON = ("data", "store", "timezone", "retention_weeks", "durability")
@@ -233,6 +234,56 @@ def _emptied(store: Any, empty: frozenset[int]) -> str:
     held, rows = store.held(), _cycle_rows(store)
     parts = [f"cycle {c} (week {held.get(c)}, {rows.get(c, 0)} events)" for c in sorted(empty)]
     return f"{sum(rows.get(c, 0) for c in empty)} events in " + ", ".join(parts)
+
+
+def _instant(value: str, name: str) -> int:
+    from logcycle.api.http import parse_instant
+
+    try:
+        ms = parse_instant(value, name)
+    except LogcycleError as exc:
+        raise click.BadParameter(exc.message, param_hint=f"--{name}") from None
+    assert ms is not None
+    return ms
+
+
+@main.command("export")
+@click.option("--start", required=True, metavar="ISO-8601|MS",
+              help="First insert instant to export, e.g. 2026-11-16T00:00:00Z.")
+@click.option("--end", required=True, metavar="ISO-8601|MS", help="Last insert instant.")
+@click.option("--kind", "kinds", multiple=True, type=click.Choice(list(KIND_NAMES)),
+              help="A kind to export (repeat it; default: every kind).")
+@click.option("--format", "fmt", type=click.Choice(["parquet", "ndjson"]), default="parquet",
+              show_default=True, help="Parquet (typed columns, zstd) or NDJSON.")
+@click.option("--out", required=True, type=click.Path(path_type=Path),
+              help="Directory of the files (one per kind and week) and manifest.json.")
+@_options(_COMMON)
+def export_command(start: str, end: str, kinds: tuple[str, ...], fmt: str, out: Path,
+                   **values: Any) -> None:
+    """Copy events into columnar files, one per kind and week, for DuckDB, ClickHouse,
+    Spark or pandas. Safe while a server runs (reads in short chunks); run it again after
+    an interruption and it goes on where it stopped (docs/export.md)."""
+    from logcycle.store import export
+
+    lo, hi = _instant(start, "start"), _instant(end, "end")
+    if lo > hi:
+        raise click.BadParameter("--start is after --end", param_hint="--start")
+    settings, store = _open_store(values, maintain=False)
+    try:
+        parts = export.plan(store, lo, hi, kinds or KIND_NAMES, settings.tz)
+        total = sum(export.count(store, p) for p in parts)
+        with click.progressbar(length=total, label=f"exporting {fmt}", show_pos=True,
+                               file=sys.stderr) as bar:
+            written = export.export(store, out, start=lo, end=hi, kinds=kinds or KIND_NAMES,
+                                    fmt=fmt, tz=settings.tz, progress=bar.update, parts=parts)
+    except (LogcycleError, OSError) as exc:
+        _fail(f"the export stopped ({exc}); run it again to go on")
+        return
+    finally:
+        store.close()
+    rows = sum(n for _, n in written)
+    click.echo(f"wrote {sum(1 for _, n in written if n)} files ({rows} rows) to {out}; "
+               f"{len(parts) - len(written)} parts were done already")
 
 
 @main.command("migrate")

@@ -24,6 +24,7 @@ from logcycle.api import (
     records,
     rpc,
     session,
+    stats,
     tail,
 )
 from logcycle.api.errors import error_response, handle_logcycle_error, handle_unexpected
@@ -68,7 +69,7 @@ def create_app(service: Service, *, extra_routes: list[BaseRoute] | None = None)
             service.close()
 
     routes: list[BaseRoute] = [*admin.routes, *events.routes, *records.routes,
-                               *histogram.routes, *tail.routes, *session.routes,
+                               *histogram.routes, *stats.routes, *tail.routes, *session.routes,
                                *eventlog.routes, *rpc.routes, *openapi.routes,
                                *web.routes,
                                *(extra_routes or [])]

@@ -82,6 +82,14 @@ class Store(Protocol):
         ``oslog_<kind>_<cycle>``, using whatever index the engine keeps for it."""
         ...
 
+    def attribute_condition(self, kind: str, cycle: int, key: str, value: str) -> \
+            tuple[str, list[Any]] | None:
+        """A WHERE fragment (and its parameters) selecting the rows of
+        ``oslog_<kind>_<cycle>`` whose ``attributes.<key>`` equals ``value`` as the query
+        language compares it, through an index the engine keeps (SQLite: built behind the
+        writer, store/sqlite_fields.py); None when it keeps none for it."""
+        ...
+
     def search_messages(self, query: MessageQuery) -> MessageResult:
         """One page of the rows of ``query.kind`` whose ``message`` matches
         ``query.pattern`` (case-insensitive LIKE, exact) and ``query.where``, in the

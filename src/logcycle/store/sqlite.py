@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 from logcycle import cycles
 from logcycle.errors import LogcycleError, StorageFull, StoreUnavailable
 from logcycle.kinds import KINDS
-from logcycle.store import schema, search, sqlite_search
+from logcycle.store import schema, search, sqlite_fields, sqlite_search
 from logcycle.store.base import KeyRow, MaintenanceReport, Rows, StoreHealth
 from logcycle.store.sqlstore import SqlStore, without_nul
 
@@ -63,8 +63,9 @@ class SQLiteStore(SqlStore):
     dialect = schema.SQLITE
 
     def __init__(self, url: str, *, tz: ZoneInfo, retention_weeks: int,
-                 durability: str = "normal") -> None:
+                 durability: str = "normal", index_attributes: tuple[str, ...] = ()) -> None:
         super().__init__(url, tz=tz, retention_weeks=retention_weeks)
+        self.index_attributes = tuple(sorted(set(index_attributes)))
         if durability not in ("normal", "full"):
             raise ValueError(f"durability must be normal or full, got {durability!r}")
         self.path = path_of(url)
@@ -123,7 +124,7 @@ class SQLiteStore(SqlStore):
             for c in range(cycles.CYCLES):
                 for stmt in schema.rk_table_ddl(c):
                     conn.execute(stmt)
-            for stmt in sqlite_search.ddl():
+            for stmt in sqlite_search.ddl() + sqlite_fields.ddl():
                 conn.execute(stmt)
             report = None
             if maintain or self._meta(conn, "current_week") is None:
@@ -212,13 +213,21 @@ class SQLiteStore(SqlStore):
         return True
 
     def _reindex(self, conn: Any) -> int:
-        """Index the request keys of the rows written since the last run (sqlstore.py)."""
-        return self._copy_request_keys(conn, (self._meta(conn, "next_id") or 1) - 1)
+        """Index the request keys (sqlstore.py) and the attributes (sqlite_fields.py) of
+        the rows written since the last run."""
+        high = (self._meta(conn, "next_id") or 1) - 1
+        return (self._copy_request_keys(conn, high)
+                + sqlite_fields.copy(conn, high, self.index_attributes))
 
     def _empty_cycle(self, conn: Any, cycle: int) -> None:
         super()._empty_cycle(conn, cycle)
         conn.execute(f"DELETE FROM {schema.rk_table(cycle)}")
         sqlite_search.empty_cycle(conn, cycle)
+        sqlite_fields.empty_cycle(conn, cycle)
+
+    def attribute_condition(self, kind: str, cycle: int, key: str, value: str) -> \
+            tuple[str, list[Any]] | None:
+        return sqlite_fields.condition(kind, cycle, key, value, self.index_attributes)
 
     # -- the message search index (store/sqlite_search.py), also built behind the writer --
     def _index_search(self, conn: Any, max_rows: int) -> int:

@@ -120,6 +120,12 @@ class SqlStore:
         """The WHERE fragment selecting one request's rows of ``oslog_<kind>_<cycle>``."""
         return f"request_key = {self.dialect.param}", [request_key]
 
+    def attribute_condition(self, kind: str, cycle: int, key: str, value: str) -> \
+            tuple[str, list[Any]] | None:
+        """A WHERE fragment selecting the rows whose ``attributes.<key>`` equals ``value``
+        (as text) through an index the engine keeps; None: no such index, filter the JSON."""
+        return None
+
     # -- the request_key index built behind the writer (lc_rk_<cycle>), for the engines
     # that keep one: what they share -------------------------------------------------------
     def _rk_ids(self, kind: str, cycle: int, request_key: str,
