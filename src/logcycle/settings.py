@@ -33,6 +33,8 @@ class Settings:
     workers: int = 1
     write_lanes: int = 0  # 0: auto (effective_write_lanes)
     log_level: str = "info"
+    es_time_field: str = ""
+    es_msg_field: str = ""
 
     @property
     def tz(self) -> ZoneInfo:
@@ -76,6 +78,10 @@ HELP: dict[str, str] = {
     "write_lanes": "PostgreSQL: writer connections per process whose group commits overlap "
                    "(1-8; 0: 3 with one process, 1 per worker with several).",
     "log_level": "Server log level: debug, info, warning, error.",
+    "es_time_field": "Elasticsearch bulk: document fields holding the time, comma-separated, "
+                     "tried before @timestamp, timestamp, _time.",
+    "es_msg_field": "Elasticsearch bulk: document fields holding the message, "
+                    "comma-separated, tried before message, msg, _msg.",
 }
 
 FIELDS: tuple[dataclasses.Field[object], ...] = dataclasses.fields(Settings)

@@ -17,6 +17,7 @@ from starlette.routing import BaseRoute
 
 from logcycle.api import (
     admin,
+    es,
     eventlog,
     events,
     histogram,
@@ -54,7 +55,7 @@ def create_app(service: Service, *, extra_routes: list[BaseRoute] | None = None)
 
     routes: list[BaseRoute] = [*admin.routes, *events.routes, *records.routes,
                                *histogram.routes, *tail.routes, *session.routes,
-                               *eventlog.routes, *rpc.routes, *openapi.routes,
+                               *eventlog.routes, *rpc.routes, *es.routes, *openapi.routes,
                                *web.routes,
                                *(extra_routes or [])]
     app = Starlette(

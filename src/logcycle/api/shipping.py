@@ -1,0 +1,44 @@
+"""What the shippers' routes (es.py, loki.py, seq.py) and the syslog listeners share:
+validate translated items one by one and write the valid ones through the same writer as
+``POST /api/v1/events``, with the same key checks.
+
+    results = await store_items(svc, principal, items)   # per item: an id or an error text
+"""
+
+from __future__ import annotations
+
+from logcycle.api.auth import Principal
+from logcycle.api.events import check_src
+from logcycle.ingest.protocols.common import ClockRule, Item
+from logcycle.ingest.tasks import EventBatch
+from logcycle.service import Service
+
+
+def clock_rule(svc: Service) -> ClockRule:
+    """The accepted event times of a request received now."""
+    return ClockRule(now_ms=svc.clock.now_ms(), max_future_ms=svc.settings.max_future_ms)
+
+
+async def store_items(svc: Service, principal: Principal, items: list[Item]) -> list[int | str]:
+    """Validate each native event of ``items`` on its own, commit the valid ones in one
+    batch and answer, per item, the new event's id or why it was rejected (the error text
+    of the adapter, or the field error of the decoder). Returns after the commit."""
+    positions = [i for i, it in enumerate(items) if isinstance(it, bytes)]
+    encoded = [items[i] for i in positions]
+    partial = svc.decoder.decode_each(encoded, now_ms=svc.clock.now_ms())  # type: ignore[arg-type]
+    check_src(principal.src_prefix, partial.events)
+    results: list[int | str] = [it if isinstance(it, str) else "" for it in items]
+    if partial.events:
+        ids = await svc.writer.submit(EventBatch(partial.events, None, principal.id,
+                                                 partial.nul))
+        for j, event_id in zip(partial.indexes, ids, strict=True):
+            results[positions[j]] = event_id
+    for err in partial.rejected:
+        if err.index is not None:
+            results[positions[err.index]] = f"{err.field}: {err.message}"
+    return results
+
+
+def rejected(results: list[int | str]) -> list[tuple[int, str]]:
+    """The (position, reason) of each rejected item."""
+    return [(i, r) for i, r in enumerate(results) if isinstance(r, str)]
