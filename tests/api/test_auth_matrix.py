@@ -51,6 +51,7 @@ NEEDS: dict[tuple[str, str], str] = {
     ("PUT", "/es/{index}/_bulk"): "ingest",
     ("GET", "/es/{probe:path}"): "any key",
     ("PUT", "/es/{probe:path}"): "any key",
+    ("POST", "/loki/api/v1/push"): "ingest",
 }
 SAMPLES = {"id": "1", "log_id": "1", "request_key": "req-1", "entity": "orders",
            "name": "app.js"}

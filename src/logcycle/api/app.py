@@ -21,6 +21,7 @@ from logcycle.api import (
     eventlog,
     events,
     histogram,
+    loki,
     openapi,
     records,
     rpc,
@@ -55,7 +56,8 @@ def create_app(service: Service, *, extra_routes: list[BaseRoute] | None = None)
 
     routes: list[BaseRoute] = [*admin.routes, *events.routes, *records.routes,
                                *histogram.routes, *tail.routes, *session.routes,
-                               *eventlog.routes, *rpc.routes, *es.routes, *openapi.routes,
+                               *eventlog.routes, *rpc.routes, *openapi.routes,
+                               *es.routes, *loki.routes,
                                *web.routes,
                                *(extra_routes or [])]
     app = Starlette(

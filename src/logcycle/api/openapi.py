@@ -66,6 +66,10 @@ ES_ERROR: Schema = {"type": "object", "required": ["error", "status"], "properti
 BULK_ANSWER: Schema = {"type": "object", "required": ["took", "errors", "items"], "properties": {
     "took": INT, "errors": {"type": "boolean"}, "items": {"type": "array", "items": OBJ}}}
 NDJSON = ("application/x-ndjson",)
+LOKI_PUSH: Schema = {"type": "object", "required": ["streams"], "properties": {"streams": {
+    "type": "array", "items": {"type": "object", "required": ["stream", "values"],
+                               "properties": {"stream": {"type": "object"},
+                                              "values": {"type": "array"}}}}}}
 # In the search criteria, null (and "" in a query string) means absent.
 EPOCH_MS: Schema = {"type": ["integer", "string", "null"], "minimum": 0,
                     "maximum": 2**63 - 1, "pattern": "^([0-9]{1,18})?$"}
@@ -212,6 +216,9 @@ OPERATIONS: list[tuple[str, str, Schema]] = [
     *[op(m, "/es/{probe}", "Start-up probes of shippers (license, health, templates)",
          scope=None, ok=OBJ, params=[path("probe", STR)], errors=(401, 404), dialect="es",
          body=OBJ if m == "put" else None) for m in ("get", "put")],
+    op("post", "/loki/api/v1/push", "Loki push: JSON (gzip allowed) or snappy protobuf",
+       scope="ingest", ok=None, ok_status=204, errors=(400, 413, 415, 503, 507),
+       body=LOKI_PUSH, body_media=("application/json", "application/x-protobuf")),
     op("get", "/", "The web page", scope=None, ok=STR, media="text/html"),
     op("get", "/static/{name}", "The web page's files", scope=None, ok=STR, media="*/*",
        params=[path("name", STR)], errors=(404,)),
