@@ -52,6 +52,8 @@ NEEDS: dict[tuple[str, str], str] = {
     ("GET", "/es/{probe:path}"): "any key",
     ("PUT", "/es/{probe:path}"): "any key",
     ("POST", "/loki/api/v1/push"): "ingest",
+    ("POST", "/api/events/raw"): "ingest",
+    ("POST", "/ingest/clef"): "ingest",
 }
 SAMPLES = {"id": "1", "log_id": "1", "request_key": "req-1", "entity": "orders",
            "name": "app.js"}

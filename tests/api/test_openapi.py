@@ -45,7 +45,8 @@ def _openapi_path(path: str) -> str:
 
 
 # The shippers' bodies (Elasticsearch bulk NDJSON, ...): generated as text, sent as bytes.
-@schemathesis.serializer("application/x-ndjson", "application/x-protobuf")
+@schemathesis.serializer("application/x-ndjson", "application/x-protobuf",
+                         "application/vnd.serilog.clef")
 def _text_body(ctx: schemathesis.SerializationContext, value: Any) -> bytes:
     return value.encode() if isinstance(value, str) else bytes(str(value), "utf-8")
 

@@ -7,7 +7,7 @@ import importlib
 
 import pytest
 
-MODULES = ["common", "es_bulk", "loki"]
+MODULES = ["common", "es_bulk", "loki", "clef"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -25,6 +25,7 @@ from logcycle.api import (
     openapi,
     records,
     rpc,
+    seq,
     session,
     tail,
 )
@@ -57,7 +58,7 @@ def create_app(service: Service, *, extra_routes: list[BaseRoute] | None = None)
     routes: list[BaseRoute] = [*admin.routes, *events.routes, *records.routes,
                                *histogram.routes, *tail.routes, *session.routes,
                                *eventlog.routes, *rpc.routes, *openapi.routes,
-                               *es.routes, *loki.routes,
+                               *es.routes, *loki.routes, *seq.routes,
                                *web.routes,
                                *(extra_routes or [])]
     app = Starlette(

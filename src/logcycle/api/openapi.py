@@ -66,6 +66,9 @@ ES_ERROR: Schema = {"type": "object", "required": ["error", "status"], "properti
 BULK_ANSWER: Schema = {"type": "object", "required": ["took", "errors", "items"], "properties": {
     "took": INT, "errors": {"type": "boolean"}, "items": {"type": "array", "items": OBJ}}}
 NDJSON = ("application/x-ndjson",)
+CLEF = ("application/vnd.serilog.clef",)
+SEQ_EVENTS: Schema = {"type": ["object", "string"], "properties": {"Events": {
+    "type": "array", "items": OBJ}}}
 LOKI_PUSH: Schema = {"type": "object", "required": ["streams"], "properties": {"streams": {
     "type": "array", "items": {"type": "object", "required": ["stream", "values"],
                                "properties": {"stream": {"type": "object"},
@@ -219,6 +222,11 @@ OPERATIONS: list[tuple[str, str, Schema]] = [
     op("post", "/loki/api/v1/push", "Loki push: JSON (gzip allowed) or snappy protobuf",
        scope="ingest", ok=None, ok_status=204, errors=(400, 413, 415, 503, 507),
        body=LOKI_PUSH, body_media=("application/json", "application/x-protobuf")),
+    *[op("post", p, "Seq: CLEF lines (or Seq's JSON {\"Events\": [...]} on /api/events/raw)",
+         scope="ingest", ok=OBJ, ok_status=201, errors=(400, 413, 503, 507),
+         body=STR if p == "/ingest/clef" else SEQ_EVENTS,
+         body_media=CLEF if p == "/ingest/clef" else ("application/json", *CLEF))
+      for p in ("/api/events/raw", "/ingest/clef")],
     op("get", "/", "The web page", scope=None, ok=STR, media="text/html"),
     op("get", "/static/{name}", "The web page's files", scope=None, ok=STR, media="*/*",
        params=[path("name", STR)], errors=(404,)),
