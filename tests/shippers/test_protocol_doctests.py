@@ -7,7 +7,7 @@ import importlib
 
 import pytest
 
-MODULES = ["common", "es_bulk", "loki", "clef"]
+MODULES = ["common", "es_bulk", "loki", "clef", "syslog"]
 
 
 @pytest.mark.parametrize("name", MODULES)

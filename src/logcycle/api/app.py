@@ -49,10 +49,16 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 def create_app(service: Service, *, extra_routes: list[BaseRoute] | None = None) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        from logcycle.listeners import SyslogListeners
+
         service.start()
+        syslog = SyslogListeners(service)
         try:
+            await syslog.start()
+            app.state.syslog = syslog
             yield
         finally:
+            await syslog.close()
             service.close()
 
     routes: list[BaseRoute] = [*admin.routes, *events.routes, *records.routes,

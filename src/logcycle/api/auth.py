@@ -112,6 +112,11 @@ class Auth:
         key = self.key_of(request)
         if key is None:
             raise Unauthorized("missing API key")
+        return await self.principal_of(key)
+
+    async def principal_of(self, key: str) -> Principal:
+        """The principal of ``key`` (also for listeners that log as a key holder, such as
+        syslog); Unauthorized when it is not a valid key."""
         digest = hash_key(self.secret, key)
         if self._boot is not None and hmac.compare_digest(digest, self._boot):
             return Principal("env-key", "admin")

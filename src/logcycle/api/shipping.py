@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from logcycle.api.auth import Principal
 from logcycle.api.events import check_src
+from logcycle.errors import FieldError, Forbidden
+from logcycle.ingest.decode import Partial, Prepared
 from logcycle.ingest.protocols.common import ClockRule, Item
 from logcycle.ingest.tasks import EventBatch
 from logcycle.service import Service
@@ -19,13 +21,20 @@ def clock_rule(svc: Service) -> ClockRule:
     return ClockRule(now_ms=svc.clock.now_ms(), max_future_ms=svc.settings.max_future_ms)
 
 
-async def store_items(svc: Service, principal: Principal, items: list[Item]) -> list[int | str]:
+async def store_items(svc: Service, principal: Principal, items: list[Item], *,
+                      src_per_item: bool = False) -> list[int | str]:
     """Validate each native event of ``items`` on its own, commit the valid ones in one
     batch and answer, per item, the new event's id or why it was rejected (the error text
-    of the adapter, or the field error of the decoder). Returns after the commit."""
+    of the adapter, or the field error of the decoder). Returns after the commit.
+
+    A key limited to a ``src`` prefix fails the request with 403, as on the native route;
+    with ``src_per_item`` (syslog: nobody to answer) only the events of other sources are
+    rejected."""
     positions = [i for i, it in enumerate(items) if isinstance(it, bytes)]
     encoded = [items[i] for i in positions]
     partial = svc.decoder.decode_each(encoded, now_ms=svc.clock.now_ms())  # type: ignore[arg-type]
+    if src_per_item and principal.src_prefix is not None:
+        _reject_other_sources(principal.src_prefix, partial)
     check_src(principal.src_prefix, partial.events)
     results: list[int | str] = [it if isinstance(it, str) else "" for it in items]
     if partial.events:
@@ -37,6 +46,19 @@ async def store_items(svc: Service, principal: Principal, items: list[Item]) -> 
         if err.index is not None:
             results[positions[err.index]] = f"{err.field}: {err.message}"
     return results
+
+
+def _reject_other_sources(prefix: str, partial: Partial) -> None:
+    keep: list[tuple[int, Prepared]] = []
+    for index, event in zip(partial.indexes, partial.events, strict=True):
+        try:
+            check_src(prefix, [event])
+            keep.append((index, event))
+        except Forbidden as exc:
+            partial.rejected.append(FieldError("src", exc.message.removeprefix("event 0: "),
+                                               index))
+    partial.indexes = [i for i, _ in keep]
+    partial.events = [e for _, e in keep]
 
 
 def rejected(results: list[int | str]) -> list[tuple[int, str]]:
