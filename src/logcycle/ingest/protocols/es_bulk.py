@@ -35,14 +35,17 @@ from logcycle.errors import BadRequest
 from logcycle.ingest.protocols.common import (
     ClockRule,
     Item,
+    dumps,
     level_name,
-    native,
     pop_first,
     text_of,
 )
 
 TIME_FIELDS = ("@timestamp", "timestamp", "_time")
 MESSAGE_FIELDS = ("message", "msg", "_msg")
+LEVEL_FIELDS = ("log.level", "level")
+OTHER_FIELDS = (("src", ("host.name", "hostname")), ("module_name", ("service.name",)),
+                ("request_key", ("trace.id", "trace_id")))
 STORED_ACTIONS = ("create", "index")
 KNOWN_ACTIONS = (*STORED_ACTIONS, "update", "delete")
 
@@ -128,17 +131,22 @@ def translate(line: bytes, index: str | None, fields: Fields, clock: ClockRule) 
         return "the document must be a JSON object"
     when = pop_first(doc, fields.time)
     message = pop_first(doc, fields.message)
-    event: dict[str, Any] = {
-        "message_type": level_name(pop_first(doc, ("log.level", "level"))),
-        "src": _text(pop_first(doc, ("host.name", "hostname"))),
-        "module_name": _text(pop_first(doc, ("service.name",))),
-        "request_key": _text(pop_first(doc, ("trace.id", "trace_id"))),
-        "stream": index,
-    }
-    instant = clock.of(when, doc)
+    event: dict[str, Any] = {"kind": "general", "instant": 0, "message":
+                             "" if message is None else text_of(message)}
+    level = pop_first(doc, LEVEL_FIELDS)
+    if level is not None:
+        event["message_type"] = level_name(level)
+    for name, paths in OTHER_FIELDS:
+        value = pop_first(doc, paths)
+        if value is not None:
+            event[name] = text_of(value)
+    if index is not None:
+        event["stream"] = index
+    event["instant"] = clock.of(when, doc)
+    if doc:
+        event["attributes"] = doc
     try:
-        return native(instant=instant, message="" if message is None else text_of(message),
-                      attributes=doc, **event)
+        return dumps(event)
     except ValueError as exc:
         return str(exc)
 
