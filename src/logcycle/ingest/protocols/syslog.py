@@ -42,6 +42,7 @@ _3164_TIME = re.compile(r"([A-Z][a-z]{2}) {1,2}(\d{1,2}) (\d\d):(\d\d):(\d\d) ")
 _TAG = re.compile(r"([^\s\[:]{1,48})(?:\[([^\]]{1,128})\])?: ?")
 _MONTHS = {m: i for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul",
                                        "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
+_SD_ID = re.compile(r"\[([^ \]=\"]{1,64})")
 _SD_PARAM = re.compile(r' ([^= \]"]{1,32})="((?:[^"\\]|\\.)*)"')
 _SD_ESCAPE = re.compile(r"\\([\"\\\]])")
 _BOM = "\ufeff"
@@ -55,7 +56,9 @@ def parse(line: bytes, clock: ClockRule, tz: tzinfo) -> Item:
         return f"PRI {pri} is out of range (0-191)"
     text = line[m.end() if m else 0:].decode("utf-8", errors="replace").rstrip("\r\n\0")
     attrs: dict[str, Any] = {"facility": FACILITIES[pri >> 3]}
-    fields = _rfc5424(text, attrs) if _5424.match(text) else _rfc3164(text, tz, clock, attrs)
+    header = _5424.match(text)
+    fields = (_rfc5424(text, header, attrs) if header is not None
+              else _rfc3164(text, tz, clock, attrs))
     when, message, host, app = fields
     if len(message) > MAX_MESSAGE:  # as syslog daemons do: cut, and say so
         message, attrs["truncated"] = message[:MAX_MESSAGE], True
@@ -72,13 +75,13 @@ def _nil(value: str) -> str | None:
     return None if value == "-" else value
 
 
-def _rfc5424(text: str, attrs: dict[str, Any]) -> tuple[Any, str, str | None, str | None]:
-    m = _5424.match(text)
-    assert m is not None
-    when, host, app, procid, msgid = (_nil(g) for g in m.groups())
-    for name, value in (("procid", procid), ("msgid", msgid)):
-        if value is not None:
-            attrs[name] = value
+def _rfc5424(text: str, m: re.Match[str], attrs: dict[str, Any]) \
+        -> tuple[Any, str, str | None, str | None]:
+    when, host, app, procid, msgid = m.groups()
+    if procid != "-":
+        attrs["procid"] = procid
+    if msgid != "-":
+        attrs["msgid"] = msgid
     rest = text[m.end():]
     if rest.startswith("-"):
         rest = rest[1:]
@@ -87,24 +90,22 @@ def _rfc5424(text: str, attrs: dict[str, Any]) -> tuple[Any, str, str | None, st
         if sd:
             attrs["structured_data"] = sd
     message = rest[1:] if rest.startswith(" ") else rest
-    return when, message.removeprefix(_BOM), host, app
+    return (_nil(when), message.removeprefix(_BOM), _nil(host), _nil(app))
 
 
 def _structured_data(text: str) -> tuple[dict[str, dict[str, str]], str]:
     """``[id k="v" ...][id2 ...]`` at the start of ``text`` → (elements, the rest)."""
     sd: dict[str, dict[str, str]] = {}
     pos = 0
-    while pos < len(text) and text[pos] == "[":
-        end_id = pos + 1
-        while end_id < len(text) and text[end_id] not in " ]":
-            end_id += 1
+    while (m := _SD_ID.match(text, pos)) is not None:
         params: dict[str, str] = {}
-        sd[text[pos + 1:end_id][:64]] = params
-        pos = end_id
+        sd[m.group(1)] = params
+        pos = m.end()
         while (p := _SD_PARAM.match(text, pos)) is not None:
-            params[p.group(1)] = _SD_ESCAPE.sub(r"\1", p.group(2))
+            value = p.group(2)
+            params[p.group(1)] = _SD_ESCAPE.sub(r"\1", value) if "\\" in value else value
             pos = p.end()
-        if pos >= len(text) or text[pos] != "]":
+        if text[pos:pos + 1] != "]":
             return sd, text[pos:]  # malformed: the rest is the message
         pos += 1
     return sd, text[pos:]
