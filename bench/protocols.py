@@ -187,6 +187,43 @@ def run(sender: Sender, batches: list[list[dict[str, Any]]], clients: int,
     return n / elapsed, n
 
 
+def _best_us(fn: Callable[[], Any], n: int, repeat: int = 5) -> float:
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times) * 1e6 / n
+
+
+def parse_costs(batch: list[dict[str, Any]]) -> None:
+    """In process, µs an event: each adapter's translation and the per-item validation
+    beside the native decoder on the same batch (where the gap above comes from)."""
+    from logcycle.ingest.decode import BatchDecoder
+    from logcycle.ingest.protocols import clef as clef_in
+    from logcycle.ingest.protocols import es_bulk as es_in
+    from logcycle.ingest.protocols import loki as loki_in
+    from logcycle.ingest.protocols import syslog as syslog_in
+    from logcycle.ingest.protocols.common import ClockRule
+
+    now, n = int(time.time() * 1000), len(batch)
+    dec = BatchDecoder(max_future_ms=10**9, max_batch=10**6)
+    clock = ClockRule(now_ms=now, max_future_ms=10**9)
+    fields = es_in.Fields.of("", "")
+    frames = syslog_in.Framer(1 << 20).feed(syslog_5424(batch))
+    nb, eb, cb, lb = native(batch), es_bulk(batch), clef(batch), loki_protobuf(batch)
+    items = es_in.parse_bulk(eb, None, fields, clock).items
+    rows = [("native JSON: decode_json (validation)", lambda: dec.decode_json(nb, now_ms=now)),
+            ("adapters: decode_each (validation)", lambda: dec.decode_each(items, now_ms=now)),
+            ("ES bulk: translation", lambda: es_in.parse_bulk(eb, None, fields, clock)),
+            ("Loki protobuf: translation", lambda: loki_in.parse_protobuf(lb, clock, 1 << 30)),
+            ("CLEF: translation", lambda: clef_in.parse_clef(cb, clock)),
+            ("syslog: translation", lambda: [syslog_in.parse(f, clock, UTC) for f in frames])]
+    print(f"\nin process, µs an event (best of 5, {n} events):")
+    for name, fn in rows:
+        print(f"  {name:<40} {_best_us(fn, n):6.2f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--events", type=int, default=100_000)
@@ -214,6 +251,7 @@ def main() -> None:
     print(f"{'sender':<14} {'events/s':>10} {'of native':>10}")
     for name, rate, _ in results[:len(chosen)]:
         print(f"{name:<14} {rate:>10,.0f} {rate / base:>10.0%}")
+    parse_costs(batches[0])
 
 
 if __name__ == "__main__":
