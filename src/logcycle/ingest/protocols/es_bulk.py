@@ -83,8 +83,13 @@ def parse_bulk(body: bytes, index: str | None, fields: Fields, clock: ClockRule)
     out = BulkRequest()
     lines = [ln for ln in body.split(b"\n") if ln.strip()]
     i = 0
+    last: tuple[bytes, tuple[str, dict[str, Any]]] | None = None
     while i < len(lines):
-        action, meta = _action(lines[i], i)
+        if last is not None and lines[i] == last[0]:  # shippers repeat one action line
+            action, meta = last[1]
+        else:
+            action, meta = _action(lines[i], i)
+            last = (lines[i], (action, meta))
         i += 1
         out.actions.append(action)
         target = meta.get("_index") if isinstance(meta.get("_index"), str) else index
@@ -139,7 +144,7 @@ def translate(line: bytes, index: str | None, fields: Fields, clock: ClockRule) 
     for name, paths in OTHER_FIELDS:
         value = pop_first(doc, paths)
         if value is not None:
-            event[name] = text_of(value)
+            event[name] = value if type(value) is str else text_of(value)
     if index is not None:
         event["stream"] = index
     event["instant"] = clock.of(when, doc)
