@@ -20,7 +20,17 @@ from tests.shippers.conftest import Live
 from tests.shippers.test_syslog import run_syslog_ng, wait_for
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "integrations.md").read_text()
-SHIPPERS = DOC[DOC.index("## Log shippers"):]
+SECTIONS = ("Log shippers", "Elasticsearch and OpenSearch bulk", "Loki push", "Seq and CLEF",
+            "Syslog")
+
+
+def section(title: str) -> str:
+    start = DOC.index(f"\n## {title}\n")
+    end = DOC.find("\n## ", start + 1)
+    return DOC[start:end if end > 0 else None]
+
+
+SHIPPERS = "".join(section(t) for t in SECTIONS)
 BLOCKS = re.findall(r"```sh\n(.*?)```", SHIPPERS, flags=re.S)
 SETUP = next(b for b in BLOCKS if "SYSLOG_PORT=" in b)
 
