@@ -33,6 +33,14 @@ class Settings:
     workers: int = 1
     write_lanes: int = 0  # 0: auto (effective_write_lanes)
     log_level: str = "info"
+    syslog_tcp: int = 0  # 0: off
+    syslog_udp: int = 0
+    syslog_host: str = "127.0.0.1"
+    syslog_tls_cert: str = ""
+    syslog_tls_key: str = ""
+    syslog_key: str = ""
+    es_time_field: str = ""
+    es_msg_field: str = ""
     max_connections: int = 2048
     max_header_bytes: int = 64 * 1024
     max_headers: int = 100
@@ -89,6 +97,18 @@ HELP: dict[str, str] = {
     "write_lanes": "PostgreSQL: writer connections per process whose group commits overlap "
                    "(1-8; 0: 3 with one process, 1 per worker with several).",
     "log_level": "Server log level: debug, info, warning, error.",
+    "syslog_tcp": "TCP port of the syslog listener (RFC 5424/3164, octet counting or one "
+                  "message a line); 0: off.",
+    "syslog_udp": "UDP port of the syslog listener; 0: off.",
+    "syslog_host": "Address the syslog listeners bind to.",
+    "syslog_tls_cert": "PEM certificate file: the TCP syslog listener speaks TLS (RFC 5425).",
+    "syslog_tls_key": "PEM private key file of --syslog-tls-cert.",
+    "syslog_key": "An ingest API key the syslog listeners log as (its --src-prefix applies); "
+                  "default: no key, full ingest.",
+    "es_time_field": "Elasticsearch bulk: document fields holding the time, comma-separated, "
+                     "tried before @timestamp, timestamp, _time.",
+    "es_msg_field": "Elasticsearch bulk: document fields holding the message, "
+                    "comma-separated, tried before message, msg, _msg.",
     "max_connections": "Open connections per process; at the limit a new one closes the "
                        "connection idle longest (lowered to what the open-file limit "
                        "allows).",

@@ -17,12 +17,15 @@ from starlette.routing import BaseRoute, Match, Route
 
 from logcycle.api import (
     admin,
+    es,
     eventlog,
     events,
     histogram,
+    loki,
     openapi,
     records,
     rpc,
+    seq,
     session,
     stats,
     tail,
@@ -62,15 +65,22 @@ def _allowed(request: Request) -> str:
 def create_app(service: Service, *, extra_routes: list[BaseRoute] | None = None) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        from logcycle.listeners import SyslogListeners
+
         service.start()
+        syslog = SyslogListeners(service)
         try:
+            await syslog.start()
+            app.state.syslog = syslog
             yield
         finally:
+            await syslog.close()
             service.close()
 
     routes: list[BaseRoute] = [*admin.routes, *events.routes, *records.routes,
                                *histogram.routes, *stats.routes, *tail.routes, *session.routes,
                                *eventlog.routes, *rpc.routes, *openapi.routes,
+                               *es.routes, *loki.routes, *seq.routes,
                                *web.routes,
                                *(extra_routes or [])]
     app = Starlette(
