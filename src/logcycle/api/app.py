@@ -21,8 +21,10 @@ from logcycle.api import (
     events,
     histogram,
     openapi,
+    otlp,
     records,
     rpc,
+    sentry,
     session,
     tail,
 )
@@ -54,7 +56,8 @@ def create_app(service: Service, *, extra_routes: list[BaseRoute] | None = None)
 
     routes: list[BaseRoute] = [*admin.routes, *events.routes, *records.routes,
                                *histogram.routes, *tail.routes, *session.routes,
-                               *eventlog.routes, *rpc.routes, *openapi.routes,
+                               *eventlog.routes, *rpc.routes, *otlp.routes, *sentry.routes,
+                               *openapi.routes,
                                *web.routes,
                                *(extra_routes or [])]
     app = Starlette(

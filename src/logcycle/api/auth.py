@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from starlette.requests import Request
 
 from logcycle.errors import Forbidden, Unauthorized
+from logcycle.ingest.protocols.sentry import ROUTE as SENTRY_ROUTE
+from logcycle.ingest.protocols.sentry import sentry_key
 from logcycle.keys import GRANTS, hash_key
 from logcycle.store.base import Store
 
@@ -60,13 +62,22 @@ class Auth:
                 await asyncio.get_running_loop().run_in_executor(None, self.reload)
 
     def key_of(self, request: Request) -> str | None:
+        """The key the request carries: ``Authorization: Bearer <key>`` (or the bare key);
+        Sentry SDKs send ``X-Sentry-Auth: Sentry sentry_key=<key>, …`` (and, on Sentry's
+        ingest routes only, ``?sentry_key=<key>``)."""
         header = request.headers.get("authorization")
         if not header:
-            return None
+            return self._sentry_key_of(request)
         value = header.strip()
         if value[:7].lower() == "bearer ":
             value = value[7:].strip()
         return value or None
+
+    def _sentry_key_of(self, request: Request) -> str | None:
+        key = sentry_key(request.headers.get("x-sentry-auth"))
+        if key is None and SENTRY_ROUTE.match(request.url.path):
+            key = request.query_params.get("sentry_key") or None
+        return key
 
     async def identify(self, request: Request) -> Principal:
         """The caller's principal; Unauthorized without a valid key."""

@@ -5,6 +5,9 @@
   empty body for 401, 404 and 500 as its document says
 - RPC (``/rpc``): failures of a whole frame as ``{"error": {...}}``; a failed command is
   answered inside the frame by :mod:`logcycle.api.rpc`
+- OTLP (``/v1/logs``): a ``google.rpc.Status``, protobuf or JSON as the request was
+- Sentry (``/api/{project_id}/envelope/``, ``…/store/``): ``{"detail": message}`` as
+  Sentry's own server answers
 
 401 is always an empty body; 503 carries ``Retry-After``.
 """
@@ -19,6 +22,7 @@ from starlette.responses import Response
 
 from logcycle.api.http import JSON
 from logcycle.errors import LogcycleError, Overloaded, StoreUnavailable
+from logcycle.ingest.protocols import otlp, sentry
 
 log = logging.getLogger("logcycle.api")
 
@@ -55,10 +59,17 @@ def error_response(request: Request, exc: LogcycleError) -> Response:
     headers = _headers(exc)
     if status == 401:
         return Response(status_code=401, headers={"WWW-Authenticate": "Bearer"})
-    if request.url.path.startswith("/api/system/"):
+    path = request.url.path
+    if path.startswith("/api/system/"):
         if status in (404, 500):
             return Response(status_code=status)
         return JSON(eventlog_body(exc), status_code=status, headers=headers)
+    if path == "/v1/logs":
+        as_json = "protobuf" not in request.headers.get("content-type", "")
+        return Response(otlp.status_body(status, exc.message, json=as_json), status_code=status,
+                        headers=headers, media_type=otlp.JSON if as_json else otlp.PROTOBUF)
+    if sentry.ROUTE.match(path):
+        return JSON({"detail": exc.message}, status_code=status, headers=headers)
     return JSON(native_body(exc), status_code=status, headers=headers)
 
 

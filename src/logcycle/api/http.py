@@ -34,12 +34,13 @@ class UnsupportedMedia(LogcycleError):
 
 
 async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, at most ``limit`` bytes after gzip decoding; 413 beyond."""
+    """The request body, at most ``limit`` bytes after gzip or deflate decoding; 413
+    beyond."""
     declared = request.headers.get("content-length")
     encoding = request.headers.get("content-encoding", "identity").strip().lower()
-    if encoding not in ("identity", "gzip", ""):
-        raise UnsupportedMedia(f"Content-Encoding {encoding!r} is not supported: use gzip "
-                               "or none")
+    if encoding not in ("identity", "gzip", "deflate", ""):
+        raise UnsupportedMedia(f"Content-Encoding {encoding!r} is not supported: use gzip, "
+                               "deflate or none")
     too_large = TooLarge(f"the request body is larger than the limit of {limit} bytes: "
                          "send smaller batches", code="body_too_large")
     if declared is not None and is_digits(declared) and int(declared) > limit:
@@ -53,20 +54,28 @@ async def read_body(request: Request, limit: int) -> bytes:
         chunks.append(chunk)
     body = b"".join(chunks)
     if encoding == "gzip":
-        body = _gunzip(body, limit, too_large)
+        body = _inflate(body, limit, too_large, wbits=31)
+    elif encoding == "deflate":
+        # RFC 9110's deflate is zlib-wrapped; some clients send it raw: the first two bytes
+        # tell which (a zlib header names method 8 and is a multiple of 31).
+        zlib_wrapped = (len(body) >= 2 and body[0] & 0x0F == 8
+                        and (body[0] << 8 | body[1]) % 31 == 0)
+        body = _inflate(body, limit, too_large, wbits=15 if zlib_wrapped else -15,
+                        name="deflate")
     return body
 
 
-def _gunzip(data: bytes, limit: int, too_large: TooLarge) -> bytes:
-    d = zlib.decompressobj(wbits=31)
+def _inflate(data: bytes, limit: int, too_large: TooLarge, *, wbits: int,
+             name: str = "gzip") -> bytes:
+    d = zlib.decompressobj(wbits=wbits)
     try:
         out = d.decompress(data, limit + 1)
     except zlib.error as exc:
-        raise BadRequest(f"the gzip body is corrupt: {exc}", code="invalid_gzip") from None
+        raise BadRequest(f"the {name} body is corrupt: {exc}", code=f"invalid_{name}") from None
     if len(out) > limit or d.unconsumed_tail:
         raise too_large
     if not d.eof:
-        raise BadRequest("the gzip body is truncated", code="invalid_gzip")
+        raise BadRequest(f"the {name} body is truncated", code=f"invalid_{name}")
     return out
 
 

@@ -60,6 +60,15 @@ RPC_ANSWER: Schema = {"type": "object", "required": ["v", "resp"], "properties":
                 "type": "object", "required": ["msg", "timestamp", "id"],
                 "properties": {"stream": STR, "msg": ANY, "timestamp": INT,
                                "id": {"type": "string", "pattern": "^[0-9]+$"}}}}}}}}}
+OTLP_STATUS: Schema = {"type": "object", "description": "google.rpc.Status", "properties": {
+    "code": INT, "message": STR, "details": {"type": "array", "items": OBJ}}}
+SENTRY_ERROR: Schema = {"type": "object", "required": ["detail"], "properties": {"detail": STR}}
+SENTRY_ID: Schema = {"type": "object", "required": ["id"], "properties": {
+    "id": {"type": ["string", "null"], "pattern": "^[0-9a-f]{32}$"}}}
+OTLP_ANSWER: Schema = {"type": "object", "description": "ExportLogsServiceResponse",
+                       "properties": {"partialSuccess": {"type": "object", "properties": {
+                           "rejectedLogRecords": {"type": ["string", "integer"]},
+                           "errorMessage": STR}}}}
 # In the search criteria, null (and "" in a query string) means absent.
 EPOCH_MS: Schema = {"type": ["integer", "string", "null"], "minimum": 0,
                     "maximum": 2**63 - 1, "pattern": "^([0-9]{1,18})?$"}
@@ -107,18 +116,22 @@ def _error(status: int, dialect: str) -> Schema:
     """The answer for an error status in the route's dialect (api/errors.py)."""
     if status == 401 or (dialect == "eventlog" and status in (404, 500)):
         return {"description": "empty body"}
-    body = EVENTLOG_ERRORS if dialect == "eventlog" else NATIVE_ERROR
+    if dialect == "otlp":
+        return {"description": "google.rpc.Status in the request's encoding", "content": {
+            **_json(OTLP_STATUS), "application/x-protobuf": {"schema": STR}}}
+    body = {"eventlog": EVENTLOG_ERRORS, "sentry": SENTRY_ERROR}.get(dialect, NATIVE_ERROR)
     return {"description": "error", "content": _json(body)}
 
 
 def op(method: str, route: str, summary: str, *, scope: str | None, ok: Schema | None,
        errors: tuple[int, ...] = (), params: list[Schema] | None = None,
        body: Schema | None = None, media: str = "application/json",
-       dialect: str = "native") -> tuple[str, str, Schema]:
+       dialect: str = "native", body_media: dict[str, Schema] | None = None,
+       ok_media: dict[str, Schema] | None = None) -> tuple[str, str, Schema]:
     """One operation of the document."""
     ok_answer: Schema = {"description": "OK"}
     if ok is not None:
-        ok_answer["content"] = {media: {"schema": ok}}
+        ok_answer["content"] = {media: {"schema": ok}, **(ok_media or {})}
     statuses = (*errors, 401, 403) if scope else errors
     responses = {"200": ok_answer, **{str(s): _error(s, dialect) for s in sorted(statuses)}}
     operation: Schema = {"summary": summary, "responses": responses,
@@ -127,7 +140,8 @@ def op(method: str, route: str, summary: str, *, scope: str | None, ok: Schema |
     if scope:
         operation["description"] = f"Needs a key whose scope allows `{scope}`."
     if body is not None:
-        operation["requestBody"] = {"required": True, "content": _json(body)}
+        content = {**_json(body), **{m: {"schema": b} for m, b in (body_media or {}).items()}}
+        operation["requestBody"] = {"required": True, "content": content}
     return method, route, operation
 
 
@@ -193,6 +207,19 @@ OPERATIONS: list[tuple[str, str, Schema]] = [
        ok={"type": "object", "required": ["eventLog"], "properties": {"eventLog": EVENT_LOG}}),
     op("post", "/rpc", "Log RPC frames: /v1/Log.Log and /v1/Log.List (seed 002)",
        scope=None, body=RPC_FRAME, ok=RPC_ANSWER, errors=(400, 401, 413, 415)),
+    op("post", "/v1/logs", "OpenTelemetry logs (OTLP/HTTP ExportLogsServiceRequest, "
+       "protobuf or JSON)", scope="ingest", dialect="otlp", body=OBJ,
+       body_media={"application/x-protobuf": {"type": "string", "format": "binary"}},
+       ok=OTLP_ANSWER, ok_media={"application/x-protobuf": {"schema": STR}},
+       errors=(400, 413, 415, 503, 507)),
+    op("post", "/api/{project_id}/envelope/", "Sentry SDK envelopes (event items stored)",
+       scope="ingest", dialect="sentry", params=[path("project_id", {"type": "integer",
+                                                                    "minimum": 0})],
+       body=STR, ok=SENTRY_ID, errors=(400, 413, 415, 503, 507)),
+    op("post", "/api/{project_id}/store/", "One Sentry SDK event (the older store endpoint)",
+       scope="ingest", dialect="sentry", params=[path("project_id", {"type": "integer",
+                                                                    "minimum": 0})],
+       body=OBJ, ok=SENTRY_ID, errors=(400, 413, 415, 503, 507)),
     op("get", "/", "The web page", scope=None, ok=STR, media="text/html"),
     op("get", "/static/{name}", "The web page's files", scope=None, ok=STR, media="*/*",
        params=[path("name", STR)], errors=(404,)),
