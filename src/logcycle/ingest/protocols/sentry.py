@@ -169,7 +169,8 @@ def _frame(frame: dict[str, Any]) -> str:
 
 
 def _one_exception(exc: dict[str, Any]) -> str:
-    frames = _values(exc.get("stacktrace"))
+    stack = exc.get("stacktrace")
+    frames = _values(stack.get("frames") if isinstance(stack, dict) else None)
     lines = ["Traceback (most recent call last):", *map(_frame, frames)] if frames else []
     lines.append(_exception_line(exc))
     return "\n".join(lines)
