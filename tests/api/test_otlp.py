@@ -14,17 +14,24 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from google.protobuf import json_format
 from google.rpc import status_pb2
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
     ExportLogsServiceRequest,
     ExportLogsServiceResponse,
 )
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.common.v1.common_pb2 import (
+    AnyValue,
+    ArrayValue,
+    KeyValue,
+    KeyValueList,
+)
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from starlette.testclient import TestClient
 
-from logcycle.ingest.protocols import otlp, sentry
+from logcycle.errors import BadRequest
+from logcycle.ingest.protocols import otlp, otlp_json, sentry
 from logcycle.service import Service
 from tests.conftest import T0
 
@@ -63,7 +70,7 @@ def events(client: TestClient, **params: Any) -> list[dict[str, Any]]:
 
 
 def test_the_adapters_doctests() -> None:
-    for module in (otlp, sentry):
+    for module in (otlp, otlp_json, sentry):
         result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
         assert result.failed == 0 and result.attempted > 0, module.__name__
 
@@ -215,7 +222,7 @@ BAD_REQUESTS = [
     (b'{"resourceLogs": [{"scopeLogs": [{"logRecords": [{"traceId": "xyz"}]}]}]}', JS, 400,
      "resourceLogs[0].scopeLogs[0].logRecords[0].traceId: must be 32 hex digits"),
     (b'{"resourceLogs": [{"scopeLogs": [{"logRecords": [{"timeUnixNano": "soon"}]}]}]}',
-     JS, 400, "not an OTLP JSON ExportLogsServiceRequest"),
+     JS, 400, "resourceLogs[0].scopeLogs[0].logRecords[0].timeUnixNano: must be an integer"),
     (b"{}", {"Content-Type": "text/plain"}, 415, "application/x-protobuf"),
     (b"\x1f\x8b\x08\x00junk", {**PB, "Content-Encoding": "gzip"}, 400, "gzip body is"),
     (b"{}", {**JS, "Content-Encoding": "br"}, 415, "Content-Encoding 'br' is not supported"),
@@ -257,3 +264,59 @@ def test_overload_is_a_503_with_retry_after(client: TestClient, service: Service
     r = client.post("/v1/logs", content=request(record("x")).SerializeToString(), headers=PB)
     assert r.status_code == 503 and 1 <= int(r.headers["Retry-After"]) <= 30
     assert status_pb2.Status.FromString(r.content).code == 14  # UNAVAILABLE
+
+
+def _as_otlp_json(req: ExportLogsServiceRequest) -> dict[str, Any]:
+    """protobuf's JSON mapping of ``req`` with the ids in hex, as OTLP JSON writes them."""
+    import base64
+
+    doc: dict[str, Any] = json_format.MessageToDict(req)
+    for rl in doc.get("resourceLogs", []):
+        for sl in rl.get("scopeLogs", []):
+            for rec in sl.get("logRecords", []):
+                for name in ("traceId", "spanId"):
+                    if name in rec:
+                        rec[name] = base64.b64decode(rec[name]).hex().upper()
+    return doc
+
+
+def test_json_and_protobuf_give_the_same_events() -> None:
+    rec = record("kv", severity=21, text="FATAL", exception_type="E")
+    rec.span_id = bytes(range(8))
+    rec.body.CopyFrom(AnyValue(kvlist_value=KeyValueList(values=[
+        KeyValue(key="n", value=AnyValue(int_value=-(2**62))),
+        KeyValue(key="b", value=AnyValue(bytes_value=b"\x00\xff")),
+        KeyValue(key="a", value=AnyValue(array_value=ArrayValue(values=[
+            AnyValue(double_value=1.5), AnyValue(bool_value=False), AnyValue()])))])))
+    req = request(rec, record("plain"), service="svc")
+    req.resource_logs[0].scope_logs[0].scope.name = "lib"
+    pb = otlp.to_events(req.SerializeToString(), now_ms=T0)
+    js = otlp_json.to_events(orjson.dumps(_as_otlp_json(req)), now_ms=T0)
+    assert [orjson.loads(e) for e in js] == [orjson.loads(e) for e in pb]
+    first = orjson.loads(pb[0])
+    assert first["kind"] == "error" and first["attributes"]["body"]["b"] == "AP8="
+    assert first["attributes"]["span_id"] == "0001020304050607"
+
+
+def test_json_field_spellings_and_types() -> None:
+    doc = {"resource_logs": [{"scope_logs": [{"log_records": [
+        {"time_unix_nano": 1_700_000_000_000_000_000, "severity_number": "SEVERITY_NUMBER_WARN",
+         "body": {"int_value": 7}, "trace_id": "", "unknownField": {"ignored": True}}]}]}]}
+    (ev,) = [orjson.loads(e) for e in otlp_json.to_events(orjson.dumps(doc), now_ms=T0)]
+    assert ev == {"kind": "general", "instant": 1_700_000_000_000, "message": "7", "msg": 7,
+                  "message_type": "Warning", "attributes": {"severity_number": 13}}
+    where = "resourceLogs[0].scopeLogs[0].logRecords[0]."
+    for rec, says in [
+        ({"body": {"stringValue": 5}}, f"{where}body.stringValue: must be a str"),
+        ({"severityNumber": 99}, f"{where}severityNumber: must be an integer from 0 to 24"),
+        ({"attributes": [{"key": 1}]}, f"{where}attributes[0].key: must be a string"),
+        ({"attributes": {"k": "v"}}, f"{where}attributes: must be an array of objects"),
+        ({"spanId": "abc"}, f"{where}spanId: must be 16 hex digits"),
+    ]:
+        body = {"resourceLogs": [{"scopeLogs": [{"logRecords": [rec]}]}]}
+        try:
+            otlp_json.to_events(orjson.dumps(body), now_ms=T0)
+        except BadRequest as exc:
+            assert says in exc.message, (says, exc.message)
+        else:
+            raise AssertionError(f"accepted {rec}")

@@ -16,7 +16,7 @@ from starlette.routing import Route
 from logcycle.api.events import check_src, svc_of
 from logcycle.api.http import UnsupportedMedia, read_body
 from logcycle.errors import BadRequest, FieldError
-from logcycle.ingest.protocols import otlp
+from logcycle.ingest.protocols import otlp, otlp_json
 from logcycle.ingest.tasks import EventBatch
 
 MAX_REASONS = 5  # rejected records named in partial_success.error_message
@@ -48,7 +48,7 @@ async def post_logs(request: Request) -> Response:
     svc.writer.check_capacity()
     body = await read_body(request, svc.settings.max_body_bytes)
     now = svc.clock.now_ms()
-    items = otlp.to_events(otlp.decode(body, json=as_json), now_ms=now)
+    items = (otlp_json if as_json else otlp).to_events(body, now_ms=now)
     partial = svc.decoder.decode_each(items, now_ms=now)
     summary = rejection_summary(partial.rejected, len(items)) if partial.rejected else ""
     if not partial.events and partial.rejected:

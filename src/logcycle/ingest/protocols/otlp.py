@@ -1,9 +1,9 @@
-"""OpenTelemetry logs (OTLP/HTTP): an ``ExportLogsServiceRequest``, as protobuf or as OTLP
-JSON, turned into native events (one JSON object per log record, in request order).
+"""OpenTelemetry logs (OTLP/HTTP): an ``ExportLogsServiceRequest`` turned into native events
+(one JSON object per log record, in request order).
 
-The messages are the published ones (``opentelemetry-proto``); OTLP JSON is the protobuf
-JSON mapping except that trace and span ids are hex, which :func:`decode` converts before
-handing the document to protobuf's own JSON parser. The mapping (docs/integrations.md):
+Protobuf bodies are read with the published messages (``opentelemetry-proto``); OTLP JSON
+bodies by :mod:`.otlp_json`, into the same :func:`record_event`. The mapping
+(docs/integrations.md):
 
 - body: a string → ``message``; any other value → ``msg`` (JSON) and its JSON text as
   ``message``
@@ -16,14 +16,15 @@ handing the document to protobuf's own JSON parser. The mapping (docs/integratio
 - a record with ``exception.type``, ``exception.message`` or ``exception.stacktrace`` is an
   ``error`` event: ``detail`` = the stack trace
 
->>> from opentelemetry.proto.logs.v1 import logs_pb2
->>> req = decode(b'{"resourceLogs": [{"scopeLogs": [{"logRecords": [{"timeUnixNano":'
-...              b' "1700000000000000000", "severityNumber": 13, "body": {"stringValue":'
-...              b' "disk low"}, "traceId": "5b8efff798038103d269b633813fc60c"}]}]}]}',
-...              json=True)
->>> [e.decode() for e in to_events(req, now_ms=0)]  # doctest: +NORMALIZE_WHITESPACE
+>>> from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
+>>> from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+>>> rec = LogRecord(time_unix_nano=1_700_000_000_000_000_000, severity_number=13,
+...                 body=AnyValue(string_value="disk low"), trace_id=bytes(range(16)))
+>>> req = ExportLogsServiceRequest(resource_logs=[ResourceLogs(scope_logs=[
+...     ScopeLogs(log_records=[rec])])])
+>>> [e.decode() for e in to_events(req.SerializeToString(), now_ms=0)]
 ['{"kind":"general","instant":1700000000000,"message":"disk low",\
-"request_key":"5b8efff798038103d269b633813fc60c","message_type":"Warning",\
+"request_key":"000102030405060708090a0b0c0d0e0f","message_type":"Warning",\
 "attributes":{"severity_number":13}}']
 """
 
@@ -83,68 +84,17 @@ def message_type(number: int, text: str) -> str:
     return "Information"
 
 
-def decode(body: bytes, *, json: bool) -> ExportLogsServiceRequest:
-    """Parse the request body; 400 naming the problem when it is not a valid request."""
+def to_events(body: bytes, *, now_ms: int) -> list[bytes]:
+    """One native event (JSON bytes) per log record of a protobuf request body, in order;
+    400 naming the problem when the body is not a valid request. (OTLP JSON:
+    :func:`logcycle.ingest.protocols.otlp_json.to_events`.)"""
     req = ExportLogsServiceRequest()
-    if not json:
-        try:
-            req.ParseFromString(body)
-        except (DecodeError, RecursionError) as exc:
-            raise BadRequest(f"the body is not a protobuf ExportLogsServiceRequest: {exc}",
-                             code="invalid_otlp") from None
-        return req
     try:
-        doc = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise BadRequest(f"invalid JSON: {exc}", code="invalid_otlp") from None
-    if not isinstance(doc, dict):
-        raise BadRequest("the body must be a JSON object (ExportLogsServiceRequest)",
-                         code="invalid_otlp")
-    _hex_ids_to_base64(doc)
-    try:
-        json_format.ParseDict(doc, req, ignore_unknown_fields=True)
-    except (json_format.ParseError, RecursionError) as exc:
-        raise BadRequest(f"not an OTLP JSON ExportLogsServiceRequest: {exc}",
+        req.ParseFromString(body)
+    except (DecodeError, RecursionError) as exc:
+        raise BadRequest(f"the body is not a protobuf ExportLogsServiceRequest: {exc}",
                          code="invalid_otlp") from None
-    return req
-
-
-def _items(obj: Any, *names: str) -> list[Any]:
-    """``obj[name]`` as a list under either spelling (lowerCamelCase or snake_case)."""
-    if isinstance(obj, dict):
-        for name in names:
-            value = obj.get(name)
-            if isinstance(value, list):
-                return value
-    return []
-
-
-def _hex_ids_to_base64(doc: dict[str, Any]) -> None:
-    """OTLP JSON writes trace and span ids as hex; protobuf's JSON mapping reads bytes as
-    base64. Converted in place; an id that is not hex is a 400 naming the record."""
-    for r, rl in enumerate(_items(doc, "resourceLogs", "resource_logs")):
-        for s, sl in enumerate(_items(rl, "scopeLogs", "scope_logs")):
-            for i, rec in enumerate(_items(sl, "logRecords", "log_records")):
-                if not isinstance(rec, dict):
-                    continue
-                for name, size in (("traceId", 16), ("trace_id", 16), ("spanId", 8),
-                                   ("span_id", 8)):
-                    value = rec.get(name)
-                    if value is None or value == "":
-                        continue
-                    rec[name] = _hex_id(value, size, f"resourceLogs[{r}].scopeLogs[{s}]"
-                                        f".logRecords[{i}].{name}")
-
-
-def _hex_id(value: object, size: int, where: str) -> str:
-    try:
-        raw = bytes.fromhex(value) if isinstance(value, str) else b""
-    except ValueError:
-        raw = b""
-    if len(raw) != size:
-        raise BadRequest(f"{where}: must be {2 * size} hex digits, got {str(value)[:80]!r}",
-                         code="invalid_otlp")
-    return base64.b64encode(raw).decode()
+    return _protobuf_events(req, now_ms)
 
 
 def _value(v: Any) -> Any:
@@ -171,51 +121,73 @@ def _attributes(kvs: Iterable[Any]) -> dict[str, Any]:
     return {kv.key: _value(kv.value) for kv in kvs}
 
 
-def to_events(req: ExportLogsServiceRequest, *, now_ms: int) -> list[bytes]:
-    """One native event (JSON bytes) per log record, in the order of the request."""
+def resource_context(resource: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """A resource's attributes without ``service.name``, and that name (the module)."""
+    service = resource.pop("service.name", None)
+    return resource, None if service is None else str(service)
+
+
+def scope_context(resource: dict[str, Any], name: str, version: str,
+                  attributes: dict[str, Any]) -> dict[str, Any]:
+    """The attributes every record of a scope starts from."""
+    base = dict(resource)
+    if name:
+        base["otel.scope.name"] = name
+    if version:
+        base["otel.scope.version"] = version
+    base.update(attributes)
+    return base
+
+
+def _protobuf_events(req: ExportLogsServiceRequest, now_ms: int) -> list[bytes]:
     out: list[bytes] = []
     for rl in req.resource_logs:
-        resource = _attributes(rl.resource.attributes)
-        service = resource.pop("service.name", None)
-        module = None if service is None else str(service)
+        resource, module = resource_context(_attributes(rl.resource.attributes))
         for sl in rl.scope_logs:
-            base = dict(resource)
-            if sl.scope.name:
-                base["otel.scope.name"] = sl.scope.name
-            if sl.scope.version:
-                base["otel.scope.version"] = sl.scope.version
-            base.update(_attributes(sl.scope.attributes))
-            out.extend(orjson.dumps(_event(rec, base, module, now_ms))
-                       for rec in sl.log_records)
+            base = scope_context(resource, sl.scope.name, sl.scope.version,
+                                 _attributes(sl.scope.attributes))
+            for rec in sl.log_records:
+                trace = rec.trace_id
+                out.append(orjson.dumps(record_event(
+                    base, module, now_ms,
+                    nanos=rec.time_unix_nano or rec.observed_time_unix_nano,
+                    severity_number=rec.severity_number, severity_text=rec.severity_text,
+                    body=_value(rec.body) if rec.HasField("body") else None,
+                    attributes=_attributes(rec.attributes) if rec.attributes else None,
+                    trace_id=trace.hex() if trace and trace.strip(b"\0") else "",
+                    span_id=rec.span_id.hex() if rec.span_id.strip(b"\0") else "",
+                    event_name=rec.event_name)))
     return out
 
 
-def _event(rec: Any, base: dict[str, Any], module: str | None, now_ms: int) -> dict[str, Any]:
-    attrs = {**base, **_attributes(rec.attributes)} if rec.attributes else dict(base)
-    nanos = rec.time_unix_nano or rec.observed_time_unix_nano
+def record_event(base: dict[str, Any], module: str | None, now_ms: int, *, nanos: int,
+                 severity_number: int, severity_text: str, body: Any,
+                 attributes: dict[str, Any] | None, trace_id: str, span_id: str,
+                 event_name: str) -> dict[str, Any]:
+    """One log record as a native event (the mapping above), whatever its encoding."""
+    attrs = {**base, **attributes} if attributes else dict(base)
     ev: dict[str, Any] = {"kind": "general", "instant": nanos // 1_000_000 if nanos else now_ms}
-    body = _value(rec.body) if rec.HasField("body") else None
     if isinstance(body, str):
         ev["message"] = body
     else:
         ev["message"] = "" if body is None else orjson.dumps(body).decode()
         if body is not None:
             ev["msg"] = body
-    if rec.severity_text:
-        attrs["severity_text"] = rec.severity_text
-    if rec.severity_number:
-        attrs["severity_number"] = rec.severity_number
-    if rec.span_id:
-        attrs["span_id"] = rec.span_id.hex()
-    if rec.event_name:
-        attrs["event.name"] = rec.event_name
+    if severity_text:
+        attrs["severity_text"] = severity_text
+    if severity_number:
+        attrs["severity_number"] = severity_number
+    if span_id:
+        attrs["span_id"] = span_id
+    if event_name:
+        attrs["event.name"] = event_name
     if module is not None:
         ev["module_name"] = module
-    if rec.trace_id and rec.trace_id.strip(b"\0"):
-        ev["request_key"] = rec.trace_id.hex()
+    if trace_id:
+        ev["request_key"] = trace_id
     if any(k in attrs for k in EXCEPTION_KEYS):
         return _error_event(ev, attrs)
-    ev["message_type"] = message_type(rec.severity_number, rec.severity_text)
+    ev["message_type"] = message_type(severity_number, severity_text)
     if attrs:
         ev["attributes"] = attrs
     return ev
