@@ -225,7 +225,7 @@ BAD_REQUESTS = [
      JS, 400, "resourceLogs[0].scopeLogs[0].logRecords[0].timeUnixNano: must be an integer"),
     (b"{}", {"Content-Type": "text/plain"}, 415, "application/x-protobuf"),
     (b"\x1f\x8b\x08\x00junk", {**PB, "Content-Encoding": "gzip"}, 400, "gzip body is"),
-    (b"{}", {**JS, "Content-Encoding": "br"}, 415, "Content-Encoding 'br' is not supported"),
+    (b"{}", {**JS, "Content-Encoding": "zstd"}, 415, "Content-Encoding 'zstd' is not supported"),
 ]
 
 

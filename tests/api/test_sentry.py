@@ -9,6 +9,7 @@ import uuid
 import zlib
 from typing import Any
 
+import brotli
 from sentry_sdk.envelope import Envelope, Item, PayloadRef
 from starlette.testclient import TestClient
 
@@ -162,3 +163,16 @@ def test_keys_and_scopes(client: TestClient, service: Service) -> None:
                     headers={**NO_AUTH, "X-Sentry-Auth": f"Sentry sentry_key={read}"})
     assert r.status_code == 403 and "scope" in r.json()["detail"]
     assert errors(client) == []
+
+
+def test_brotli_bodies_as_sentry_sdk_sends_them(client: TestClient) -> None:
+    ev = sentry_event("compressed")
+    br = {"Content-Encoding": "br"}
+    data = brotli.compress(envelope(ev))
+    assert client.post("/api/1/envelope/", content=data, headers=br).status_code == 200
+    r = client.post("/api/1/envelope/", content=data[:-4], headers=br)
+    assert r.status_code == 400 and "br body is" in r.json()["detail"]
+    bomb = brotli.compress(b"{" + b" " * (9 * 1024 * 1024) + b"}", quality=1)
+    r = client.post("/api/1/store/", content=bomb, headers=br)
+    assert r.status_code == 413 and "larger than the limit" in r.json()["detail"]
+    assert [e["message"] for e in errors(client)] == ["compressed"]

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+import brotli
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
@@ -34,13 +35,13 @@ class UnsupportedMedia(LogcycleError):
 
 
 async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, at most ``limit`` bytes after gzip or deflate decoding; 413
-    beyond."""
+    """The request body, at most ``limit`` bytes after gzip, deflate or brotli decoding;
+    413 beyond."""
     declared = request.headers.get("content-length")
     encoding = request.headers.get("content-encoding", "identity").strip().lower()
-    if encoding not in ("identity", "gzip", "deflate", ""):
+    if encoding not in ("identity", "gzip", "deflate", "br", ""):
         raise UnsupportedMedia(f"Content-Encoding {encoding!r} is not supported: use gzip, "
-                               "deflate or none")
+                               "deflate, br or none")
     too_large = TooLarge(f"the request body is larger than the limit of {limit} bytes: "
                          "send smaller batches", code="body_too_large")
     if declared is not None and is_digits(declared) and int(declared) > limit:
@@ -62,7 +63,22 @@ async def read_body(request: Request, limit: int) -> bytes:
                         and (body[0] << 8 | body[1]) % 31 == 0)
         body = _inflate(body, limit, too_large, wbits=15 if zlib_wrapped else -15,
                         name="deflate")
+    elif encoding == "br":  # sentry-sdk sends brotli whenever the module is installed
+        body = _unbrotli(body, limit, too_large)
     return body
+
+
+def _unbrotli(data: bytes, limit: int, too_large: TooLarge) -> bytes:
+    d = brotli.Decompressor()
+    try:
+        out: bytes = d.process(data, output_buffer_limit=limit + 1)
+    except brotli.error as exc:
+        raise BadRequest(f"the br body is corrupt: {exc}", code="invalid_br") from None
+    if len(out) > limit:
+        raise too_large
+    if not d.is_finished():
+        raise BadRequest("the br body is truncated", code="invalid_br")
+    return out
 
 
 def _inflate(data: bytes, limit: int, too_large: TooLarge, *, wbits: int,
