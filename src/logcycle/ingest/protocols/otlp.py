@@ -206,7 +206,7 @@ def _error_event(ev: dict[str, Any], attrs: dict[str, Any]) -> dict[str, Any]:
         ev["message"] = ": ".join(parts) or "exception"
     stack = attrs.pop("exception.stacktrace", None)
     if stack is not None:
-        ev["detail"] = str(stack)
+        ev["detail"] = str(stack).rstrip("\n")
     if attrs:
         ev["attributes"] = attrs
     return ev
