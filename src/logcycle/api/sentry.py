@@ -21,7 +21,7 @@ from logcycle.api.events import check_src, svc_of
 from logcycle.api.http import JSON, read_body
 from logcycle.errors import BadRequest
 from logcycle.ingest.decode import Prepared
-from logcycle.ingest.protocols import sentry
+from logcycle.ingest.protocols import sentry, validate
 from logcycle.ingest.tasks import EventBatch
 from logcycle.service import Service
 
@@ -39,7 +39,7 @@ def _validate(svc: Service, events: list[tuple[str, dict[str, Any]]], project: s
               now: int) -> list[Prepared]:
     """Every event validated before any is stored: one bad event is a 400 naming it."""
     items = [sentry.to_event(ev, project_id=project, eid=eid, now_ms=now) for eid, ev in events]
-    partial = svc.decoder.decode_each(items, now_ms=now)
+    partial = validate(svc.decoder, items, now_ms=now)
     if partial.rejected:
         err = partial.rejected[0]
         eid = events[err.index or 0][0]

@@ -1,7 +1,38 @@
-"""Adapters that turn a foreign wire format into native events (JSON bytes, one per item),
-which then take the one write path: ``BatchDecoder.decode_each`` validates each item with
-the native limits, and the route submits the valid ones as one ``EventBatch``.
+"""Adapters that turn a foreign wire format into native events (dicts, one per item), which
+then take the one write path: :func:`validate` checks each with the native limits, and the
+route submits the valid ones as one ``EventBatch``.
 
-- :mod:`.otlp`: OpenTelemetry logs (OTLP/HTTP, protobuf and JSON)
+- :mod:`.otlp`, :mod:`.otlp_json`: OpenTelemetry logs (OTLP/HTTP, protobuf and JSON)
 - :mod:`.sentry`: Sentry SDK events (envelopes and the store endpoint)
+
+>>> from logcycle.ingest.decode import BatchDecoder
+>>> d = BatchDecoder(max_future_ms=0, max_batch=10)
+>>> p = validate(d, [{"kind": "general", "instant": 0, "message": "a"}, {"kind": "x"}],
+...              now_ms=1)
+>>> p.indexes, [(e.index, e.field) for e in p.rejected]
+([0], [(1, 'kind')])
 """
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from logcycle.errors import BadRequest
+from logcycle.ingest.decode import BatchDecoder, Partial
+
+
+def validate(decoder: BatchDecoder, events: list[dict[str, Any]], *, now_ms: int) -> Partial:
+    """Each event validated alone (``BatchDecoder.decode_each``): one invalid event rejects
+    only itself. The common case, every event valid, is first tried as one JSON array
+    (``decode_json``: one C call, about 2.5 µs an event less), with the same result."""
+    if not events:
+        return Partial([], nul=False)
+    try:
+        batch = decoder.decode_json(orjson.dumps(events), now_ms=now_ms)
+    except BadRequest as exc:
+        if exc.status != 400:  # too many events: the same answer item by item
+            raise
+        return decoder.decode_each([orjson.dumps(e) for e in events], now_ms=now_ms)
+    return Partial(batch.events, batch.nul, indexes=list(range(len(events))))

@@ -1,5 +1,5 @@
 """OpenTelemetry logs (OTLP/HTTP): an ``ExportLogsServiceRequest`` turned into native events
-(one JSON object per log record, in request order).
+(one per log record, in request order).
 
 Protobuf bodies are read with the published messages (``opentelemetry-proto``); OTLP JSON
 bodies by :mod:`.otlp_json`, into the same :func:`record_event`. The mapping
@@ -22,10 +22,10 @@ bodies by :mod:`.otlp_json`, into the same :func:`record_event`. The mapping
 ...                 body=AnyValue(string_value="disk low"), trace_id=bytes(range(16)))
 >>> req = ExportLogsServiceRequest(resource_logs=[ResourceLogs(scope_logs=[
 ...     ScopeLogs(log_records=[rec])])])
->>> [e.decode() for e in to_events(req.SerializeToString(), now_ms=0)]
-['{"kind":"general","instant":1700000000000,"message":"disk low",\
-"request_key":"000102030405060708090a0b0c0d0e0f","message_type":"Warning",\
-"attributes":{"severity_number":13}}']
+>>> to_events(req.SerializeToString(), now_ms=0)  # doctest: +NORMALIZE_WHITESPACE
+[{'kind': 'general', 'instant': 1700000000000, 'message': 'disk low',
+  'request_key': '000102030405060708090a0b0c0d0e0f', 'message_type': 'Warning',
+  'attributes': {'severity_number': 13}}]
 """
 
 from __future__ import annotations
@@ -71,12 +71,8 @@ def message_type(number: int, text: str) -> str:
     >>> message_type(9, ""), message_type(21, "FATAL"), message_type(0, "warning")
     ('Information', 'Error', 'Warning')
     """
-    if number > 0:
-        found = "Debug"
-        for lo, name in _BY_NUMBER:
-            if number >= lo:
-                found = name
-        return found
+    if 0 < number < len(_NUMBER_TYPES):
+        return _NUMBER_TYPES[number]
     low = text.strip().lower()
     for prefix, name in _BY_TEXT:
         if low.startswith(prefix):
@@ -84,8 +80,12 @@ def message_type(number: int, text: str) -> str:
     return "Information"
 
 
-def to_events(body: bytes, *, now_ms: int) -> list[bytes]:
-    """One native event (JSON bytes) per log record of a protobuf request body, in order;
+_NUMBER_TYPES = ("Information", *(next(name for lo, name in reversed(_BY_NUMBER) if n >= lo)
+                                  for n in range(1, 25)))
+
+
+def to_events(body: bytes, *, now_ms: int) -> list[dict[str, Any]]:
+    """One native event per log record of a protobuf request body, in order;
     400 naming the problem when the body is not a valid request. (OTLP JSON:
     :func:`logcycle.ingest.protocols.otlp_json.to_events`.)"""
     req = ExportLogsServiceRequest()
@@ -118,7 +118,12 @@ def _value(v: Any) -> Any:
 
 
 def _attributes(kvs: Iterable[Any]) -> dict[str, Any]:
-    return {kv.key: _value(kv.value) for kv in kvs}
+    out: dict[str, Any] = {}
+    for kv in kvs:
+        v = kv.value
+        # Most attribute values are strings: one field access for them (each costs ~0.3 µs).
+        out[kv.key] = v.string_value or _value(v)
+    return out
 
 
 def resource_context(resource: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
@@ -139,24 +144,26 @@ def scope_context(resource: dict[str, Any], name: str, version: str,
     return base
 
 
-def _protobuf_events(req: ExportLogsServiceRequest, now_ms: int) -> list[bytes]:
-    out: list[bytes] = []
+def _protobuf_events(req: ExportLogsServiceRequest, now_ms: int) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
     for rl in req.resource_logs:
         resource, module = resource_context(_attributes(rl.resource.attributes))
         for sl in rl.scope_logs:
             base = scope_context(resource, sl.scope.name, sl.scope.version,
                                  _attributes(sl.scope.attributes))
             for rec in sl.log_records:
-                trace = rec.trace_id
-                out.append(orjson.dumps(record_event(
+                # Each field access costs (upb wrappers): a string body, the common case,
+                # is read once.
+                trace, span, attrs, body = rec.trace_id, rec.span_id, rec.attributes, rec.body
+                out.append(record_event(
                     base, module, now_ms,
                     nanos=rec.time_unix_nano or rec.observed_time_unix_nano,
                     severity_number=rec.severity_number, severity_text=rec.severity_text,
-                    body=_value(rec.body) if rec.HasField("body") else None,
-                    attributes=_attributes(rec.attributes) if rec.attributes else None,
-                    trace_id=trace.hex() if trace and trace.strip(b"\0") else "",
-                    span_id=rec.span_id.hex() if rec.span_id.strip(b"\0") else "",
-                    event_name=rec.event_name)))
+                    body=body.string_value or (_value(body) if rec.HasField("body") else None),
+                    attributes=_attributes(attrs) if attrs else None,
+                    trace_id=trace.hex() if trace.strip(b"\0") else "",
+                    span_id=span.hex() if span.strip(b"\0") else "",
+                    event_name=rec.event_name))
     return out
 
 
@@ -165,7 +172,8 @@ def record_event(base: dict[str, Any], module: str | None, now_ms: int, *, nanos
                  attributes: dict[str, Any] | None, trace_id: str, span_id: str,
                  event_name: str) -> dict[str, Any]:
     """One log record as a native event (the mapping above), whatever its encoding."""
-    attrs = {**base, **attributes} if attributes else dict(base)
+    # A record's own attributes dict is fresh: extended in place when no base is shared.
+    attrs = ({**base, **attributes} if base else attributes) if attributes else dict(base)
     ev: dict[str, Any] = {"kind": "general", "instant": nanos // 1_000_000 if nanos else now_ms}
     if isinstance(body, str):
         ev["message"] = body
@@ -185,7 +193,8 @@ def record_event(base: dict[str, Any], module: str | None, now_ms: int, *, nanos
         ev["module_name"] = module
     if trace_id:
         ev["request_key"] = trace_id
-    if any(k in attrs for k in EXCEPTION_KEYS):
+    if "exception.type" in attrs or "exception.message" in attrs or \
+            "exception.stacktrace" in attrs:
         return _error_event(ev, attrs)
     ev["message_type"] = message_type(severity_number, severity_text)
     if attrs:

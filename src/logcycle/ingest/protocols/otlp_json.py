@@ -10,10 +10,10 @@ and about 100 times slower per record; a value of the wrong type is a 400 naming
 >>> doc = (b'{"resourceLogs": [{"scopeLogs": [{"logRecords": [{"timeUnixNano":'
 ...        b' "1700000000000000000", "severityNumber": 13, "body": {"stringValue":'
 ...        b' "disk low"}, "traceId": "5B8EFFF798038103D269B633813FC60C"}]}]}]}')
->>> [e.decode() for e in to_events(doc, now_ms=0)]
-['{"kind":"general","instant":1700000000000,"message":"disk low",\
-"request_key":"5b8efff798038103d269b633813fc60c","message_type":"Warning",\
-"attributes":{"severity_number":13}}']
+>>> to_events(doc, now_ms=0)  # doctest: +NORMALIZE_WHITESPACE
+[{'kind': 'general', 'instant': 1700000000000, 'message': 'disk low',
+  'request_key': '5b8efff798038103d269b633813fc60c', 'message_type': 'Warning',
+  'attributes': {'severity_number': 13}}]
 """
 
 from __future__ import annotations
@@ -153,8 +153,8 @@ def _attributes(obj: dict[str, Any], name: str, where: str, depth: int = 0) -> d
     return out
 
 
-def to_events(body: bytes, *, now_ms: int) -> list[bytes]:
-    """One native event (JSON bytes) per log record of an OTLP JSON body, in order."""
+def to_events(body: bytes, *, now_ms: int) -> list[dict[str, Any]]:
+    """One native event per log record of an OTLP JSON body, in order."""
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -162,7 +162,7 @@ def to_events(body: bytes, *, now_ms: int) -> list[bytes]:
     if not isinstance(doc, dict):
         raise BadRequest("the body must be a JSON object (ExportLogsServiceRequest)",
                          code="invalid_otlp")
-    out: list[bytes] = []
+    out: list[dict[str, Any]] = []
     for r, rl in enumerate(_objects(doc, "resourceLogs", "resource_logs", "")):
         where = f"resourceLogs[{r}]."
         resource, module = resource_context(
@@ -173,7 +173,7 @@ def to_events(body: bytes, *, now_ms: int) -> list[bytes]:
             base = scope_context(resource, _text(scope, "name", "name", f"{here}scope."),
                                  _text(scope, "version", "version", f"{here}scope."),
                                  _attributes(scope, "attributes", f"{here}scope."))
-            out.extend(orjson.dumps(_record(rec, base, module, now_ms, f"{here}logRecords[{i}]."))
+            out.extend(_record(rec, base, module, now_ms, f"{here}logRecords[{i}].")
                        for i, rec in enumerate(_objects(sl, "logRecords", "log_records", here)))
     return out
 

@@ -213,8 +213,9 @@ def _tags(raw: object) -> dict[str, Any]:
     return {}
 
 
-def to_event(event: dict[str, Any], *, project_id: str, eid: str, now_ms: int) -> bytes:
-    """The Sentry event as one native ``error`` event (JSON bytes)."""
+def to_event(event: dict[str, Any], *, project_id: str, eid: str,
+             now_ms: int) -> dict[str, Any]:
+    """The Sentry event as one native ``error`` event."""
     exceptions = _values(event.get("exception"))
     tags = _tags(event.get("tags"))
     module = tags.get("module_name")
@@ -237,7 +238,7 @@ def to_event(event: dict[str, Any], *, project_id: str, eid: str, now_ms: int) -
     if isinstance(request, dict):
         attrs["request"] = {k: request[k] for k in ("url", "method") if request.get(k)}
     ev["attributes"] = attrs
-    return orjson.dumps(ev)
+    return ev
 
 
 def _add_context(ev: dict[str, Any], attrs: dict[str, Any], event: dict[str, Any]) -> None:
