@@ -90,7 +90,7 @@ def test_the_specification_example_as_json(client: TestClient) -> None:
         "my.scope.attribute": "some scope attribute", "string.attribute": "some string",
         "boolean.attribute": True, "int.attribute": 10, "double.attribute": 637.704,
         "array.attribute": ["many", "values"], "map.attribute": {"some.map.key": "some value"},
-        "severity_text": "Information", "severity_number": 10, "span_id": "eee19b7ec3c1b174"}
+        "level": "Information", "severity_number": 10, "span_id": "eee19b7ec3c1b174"}
 
 
 def test_exceptions_are_errors_and_other_bodies_are_kept_as_json(client: TestClient) -> None:
@@ -108,6 +108,7 @@ def test_exceptions_are_errors_and_other_bodies_are_kept_as_json(client: TestCli
     assert fatal["instant"] == 1795000000100  # observedTimeUnixNano when there is no time
     assert fatal["message_type"] == "Error"
     assert fatal["attributes"]["severity_number"] == 21  # FATAL stays distinguishable
+    assert fatal["attributes"]["level"] == "FATAL"
     assert fatal["attributes"]["service.version"] == "2.4.1"
 
 
@@ -147,9 +148,10 @@ def _post_encoded(client: TestClient, encoding: str | None, *messages: str) -> N
 
 
 def test_severities_and_the_event_log_api(client: TestClient) -> None:
-    numbers = {1: "Debug", 5: "Debug", 9: "Information", 13: "Warning", 17: "Error",
+    numbers = {1: "Debug", 5: "Debug", 9: "Information", 13: "Information", 17: "Error",
                21: "Error"}
-    texts = {"warning": "Warning", "CRITICAL": "Error", "notice": "Information", "": "Information"}
+    texts = {"warning": "Information", "CRITICAL": "Error", "notice": "Information",
+             "": "Information"}
     recs = [record(f"n{n}", severity=n) for n in numbers]
     recs += [record(f"t{t}", severity=0, text=t) for t in texts]
     r = client.post("/v1/logs", content=request(*recs).SerializeToString(), headers=PB)
@@ -157,12 +159,18 @@ def test_severities_and_the_event_log_api(client: TestClient) -> None:
     got = {e["message"]: e["message_type"] for e in events(client)}
     want = {f"n{n}": t for n, t in numbers.items()} | {f"t{t}": v for t, v in texts.items()}
     assert got == want
-    warnings = events(client, type="Warning")
+    levels = {e["message"]: e.get("attributes", {}).get("level") for e in events(client)}
+    assert (levels["n13"], levels["n21"], levels["twarning"], levels["t"]) == (
+        "WARN", "FATAL", "warning", None)
+    # Warnings stay distinguishable: by level (any spelling) or by severity number.
+    warnings = events(client, query="attributes.level:warn*")
     assert sorted(e["message"] for e in warnings) == ["n13", "twarning"]
+    fatal = events(client, query="attributes.severity_number:>=21")
+    assert [e["message"] for e in fatal] == ["n21"]
+    # Every record is an event log of one of the Event Log API's three types.
     found = client.get("/api/system/event-log/search", params={"numberOfResults": 100}).json()
-    # The Event Log API shows its own three types; warnings stay in /api/v1/events.
+    assert found["total"] == len(recs)
     assert {e["type"] for e in found["eventLogs"]} == {"Debug", "Information", "Error"}
-    assert found["total"] == len(recs) - 2
     errors = client.get("/api/system/event-log/search", params={"type": "Error"}).json()
     assert sorted(e["message"] for e in errors["eventLogs"]) == ["n17", "n21", "tCRITICAL"]
 
@@ -304,7 +312,8 @@ def test_json_field_spellings_and_types() -> None:
          "body": {"int_value": 7}, "trace_id": "", "unknownField": {"ignored": True}}]}]}]}
     (ev,) = otlp_json.to_events(orjson.dumps(doc), now_ms=T0)
     assert ev == {"kind": "general", "instant": 1_700_000_000_000, "message": "7", "msg": 7,
-                  "message_type": "Warning", "attributes": {"severity_number": 13}}
+                  "message_type": "Information",
+                  "attributes": {"level": "WARN", "severity_number": 13}}
     where = "resourceLogs[0].scopeLogs[0].logRecords[0]."
     for rec, says in [
         ({"body": {"stringValue": 5}}, f"{where}body.stringValue: must be a str"),

@@ -93,7 +93,8 @@ def test_opentelemetry_logging_bridge(live: LiveServer) -> None:
     assert info["attributes"]["cart.items"] == 3
     assert info["attributes"]["otel.scope.name"] == app.log.name
     assert info["attributes"]["telemetry.sdk.language"] == "python"
-    assert warning["message_type"] == "Warning"
+    assert warning["message_type"] == "Information"
+    assert warning["attributes"]["level"] == "WARN"
     assert "Traceback (most recent call last)" in error["detail"]
     assert error["detail"].rstrip().endswith("ValueError: card declined")
     assert error["attributes"]["exception.type"] == "ValueError"

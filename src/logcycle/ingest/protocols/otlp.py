@@ -7,12 +7,13 @@ bodies by :mod:`.otlp_json`, into the same :func:`record_event`. The mapping
 
 - body: a string → ``message``; any other value → ``msg`` (JSON) and its JSON text as
   ``message``
-- ``severity_number`` (else ``severity_text``) → ``message_type`` (:func:`message_type`)
+- ``severity_number`` (else ``severity_text``) → ``message_type`` (:func:`message_type`);
+  ``severity_text`` (else the number's short name) → ``attributes.level``
 - ``time_unix_nano``, else ``observed_time_unix_nano``, else the server's clock → ``instant``
 - ``trace_id`` (hex) → ``request_key``; ``span_id`` (hex) → ``attributes.span_id``
 - resource ``service.name`` → ``module_name``; the other resource, scope and record
   attributes → ``attributes`` under their own dotted names (the record's win), with
-  ``otel.scope.name``/``otel.scope.version``, ``severity_text``, ``severity_number``
+  ``otel.scope.name``/``otel.scope.version``, ``severity_number``
 - a record with ``exception.type``, ``exception.message`` or ``exception.stacktrace`` is an
   ``error`` event: ``detail`` = the stack trace
 
@@ -24,8 +25,8 @@ bodies by :mod:`.otlp_json`, into the same :func:`record_event`. The mapping
 ...     ScopeLogs(log_records=[rec])])])
 >>> to_events(req.SerializeToString(), now_ms=0)  # doctest: +NORMALIZE_WHITESPACE
 [{'kind': 'general', 'instant': 1700000000000, 'message': 'disk low',
-  'request_key': '000102030405060708090a0b0c0d0e0f', 'message_type': 'Warning',
-  'attributes': {'severity_number': 13}}]
+  'request_key': '000102030405060708090a0b0c0d0e0f', 'message_type': 'Information',
+  'attributes': {'level': 'WARN', 'severity_number': 13}}]
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
     ExportLogsServiceRequest,
     ExportLogsServiceResponse,
 )
+from opentelemetry.proto.logs.v1.logs_pb2 import SeverityNumber
 
 from logcycle.errors import BadRequest
 
@@ -50,14 +52,14 @@ PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 UNKNOWN_SERVICE = "unknown_service"  # what the OpenTelemetry SDKs name a service without one
 EXCEPTION_KEYS = ("exception.type", "exception.message", "exception.stacktrace")
-# Severity number ranges of the log data model → message_type. The Event Log API knows
-# Information, Debug and Error: TRACE and DEBUG are Debug, FATAL is Error (its
-# severity_number 21-24 stays in attributes); WARN is Warning, as the Python client's
-# LogcycleHandler writes WARNING records (listed by /api/v1/events?type=Warning, not an
-# event-log type).
-_BY_NUMBER = ((1, "Debug"), (9, "Information"), (13, "Warning"), (17, "Error"))
+# Severity number ranges of the log data model → message_type: the Event Log API's three
+# types, so that every OTLP general event is an event log, as the Python client's
+# LogcycleHandler does with WARNING records. TRACE and DEBUG are Debug, WARN is
+# Information and FATAL is Error; ``attributes.level`` (the severity text, else the
+# number's short name: WARN, FATAL2, ...) and ``attributes.severity_number`` tell them apart.
+_BY_NUMBER = ((1, "Debug"), (9, "Information"), (17, "Error"))
 _BY_TEXT = (("trace", "Debug"), ("debug", "Debug"), ("info", "Information"),
-            ("notice", "Information"), ("warn", "Warning"), ("err", "Error"),
+            ("notice", "Information"), ("warn", "Information"), ("err", "Error"),
             ("fatal", "Error"), ("crit", "Error"), ("alert", "Error"), ("emerg", "Error"),
             ("panic", "Error"), ("severe", "Error"))
 # gRPC status codes for the HTTP statuses we answer (google.rpc.Status.code).
@@ -69,7 +71,7 @@ def message_type(number: int, text: str) -> str:
     """The ``message_type`` of a severity (the number when given, else the text).
 
     >>> message_type(9, ""), message_type(21, "FATAL"), message_type(0, "warning")
-    ('Information', 'Error', 'Warning')
+    ('Information', 'Error', 'Information')
     """
     if 0 < number < len(_NUMBER_TYPES):
         return _NUMBER_TYPES[number]
@@ -80,6 +82,9 @@ def message_type(number: int, text: str) -> str:
     return "Information"
 
 
+# SEVERITY_NUMBER_WARN2 → "WARN2": the short names of the log data model.
+_LEVELS = {number: name.removeprefix("SEVERITY_NUMBER_")
+           for name, number in SeverityNumber.items() if number}
 _NUMBER_TYPES = ("Information", *(next(name for lo, name in reversed(_BY_NUMBER) if n >= lo)
                                   for n in range(1, 25)))
 
@@ -181,8 +186,8 @@ def record_event(base: dict[str, Any], module: str | None, now_ms: int, *, nanos
         ev["message"] = "" if body is None else orjson.dumps(body).decode()
         if body is not None:
             ev["msg"] = body
-    if severity_text:
-        attrs["severity_text"] = severity_text
+    if severity_text or severity_number:
+        attrs["level"] = severity_text or _LEVELS.get(severity_number, str(severity_number))
     if severity_number:
         attrs["severity_number"] = severity_number
     if span_id:

@@ -12,8 +12,8 @@ and about 100 times slower per record; a value of the wrong type is a 400 naming
 ...        b' "disk low"}, "traceId": "5B8EFFF798038103D269B633813FC60C"}]}]}]}')
 >>> to_events(doc, now_ms=0)  # doctest: +NORMALIZE_WHITESPACE
 [{'kind': 'general', 'instant': 1700000000000, 'message': 'disk low',
-  'request_key': '5b8efff798038103d269b633813fc60c', 'message_type': 'Warning',
-  'attributes': {'severity_number': 13}}]
+  'request_key': '5b8efff798038103d269b633813fc60c', 'message_type': 'Information',
+  'attributes': {'level': 'WARN', 'severity_number': 13}}]
 """
 
 from __future__ import annotations
