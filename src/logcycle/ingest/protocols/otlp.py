@@ -83,8 +83,8 @@ def message_type(number: int, text: str) -> str:
 
 
 # SEVERITY_NUMBER_WARN2 → "WARN2": the short names of the log data model.
-_LEVELS = {number: name.removeprefix("SEVERITY_NUMBER_")
-           for name, number in SeverityNumber.items() if number}
+_LEVELS: dict[int, str] = {int(number): name.removeprefix("SEVERITY_NUMBER_")
+                           for name, number in SeverityNumber.items() if number}
 _NUMBER_TYPES = ("Information", *(next(name for lo, name in reversed(_BY_NUMBER) if n >= lo)
                                   for n in range(1, 25)))
 
