@@ -78,6 +78,20 @@ def test_an_envelope_with_the_key_in_x_sentry_auth(client: TestClient, service: 
     assert stored["attributes"]["span_id"] == "00f067aa0ba902b7"
 
 
+def test_a_message_with_a_stack_keeps_it(client: TestClient) -> None:
+    frames = {"frames": [{"filename": "jobs.py", "lineno": 40, "function": "run"},
+                         {"module": "app.jobs", "lineno": 9, "function": "step",
+                          "context_line": "log_slow()"}]}
+    ev = sentry_event("job is slow", threads={"values": [
+        {"id": 1, "current": False}, {"id": 2, "current": True, "stacktrace": frames}]})
+    assert client.post("/api/1/store/", json=ev).status_code == 200
+    (stored,) = errors(client)
+    assert stored["detail"] == ('Stack (most recent call last):\n'
+                                '  File "jobs.py", line 40, in run\n'
+                                '  File "app.jobs", line 9, in step\n'
+                                '    log_slow()')
+
+
 def test_a_retried_event_is_stored_once(client: TestClient) -> None:
     ev = sentry_event()
     for _ in range(3):

@@ -201,7 +201,8 @@ def record_event(base: dict[str, Any], module: str | None, now_ms: int, *, nanos
     if "exception.type" in attrs or "exception.message" in attrs or \
             "exception.stacktrace" in attrs:
         return _error_event(ev, attrs)
-    ev["message_type"] = message_type(severity_number, severity_text)
+    ev["message_type"] = (_NUMBER_TYPES[severity_number] if 0 < severity_number < 25
+                          else message_type(severity_number, severity_text))
     if attrs:
         ev["attributes"] = attrs
     return ev

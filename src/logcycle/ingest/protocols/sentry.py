@@ -192,6 +192,18 @@ def format_exceptions(values: list[dict[str, Any]]) -> str:
     return "\n\n".join(parts)
 
 
+def _thread_stack(event: dict[str, Any]) -> str:
+    """The stack of a message event (``attach_stacktrace``): the crashed or current thread's,
+    or the event's own ``stacktrace`` (older SDKs)."""
+    threads = _values(event.get("threads"))
+    chosen = next((t for t in threads if t.get("crashed") or t.get("current")), None)
+    stack = (chosen or {}).get("stacktrace") or event.get("stacktrace")
+    frames = _values(stack.get("frames") if isinstance(stack, dict) else None)
+    if not frames:
+        return ""
+    return "\n".join(["Stack (most recent call last):", *map(_frame, frames)])
+
+
 def _message(event: dict[str, Any], exceptions: list[dict[str, Any]]) -> str:
     if exceptions:
         return _exception_line(exceptions[-1])
@@ -223,8 +235,9 @@ def to_event(event: dict[str, Any], *, project_id: str, eid: str,
         "kind": "error", "instant": _instant(event.get("timestamp"), now_ms),
         "module_name": _clip(str(module) if module else f"sentry-{project_id}", MAX_TEXT),
         "message": _clip(_message(event, exceptions), MAX_MESSAGE)}
-    if exceptions:
-        ev["detail"] = _clip_tail(format_exceptions(exceptions), MAX_MESSAGE)
+    detail = format_exceptions(exceptions) if exceptions else _thread_stack(event)
+    if detail:
+        ev["detail"] = _clip_tail(detail, MAX_MESSAGE)
     attrs: dict[str, Any] = {"level": event.get("level") or "error", "event_id": eid,
                              "project_id": project_id}
     _add_context(ev, attrs, event)
