@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from wsgiref.util import setup_testing_defaults
 
@@ -211,3 +213,30 @@ def test_one_trace_across_both_sdks_is_one_request(live: LiveServer, sentry: str
     tree = get(live, f"/api/v1/requests/{trace}")
     assert [(e["kind"], e["message"]) for e in tree["drill"]] == [
         ("general", "charging the card"), ("error", "ConnectionError: acquirer unreachable")]
+
+
+@pytest.mark.slow
+def test_acknowledged_otlp_and_sentry_events_survive_kill_9(tmp_path: Path,
+                                                             server_factory: Any) -> None:
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+    from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
+
+    server = server_factory(data=tmp_path / "data").start()
+    now_ns = time.time_ns()
+    req = ExportLogsServiceRequest(resource_logs=[ResourceLogs(scope_logs=[ScopeLogs(
+        log_records=[LogRecord(time_unix_nano=now_ns, body=AnyValue(string_value=f"r{i}"))
+                     for i in range(500)])])])
+    r = httpx.post(server.url + "/v1/logs", content=req.SerializeToString(),
+                   headers={**READ, "Content-Type": "application/x-protobuf"}, timeout=30)
+    assert r.status_code == 200
+    eid = uuid.uuid4().hex
+    r = httpx.post(server.url + "/api/1/store/", headers=READ, timeout=30,
+                   json={"event_id": eid, "message": "acknowledged", "level": "error"})
+    assert r.status_code == 200 and r.json() == {"id": eid}
+    server.kill()  # SIGKILL right after the answers
+    again = server_factory(data=tmp_path / "data").start()
+    listed = httpx.get(again.url + "/api/v1/events", params={"limit": 1000}, headers=READ,
+                       timeout=30).json()["events"]
+    assert sorted(e["message"] for e in listed) == sorted(
+        ["acknowledged", *(f"r{i}" for i in range(500))])
