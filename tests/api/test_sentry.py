@@ -190,3 +190,10 @@ def test_brotli_bodies_as_sentry_sdk_sends_them(client: TestClient) -> None:
     r = client.post("/api/1/store/", content=bomb, headers=br)
     assert r.status_code == 413 and "larger than the limit" in r.json()["detail"]
     assert [e["message"] for e in errors(client)] == ["compressed"]
+
+
+def test_overload_pauses_the_sdk(client: TestClient, service: Service) -> None:
+    service.writer.max_pending = 0  # as if the queue were full
+    r = client.post("/api/1/envelope/", content=envelope(sentry_event()))
+    assert r.status_code == 503 and "retry" in r.json()["detail"]
+    assert r.headers["X-Sentry-Rate-Limits"] == f"{r.headers['Retry-After']}::organization"

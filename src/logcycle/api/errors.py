@@ -69,6 +69,8 @@ def error_response(request: Request, exc: LogcycleError) -> Response:
         return Response(otlp.status_body(status, exc.message, json=as_json), status_code=status,
                         headers=headers, media_type=otlp.JSON if as_json else otlp.PROTOBUF)
     if sentry.ROUTE.match(path):
+        if "Retry-After" in headers:  # Sentry SDKs never retry: pause them instead
+            headers["X-Sentry-Rate-Limits"] = f"{headers['Retry-After']}::organization"
         return JSON({"detail": exc.message}, status_code=status, headers=headers)
     return JSON(native_body(exc), status_code=status, headers=headers)
 
