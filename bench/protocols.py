@@ -1,14 +1,18 @@
-"""Ingest through each protocol beside native JSON, on the same events, in one run.
+"""The same events through each ingest protocol, in one run, beside native JSON.
 
     .venv/bin/python bench/protocols.py [--events 100000] [--clients 4] [--batch 1000]
+                                        [--only native_json,otlp_protobuf] [--repeat 2]
 
-A table of named senders: each turns the same synthetic events (bench/common.event) into
-its wire format ahead of time, then sends them from concurrent client processes to a
-fresh `logcycle serve` (SQLite) and is timed from the first request to the last commit.
-HTTP senders finish when the last answer came (an answer means committed); syslog has no
-answers, so its run ends when the last event's id is readable. Native JSON runs first and
-last (the machine is shared: the two runs show the drift); each protocol's share is of
-their mean. Every run is bounded by --events and --max-seconds.
+Each protocol is a row of ``SENDERS``: a name, the route, the request headers, and a
+function that encodes a batch of synthetic events (bench/common.py's ~400-byte `general`
+events) as that protocol's request body. Bodies are encoded before the clock starts; for
+each row a fresh `logcycle serve` (SQLite) gets them from concurrent client processes
+over keep-alive, and the events/s until the last one is acknowledged are printed beside
+native JSON's. To add a protocol, add a row (``Sender(...)``).
+
+Sentry SDKs send one event per envelope: that row sends one event per request (and fewer
+events in all, ``Sender.max_events``), which is what it costs in real use; its peer is
+``native_one_each``, native JSON one event a request.
 """
 
 from __future__ import annotations
@@ -17,241 +21,225 @@ import argparse
 import http.client
 import multiprocessing as mp
 import random
-import socket
 import sys
 import tempfile
 import time
-import urllib.request
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import cramjam
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import KEY, Server, event, free_port
+from common import KEY, CpuMeter, Server, event
 
-from logcycle.ingest.protocols.loki_pb import PushRequest
-
-HEADERS = {"Authorization": f"Bearer {KEY}"}
-
-
-def iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).isoformat().replace("+00:00", "Z")
-
-
-def native(batch: list[dict[str, Any]]) -> bytes:
-    return orjson.dumps(batch)
-
-
-def _extra(e: dict[str, Any]) -> dict[str, Any]:
-    return {"action_name": e["action_name"], "client_ip": e["client_ip"],
-            "duration_ms": e["duration_ms"]}
-
-
-def es_bulk(batch: list[dict[str, Any]]) -> bytes:
-    lines = []
-    for e in batch:
-        lines.append(b'{"create":{"_index":"bench"}}')
-        lines.append(orjson.dumps({"@timestamp": iso(e["instant"]), "message": e["message"],
-                                   "log.level": e["message_type"],
-                                   "service.name": e["module_name"],
-                                   "trace.id": e["request_key"], **_extra(e)}))
-    return b"\n".join(lines) + b"\n"
-
-
-def loki_protobuf(batch: list[dict[str, Any]]) -> bytes:
-    req = PushRequest()
-    streams: dict[tuple[str, str], Any] = {}
-    for e in batch:
-        key = (e["module_name"], e["message_type"])
-        if key not in streams:
-            streams[key] = req.streams.add(
-                labels=f'{{service_name="{key[0]}", level="{key[1]}"}}')
-        entry = streams[key].entries.add(line=e["message"])
-        entry.timestamp.seconds, ms = divmod(e["instant"], 1000)
-        entry.timestamp.nanos = ms * 1_000_000
-        for name, value in (("trace_id", e["request_key"]), *_extra(e).items()):
-            entry.structuredMetadata.add(name=name, value=str(value))
-    return bytes(cramjam.snappy.compress_raw(req.SerializeToString()))
-
-
-def clef(batch: list[dict[str, Any]]) -> bytes:
-    return b"\n".join(orjson.dumps({"@t": iso(e["instant"]), "@m": e["message"],
-                                    "@l": e["message_type"], "SourceContext": e["module_name"],
-                                    "@tr": e["request_key"], **_extra(e)}) for e in batch)
-
-
-def syslog_5424(batch: list[dict[str, Any]]) -> bytes:
-    frames = []
-    for e in batch:
-        sev = {"Error": 3, "Information": 6, "Debug": 7}[e["message_type"]]
-        line = (f"<{16 * 8 + sev}>1 {iso(e['instant'])} web-1 {e['module_name']} - - "
-                f"[req@1 key=\"{e['request_key']}\" action=\"{e['action_name']}\" "
-                f"ip=\"{e['client_ip']}\"] {e['message']}").encode()
-        frames.append(b"%d %s" % (len(line), line))
-    return b"".join(frames)
+T0 = 1_795_400_000_000
+Event = dict[str, Any]
+OTLP_FIELDS = ("action_name", "client_ip", "duration_ms")  # no OTLP field: attributes
 
 
 @dataclass(frozen=True)
 class Sender:
-    name: str
-    encode: Callable[[list[dict[str, Any]]], bytes]
-    path: str = ""  # "" : syslog over TCP
-    content_type: str = "application/json"
-    ok: int = 200
+    """One protocol: where to send, how to encode a batch, how many events go in a request
+    (None: ``--batch``) and at most how many events to send in all (None: ``--events``)."""
+
+    path: str
+    headers: dict[str, str]
+    encode: Callable[[list[Event]], bytes]
+    per_request: int | None = None
+    max_events: int | None = None
 
 
-SENDERS = [
-    Sender("native JSON", native, "/api/v1/events"),
-    Sender("ES bulk", es_bulk, "/es/_bulk", "application/x-ndjson"),
-    Sender("Loki protobuf", loki_protobuf, "/loki/api/v1/push", "application/x-protobuf", 204),
-    Sender("CLEF", clef, "/ingest/clef", "application/vnd.serilog.clef", 201),
-    Sender("syslog TCP", syslog_5424),
-]
+def native_json(events: list[Event]) -> bytes:
+    return orjson.dumps(events)
 
 
-def http_client(port: int, sender: Sender, bodies: list[bytes], go: Any, deadline: float,
-                out: Any) -> None:
+def native_json_attributes(events: list[Event]) -> bytes:
+    """Native JSON with the fields OTLP has no place for in ``attributes``, as the OTLP rows
+    store them: what the adapters cost beyond the larger rows."""
+    return orjson.dumps([{**{k: v for k, v in ev.items() if k not in OTLP_FIELDS},
+                          "attributes": {k: ev[k] for k in OTLP_FIELDS}} for ev in events])
+
+
+def _otlp_groups(events: list[Event]) -> dict[str, list[Event]]:
+    by_module: dict[str, list[Event]] = {}
+    for ev in events:
+        by_module.setdefault(ev["module_name"], []).append(ev)
+    return by_module
+
+
+_SEVERITY = {"Debug": 5, "Information": 9, "Error": 17}
+
+
+def otlp_protobuf(events: list[Event]) -> bytes:
+    """An ExportLogsServiceRequest with one resource (service.name) per module."""
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+    from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
+    from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+
+    def value(v: object) -> AnyValue:
+        return AnyValue(double_value=v) if isinstance(v, float) else AnyValue(string_value=str(v))
+
+    req = ExportLogsServiceRequest()
+    for module, group in _otlp_groups(events).items():
+        req.resource_logs.append(ResourceLogs(
+            resource=Resource(attributes=[KeyValue(key="service.name",
+                                                   value=AnyValue(string_value=module))]),
+            scope_logs=[ScopeLogs(log_records=[LogRecord(
+                time_unix_nano=ev["instant"] * 1_000_000,
+                severity_number=_SEVERITY[ev["message_type"]],  # type: ignore[arg-type]
+                body=AnyValue(string_value=ev["message"]),
+                trace_id=uuid.UUID(ev["request_key"]).bytes,
+                attributes=[KeyValue(key=k, value=value(ev[k])) for k in OTLP_FIELDS])
+                for ev in group])]))
+    data: bytes = req.SerializeToString()
+    return data
+
+
+def otlp_json(events: list[Event]) -> bytes:
+    """The same request in OTLP JSON (hex trace ids, enums as numbers)."""
+    def value(v: object) -> dict[str, Any]:
+        return {"doubleValue": v} if isinstance(v, float) else {"stringValue": str(v)}
+
+    return orjson.dumps({"resourceLogs": [
+        {"resource": {"attributes": [{"key": "service.name", "value": {"stringValue": m}}]},
+         "scopeLogs": [{"logRecords": [
+             {"timeUnixNano": str(ev["instant"] * 1_000_000),
+              "severityNumber": _SEVERITY[ev["message_type"]],
+              "body": {"stringValue": ev["message"]},
+              "traceId": uuid.UUID(ev["request_key"]).hex,
+              "attributes": [{"key": k, "value": value(ev[k])} for k in OTLP_FIELDS]}
+             for ev in group]}]}
+        for m, group in _otlp_groups(events).items()]})
+
+
+def sentry_envelope(events: list[Event]) -> bytes:
+    """One Sentry envelope per event, as the SDKs send them (an event item, as JSON)."""
+    lines = []
+    for ev in events:
+        eid = uuid.uuid4().hex
+        payload = orjson.dumps({
+            "event_id": eid, "timestamp": ev["instant"] / 1000, "level": "error",
+            "platform": "python", "message": ev["message"], "server_name": ev["client_ip"],
+            "transaction": ev["action_name"], "tags": {"module_name": ev["module_name"]},
+            "contexts": {"trace": {"trace_id": uuid.UUID(ev["request_key"]).hex}}})
+        lines += [orjson.dumps({"event_id": eid}),
+                  orjson.dumps({"type": "event", "length": len(payload)}), payload]
+    return b"\n".join(lines) + b"\n"
+
+
+_JSON = {"Content-Type": "application/json"}
+SENDERS: dict[str, Sender] = {
+    "native_json": Sender("/api/v1/events", _JSON, native_json),
+    "native_json_attrs": Sender("/api/v1/events", _JSON, native_json_attributes),
+    "otlp_protobuf": Sender("/v1/logs", {"Content-Type": "application/x-protobuf"},
+                            otlp_protobuf),
+    "otlp_json": Sender("/v1/logs", _JSON, otlp_json),
+    # The peer of the Sentry row: native JSON, also one event a request.
+    "native_one_each": Sender("/api/v1/events", _JSON, native_json, per_request=1,
+                              max_events=5_000),
+    "sentry_envelope": Sender("/api/1/envelope/",
+                              {"Content-Type": "application/x-sentry-envelope"},
+                              sentry_envelope, per_request=1, max_events=5_000),
+}
+
+
+def client(port: int, path: str, headers: dict[str, str], bodies: list[tuple[int, bytes]],
+           ready: Any, go: Any, result: Any) -> None:
+    """Posts its share of the bodies over keep-alive; honours 503 + Retry-After."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-    headers = {**HEADERS, "Content-Type": sender.content_type}
+    headers = {"Authorization": f"Bearer {KEY}", **headers}
+    ready.release()
     go.wait()
-    for body in bodies:
-        if time.monotonic() > deadline:
-            break
+    sent = 0
+    for count, body in bodies:
         while True:
-            conn.request("POST", sender.path, body=body, headers=headers)
+            conn.request("POST", path, body=body, headers=headers)
             r = conn.getresponse()
-            r.read()
-            if r.status == 503:
-                time.sleep(0.05)
-                continue
-            if r.status != sender.ok:
-                raise SystemExit(f"{sender.name}: HTTP {r.status}")
-            break
-        out.value += 1
-    conn.close()
-
-
-def tcp_client(port: int, bodies: list[bytes], go: Any, deadline: float, out: Any) -> None:
-    with socket.create_connection(("127.0.0.1", port)) as sock:
-        go.wait()
-        for body in bodies:
-            if time.monotonic() > deadline:
+            data = r.read()
+            if r.status == 200:
+                sent += count
                 break
-            sock.sendall(body)
-            out.value += 1
+            if r.status == 503:
+                time.sleep(float(r.getheader("Retry-After") or 1) / 10)
+                continue
+            raise RuntimeError(f"{path}: {r.status} {data[:300]!r}")
+    result.put(sent)
 
 
-def last_id(url: str) -> int:
-    req = urllib.request.Request(url + "/api/v1/events?limit=1", headers=HEADERS)  # noqa: S310
-    with urllib.request.urlopen(req, timeout=10) as r:  # noqa: S310
-        events = orjson.loads(r.read())["events"]
-    return int(events[0]["id"]) if events else 0
-
-
-def run(sender: Sender, batches: list[list[dict[str, Any]]], clients: int,
-        max_seconds: float) -> tuple[float, int]:
-    """(events/s, events sent) of one sender against a fresh server."""
-    bodies = [sender.encode(b) for b in batches]
-    syslog_port = free_port()
+def rate(sender: Sender, events: list[Event], batch: int, clients: int) -> tuple[float, float]:
+    """Events/s of ``events`` through ``sender`` into a fresh server, and the server's CPU
+    time per event in µs (steadier than events/s when other work shares the cores)."""
+    size = sender.per_request or batch
+    events = events[:sender.max_events] if sender.max_events else events
+    bodies = [(len(events[i:i + size]), sender.encode(events[i:i + size]))
+              for i in range(0, len(events), size)]
     with tempfile.TemporaryDirectory() as tmp:
-        server = Server(Path(tmp) / "data", "--syslog-tcp", str(syslog_port))
+        server = Server(Path(tmp) / "data")
+        meter = CpuMeter(server.proc.pid)
         try:
-            go = mp.Event()
-            deadline = time.monotonic() + max_seconds + 30
-            sent = [mp.Value("i", 0) for _ in range(clients)]
-            procs = [mp.Process(target=http_client if sender.path else tcp_client,
-                                args=((server.port, sender) if sender.path else
-                                      (syslog_port,)) + (bodies[c::clients], go, deadline,
-                                                         sent[c]))
-                     for c in range(clients)]
+            ctx = mp.get_context("fork")
+            ready, go, result = ctx.Semaphore(0), ctx.Event(), ctx.Queue()
+            procs = [ctx.Process(target=client, args=(server.port, sender.path, sender.headers,
+                                                      bodies[i::clients], ready, go, result))
+                     for i in range(clients)]
             for p in procs:
                 p.start()
-            time.sleep(0.5)
-            t0 = time.perf_counter()
+            for _ in procs:
+                ready.acquire()
+            start = time.perf_counter()
+            meter.start()
             go.set()
+            total = sum(result.get() for _ in procs)
+            elapsed = time.perf_counter() - start
+            meter.stop()
             for p in procs:
                 p.join()
-            n = sum(len(batches[i]) for c in range(clients)
-                    for i in range(c, c + clients * sent[c].value, clients))
-            if not sender.path:
-                while last_id(server.url) < n and time.perf_counter() - t0 < max_seconds + 60:
-                    time.sleep(0.01)
-            elapsed = time.perf_counter() - t0
+            print(f"  {meter.summary()}", flush=True)
+            return total / elapsed, meter.seconds.get("server", 0.0) / max(total, 1) * 1e6
         finally:
             server.stop()
-    return n / elapsed, n
-
-
-def _best_us(fn: Callable[[], Any], n: int, repeat: int = 5) -> float:
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times) * 1e6 / n
-
-
-def parse_costs(batch: list[dict[str, Any]]) -> None:
-    """In process, µs an event: each adapter's translation and the per-item validation
-    beside the native decoder on the same batch (where the gap above comes from)."""
-    from logcycle.ingest.decode import BatchDecoder
-    from logcycle.ingest.protocols import clef as clef_in
-    from logcycle.ingest.protocols import es_bulk as es_in
-    from logcycle.ingest.protocols import loki as loki_in
-    from logcycle.ingest.protocols import syslog as syslog_in
-    from logcycle.ingest.protocols.common import ClockRule
-
-    now, n = int(time.time() * 1000), len(batch)
-    dec = BatchDecoder(max_future_ms=10**9, max_batch=10**6)
-    clock = ClockRule(now_ms=now, max_future_ms=10**9)
-    fields = es_in.Fields.of("", "")
-    frames = syslog_in.Framer(1 << 20).feed(syslog_5424(batch))
-    nb, eb, cb, lb = native(batch), es_bulk(batch), clef(batch), loki_protobuf(batch)
-    items = es_in.parse_bulk(eb, None, fields, clock).items
-    rows = [("native JSON: decode_json (validation)", lambda: dec.decode_json(nb, now_ms=now)),
-            ("adapters: decode_each (validation)", lambda: dec.decode_each(items, now_ms=now)),
-            ("ES bulk: translation", lambda: es_in.parse_bulk(eb, None, fields, clock)),
-            ("Loki protobuf: translation", lambda: loki_in.parse_protobuf(lb, clock, 1 << 30)),
-            ("CLEF: translation", lambda: clef_in.parse_clef(cb, clock)),
-            ("syslog: translation", lambda: [syslog_in.parse(f, clock, UTC) for f in frames])]
-    print(f"\nin process, µs an event (best of 5, {n} events):")
-    for name, fn in rows:
-        print(f"  {name:<40} {_best_us(fn, n):6.2f}")
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--events", type=int, default=100_000)
     ap.add_argument("--clients", type=int, default=4)
     ap.add_argument("--batch", type=int, default=1000)
-    ap.add_argument("--max-seconds", type=float, default=60)
-    ap.add_argument("--only", default="", help="comma-separated sender names")
+    ap.add_argument("--repeat", type=int, default=2,
+                    help="alternate the rows this many times and keep each one's best (the "
+                         "machine is shared: noise only ever slows a run down)")
+    ap.add_argument("--only", default=",".join(SENDERS),
+                    help="comma-separated rows to run (native_json always runs)")
     args = ap.parse_args()
-    rng = random.Random(7)
-    now = int(time.time() * 1000)
-    events = [event(rng, now - 60_000 + i % 60_000) for i in range(args.events)]
-    batches = [events[i:i + args.batch] for i in range(0, len(events), args.batch)]
-    chosen = [s for s in SENDERS if not args.only or s.name in args.only.split(",")]
-    order = [*chosen, SENDERS[0]] if chosen and chosen[0] is SENDERS[0] else chosen
-    results: list[tuple[str, float, int]] = []
-    for sender in order:
-        rate, n = run(sender, batches, args.clients, args.max_seconds)
-        results.append((sender.name, rate, n))
-        print(f"  {sender.name:<14} {rate:>9,.0f} events/s ({n:,} events)", flush=True)
-    natives = [r for name, r, _ in results if name == "native JSON"]
-    base = sum(natives) / len(natives) if natives else float("nan")
-    print(f"\n{args.events:,} events of ~400 bytes, batches of {args.batch}, {args.clients} "
-          f"clients, SQLite, fresh server per run; native JSON first and last "
-          f"({' / '.join(f'{r:,.0f}' for r in natives)} events/s)")
-    print(f"{'sender':<14} {'events/s':>10} {'of native':>10}")
-    for name, rate, _ in results[:len(chosen)]:
-        print(f"{name:<14} {rate:>10,.0f} {rate / base:>10.0%}")
-    parse_costs(batches[0])
+    names = ["native_json", *(n for n in args.only.split(",") if n and n != "native_json")]
+    unknown = [n for n in names if n not in SENDERS]
+    if unknown:
+        ap.error(f"unknown rows {unknown}; known: {', '.join(SENDERS)}")
+    rng = random.Random(1)
+    events = [event(rng, T0 + i) for i in range(args.events)]
+    best: dict[str, float] = {}
+    cpu: dict[str, float] = {}
+    for i in range(args.repeat):
+        for name in names:
+            print(f"run {i + 1}, {name}:", flush=True)
+            got, us = rate(SENDERS[name], events, args.batch, args.clients)
+            best[name] = max(best.get(name, 0.0), got)
+            cpu[name] = min(cpu.get(name, us), us)
+            print(f"  {got:,.0f} events/s, server {us:.1f} µs CPU an event", flush=True)
+    native = best["native_json"]
+    print(f"\nProtocols: {args.events:,} events (one a request: at most "
+          f"{SENDERS['sentry_envelope'].max_events:,}), batches of "
+          f"{args.batch}, {args.clients} clients, best of {args.repeat}")
+    print(f"| {'protocol':<18} | {'events/s':>10} | {'of native JSON':>14} | "
+          f"{'server CPU µs/event':>19} |")
+    print(f"|{'-' * 20}|{'-' * 12}|{'-' * 16}|{'-' * 21}|")
+    for name, value in best.items():
+        print(f"| {name:<18} | {value:>10,.0f} | {value / native:>14.0%} | "
+              f"{cpu[name]:>19.1f} |")
 
 
 if __name__ == "__main__":

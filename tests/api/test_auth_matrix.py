@@ -55,9 +55,12 @@ NEEDS: dict[tuple[str, str], str] = {
     ("POST", "/loki/api/v1/push"): "ingest",
     ("POST", "/api/events/raw"): "ingest",
     ("POST", "/ingest/clef"): "ingest",
+    ("POST", "/v1/logs"): "ingest",
+    ("POST", "/api/{project_id:int}/envelope/"): "ingest",
+    ("POST", "/api/{project_id:int}/store/"): "ingest",
 }
 SAMPLES = {"id": "1", "log_id": "1", "request_key": "req-1", "entity": "orders",
-           "name": "app.js"}
+           "name": "app.js", "project_id": "1"}
 BODIES: dict[str, Any] = {
     "/api/v1/events": [{"kind": "general", "instant": 0, "message": "m"}],
     "/api/system/event-log": {"eventLog": {"message": "m", "type": "Information"}},

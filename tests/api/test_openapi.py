@@ -41,7 +41,7 @@ NEGATIVE = ("/api/system/event-log/{logId}", "/api/system/event-log")
 
 
 def _openapi_path(path: str) -> str:
-    return path.replace(":path}", "}").replace("{log_id}", "{logId}")
+    return path.replace(":path}", "}").replace(":int}", "}").replace("{log_id}", "{logId}")
 
 
 # The shippers' bodies (Elasticsearch bulk NDJSON, ...): generated as text, sent as bytes.

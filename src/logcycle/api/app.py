@@ -23,8 +23,10 @@ from logcycle.api import (
     histogram,
     loki,
     openapi,
+    otlp,
     records,
     rpc,
+    sentry,
     seq,
     session,
     stats,
@@ -79,8 +81,8 @@ def create_app(service: Service, *, extra_routes: list[BaseRoute] | None = None)
 
     routes: list[BaseRoute] = [*admin.routes, *events.routes, *records.routes,
                                *histogram.routes, *stats.routes, *tail.routes, *session.routes,
-                               *eventlog.routes, *rpc.routes, *openapi.routes,
-                               *es.routes, *loki.routes, *seq.routes,
+                               *eventlog.routes, *rpc.routes, *otlp.routes, *sentry.routes,
+                               *openapi.routes, *es.routes, *loki.routes, *seq.routes,
                                *web.routes,
                                *(extra_routes or [])]
     app = Starlette(

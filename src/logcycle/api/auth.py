@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from starlette.requests import Request
 
 from logcycle.errors import Forbidden, Unauthorized
+from logcycle.ingest.protocols.sentry import ROUTE as SENTRY_ROUTE
+from logcycle.ingest.protocols.sentry import sentry_key
 from logcycle.keys import GRANTS, hash_key
 from logcycle.store.base import Store
 
@@ -91,11 +93,13 @@ class Auth:
     def key_of(self, request: Request) -> str | None:
         """The key as each client can send it: ``Authorization: <key>``, ``Bearer <key>``,
         HTTP Basic with the key as the password (Loki and Elasticsearch outputs), ``ApiKey
-        <base64 of id:key>`` (Elasticsearch API keys), or ``X-Seq-ApiKey: <key>`` (Seq)."""
+        <base64 of id:key>`` (Elasticsearch API keys), ``X-Seq-ApiKey: <key>`` (Seq), or
+        ``X-Sentry-Auth: Sentry sentry_key=<key>, …`` (Sentry SDKs; on Sentry's ingest routes
+        also ``?sentry_key=<key>``)."""
         header = request.headers.get("authorization")
         if not header:
             seq = request.headers.get("x-seq-apikey", "").strip()
-            return seq or None
+            return seq or self._sentry_key_of(request)
         value = header.strip()
         scheme, _, rest = value.partition(" ")
         scheme = scheme.lower()
@@ -106,6 +110,12 @@ class Auth:
         elif scheme == "apikey":
             value = _api_key(rest.strip())
         return value or None
+
+    def _sentry_key_of(self, request: Request) -> str | None:
+        key = sentry_key(request.headers.get("x-sentry-auth"))
+        if key is None and SENTRY_ROUTE.match(request.url.path):
+            key = request.query_params.get("sentry_key") or None
+        return key
 
     async def identify(self, request: Request) -> Principal:
         """The caller's principal; Unauthorized without a valid key."""

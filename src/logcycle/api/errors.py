@@ -8,6 +8,9 @@
 - Elasticsearch (``/es``): ``{"error": {"type", "reason", "root_cause"}, "status"}`` with
   the ``X-Elastic-Product`` header its clients check on every answer; overload is 429
   there (what Elasticsearch answers and its shippers retry)
+- OTLP (``/v1/logs``): a ``google.rpc.Status``, protobuf or JSON as the request was
+- Sentry (``/api/{project_id}/envelope/``, ``…/store/``): ``{"detail": message}`` as
+  Sentry's own server answers
 
 401 is always an empty body; 503 carries ``Retry-After``.
 """
@@ -22,6 +25,7 @@ from starlette.responses import Response
 
 from logcycle.api.http import JSON
 from logcycle.errors import LogcycleError, Overloaded, StoreUnavailable
+from logcycle.ingest.protocols import otlp, sentry
 
 log = logging.getLogger("logcycle.api")
 
@@ -77,10 +81,19 @@ def error_response(request: Request, exc: LogcycleError) -> Response:
         return JSON(es_body(exc, status), status_code=status, headers={**headers, **ES_PRODUCT})
     if status == 401:
         return Response(status_code=401, headers={"WWW-Authenticate": "Bearer"})
-    if request.url.path.startswith("/api/system/"):
+    path = request.url.path
+    if path.startswith("/api/system/"):
         if status in (404, 500):
             return Response(status_code=status)
         return JSON(eventlog_body(exc), status_code=status, headers=headers)
+    if path == "/v1/logs":
+        as_json = "protobuf" not in request.headers.get("content-type", "")
+        return Response(otlp.status_body(status, exc.message, json=as_json), status_code=status,
+                        headers=headers, media_type=otlp.JSON if as_json else otlp.PROTOBUF)
+    if sentry.ROUTE.match(path):
+        if "Retry-After" in headers:  # Sentry SDKs never retry: pause them instead
+            headers["X-Sentry-Rate-Limits"] = f"{headers['Retry-After']}::organization"
+        return JSON({"detail": exc.message}, status_code=status, headers=headers)
     return JSON(native_body(exc), status_code=status, headers=headers)
 
 

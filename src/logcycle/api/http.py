@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+import brotli
 import orjson
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
@@ -44,12 +45,13 @@ class UnsupportedMedia(LogcycleError):
 
 
 async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, at most ``limit`` bytes after gzip decoding; 413 beyond."""
+    """The request body, at most ``limit`` bytes after gzip, deflate or brotli decoding;
+    413 beyond."""
     declared = request.headers.get("content-length")
     encoding = request.headers.get("content-encoding", "identity").strip().lower()
-    if encoding not in ("identity", "gzip", ""):
-        raise UnsupportedMedia(f"Content-Encoding {encoding!r} is not supported: use gzip "
-                               "or none")
+    if encoding not in ("identity", "gzip", "deflate", "br", ""):
+        raise UnsupportedMedia(f"Content-Encoding {encoding!r} is not supported: use gzip, "
+                               "deflate, br or none")
     too_large = TooLarge(f"the request body is larger than the limit of {limit} bytes: "
                          "send smaller batches", code="body_too_large")
     if declared is not None and is_digits(declared) and int(declared) > limit:
@@ -74,7 +76,43 @@ async def read_body(request: Request, limit: int) -> bytes:
     body = b"".join(chunks)
     if encoding == "gzip":
         body = _gunzip(body, limit, too_large)
+    elif encoding == "deflate":
+        # RFC 9110's deflate is zlib-wrapped; some clients send it raw: the first two bytes
+        # tell which (a zlib header names method 8 and is a multiple of 31).
+        zlib_wrapped = (len(body) >= 2 and body[0] & 0x0F == 8
+                        and (body[0] << 8 | body[1]) % 31 == 0)
+        body = _inflate(body, limit, too_large, wbits=15 if zlib_wrapped else -15)
+    elif encoding == "br":  # sentry-sdk sends brotli whenever the module is installed
+        body = _unbrotli(body, limit, too_large)
     return body
+
+
+def _unbrotli(data: bytes, limit: int, too_large: TooLarge) -> bytes:
+    d = brotli.Decompressor()
+    try:
+        out: bytes = d.process(data, output_buffer_limit=limit + 1)
+    except brotli.error as exc:
+        raise BadRequest(f"the br body is corrupt: {exc}", code="invalid_br") from None
+    if len(out) > limit:
+        raise too_large
+    if not d.is_finished():
+        raise BadRequest("the br body is truncated", code="invalid_br")
+    return out
+
+
+def _inflate(data: bytes, limit: int, too_large: TooLarge, *, wbits: int,
+             name: str = "deflate") -> bytes:
+    """A deflate body (zlib-wrapped or raw, by ``wbits``), at most ``limit`` bytes."""
+    d = zlib.decompressobj(wbits=wbits)
+    try:
+        out = d.decompress(data, limit + 1)
+    except zlib.error as exc:
+        raise BadRequest(f"the {name} body is corrupt: {exc}", code=f"invalid_{name}") from None
+    if len(out) > limit or d.unconsumed_tail:
+        raise too_large
+    if not d.eof:
+        raise BadRequest(f"the {name} body is truncated", code=f"invalid_{name}")
+    return out
 
 
 GZIP_MAGIC = b"\x1f\x8b"

@@ -73,6 +73,15 @@ LOKI_PUSH: Schema = {"type": "object", "required": ["streams"], "properties": {"
     "type": "array", "items": {"type": "object", "required": ["stream", "values"],
                                "properties": {"stream": {"type": "object"},
                                               "values": {"type": "array"}}}}}}
+OTLP_STATUS: Schema = {"type": "object", "description": "google.rpc.Status", "properties": {
+    "code": INT, "message": STR, "details": {"type": "array", "items": OBJ}}}
+SENTRY_ERROR: Schema = {"type": "object", "required": ["detail"], "properties": {"detail": STR}}
+SENTRY_ID: Schema = {"type": "object", "required": ["id"], "properties": {
+    "id": {"type": ["string", "null"], "pattern": "^[0-9a-f]{32}$"}}}
+OTLP_ANSWER: Schema = {"type": "object", "description": "ExportLogsServiceResponse",
+                       "properties": {"partialSuccess": {"type": "object", "properties": {
+                           "rejectedLogRecords": {"type": ["string", "integer"]},
+                           "errorMessage": STR}}}}
 # In the search criteria, null (and "" in a query string) means absent.
 EPOCH_MS: Schema = {"type": ["integer", "string", "null"], "minimum": 0,
                     "maximum": 2**63 - 1, "pattern": "^([0-9]{1,18})?$"}
@@ -121,7 +130,11 @@ def _error(status: int, dialect: str) -> Schema:
     """The answer for an error status in the route's dialect (api/errors.py)."""
     if status == 401 or (dialect == "eventlog" and status in (404, 500)):
         return {"description": "empty body"}
-    body = {"eventlog": EVENTLOG_ERRORS, "es": ES_ERROR}.get(dialect, NATIVE_ERROR)
+    if dialect == "otlp":
+        return {"description": "google.rpc.Status in the request's encoding", "content": {
+            **_json(OTLP_STATUS), "application/x-protobuf": {"schema": STR}}}
+    body = {"eventlog": EVENTLOG_ERRORS, "es": ES_ERROR,
+            "sentry": SENTRY_ERROR}.get(dialect, NATIVE_ERROR)
     return {"description": "error", "content": _json(body)}
 
 
@@ -129,11 +142,13 @@ def op(method: str, route: str, summary: str, *, scope: str | None, ok: Schema |
        errors: tuple[int, ...] = (), params: list[Schema] | None = None,
        body: Schema | None = None, media: str = "application/json",
        dialect: str = "native", ok_status: int = 200,
-       body_media: tuple[str, ...] = ("application/json",)) -> tuple[str, str, Schema]:
+       body_media: tuple[str, ...] = ("application/json",),
+       extra_body: dict[str, Schema] | None = None,
+       ok_media: dict[str, Schema] | None = None) -> tuple[str, str, Schema]:
     """One operation of the document."""
     ok_answer: Schema = {"description": "OK"}
     if ok is not None:
-        ok_answer["content"] = {media: {"schema": ok}}
+        ok_answer["content"] = {media: {"schema": ok}, **(ok_media or {})}
     statuses = (*errors, 401, 403) if scope else errors
     responses = {str(ok_status): ok_answer,
                  **{str(s): _error(s, dialect) for s in sorted(statuses)}}
@@ -143,8 +158,9 @@ def op(method: str, route: str, summary: str, *, scope: str | None, ok: Schema |
     if scope:
         operation["description"] = f"Needs a key whose scope allows `{scope}`."
     if body is not None:
-        operation["requestBody"] = {"required": True, "content": {
-            m: {"schema": body} for m in body_media}}
+        content = {m: {"schema": body} for m in body_media}
+        content |= {m: {"schema": b} for m, b in (extra_body or {}).items()}
+        operation["requestBody"] = {"required": True, "content": content}
     return method, route, operation
 
 
@@ -238,6 +254,19 @@ OPERATIONS: list[tuple[str, str, Schema]] = [
          body=STR if p == "/ingest/clef" else SEQ_EVENTS,
          body_media=CLEF if p == "/ingest/clef" else ("application/json", *CLEF))
       for p in ("/api/events/raw", "/ingest/clef")],
+    op("post", "/v1/logs", "OpenTelemetry logs (OTLP/HTTP ExportLogsServiceRequest, "
+       "protobuf or JSON)", scope="ingest", dialect="otlp", body=OBJ,
+       extra_body={"application/x-protobuf": {"type": "string", "format": "binary"}},
+       ok=OTLP_ANSWER, ok_media={"application/x-protobuf": {"schema": STR}},
+       errors=(400, 413, 415, 503, 507)),
+    op("post", "/api/{project_id}/envelope/", "Sentry SDK envelopes (event items stored)",
+       scope="ingest", dialect="sentry", params=[path("project_id", {"type": "integer",
+                                                                    "minimum": 0})],
+       body=STR, ok=SENTRY_ID, errors=(400, 413, 415, 503, 507)),
+    op("post", "/api/{project_id}/store/", "One Sentry SDK event (the older store endpoint)",
+       scope="ingest", dialect="sentry", params=[path("project_id", {"type": "integer",
+                                                                    "minimum": 0})],
+       body=OBJ, ok=SENTRY_ID, errors=(400, 413, 415, 503, 507)),
     op("get", "/", "The web page", scope=None, ok=STR, media="text/html"),
     op("get", "/static/{name}", "The web page's files", scope=None, ok=STR, media="*/*",
        params=[path("name", STR)], errors=(404,)),

@@ -1,8 +1,45 @@
-"""Adapters from the log shippers' formats to native events: Elasticsearch bulk
-(:mod:`.es_bulk`), Loki push (:mod:`.loki`), Seq CLEF (:mod:`.clef`) and syslog
-(:mod:`.syslog`). Each is a pure translation: it turns a request body (or a syslog line)
-into native ``general`` events as JSON bytes, one item per foreign record, or an error text
-for a record it cannot read. The routes then validate the items one by one
-(``BatchDecoder.decode_each``) and hand the valid ones to the same writer as
-``POST /api/v1/events``: one write path, one set of limits, one auth.
+"""Adapters that turn a foreign wire format into native events, which then take the one
+write path (validated item by item, the valid ones submitted as one ``EventBatch`` to the
+same writer as ``POST /api/v1/events``): one write path, one set of limits, one auth.
+
+- :mod:`.otlp`, :mod:`.otlp_json`: OpenTelemetry logs (OTLP/HTTP, protobuf and JSON)
+- :mod:`.sentry`: Sentry SDK events (envelopes and the store endpoint)
+- :mod:`.es_bulk`: Elasticsearch / OpenSearch bulk
+- :mod:`.loki`: Loki push (JSON and snappy protobuf)
+- :mod:`.clef`: Seq's CLEF and JSON events
+- :mod:`.syslog`: syslog lines (RFC 5424 and 3164)
+
+Each is a pure translation: a request body (or a syslog line) becomes native events (dicts,
+or JSON bytes), one item per foreign record, or an error text for a record it cannot read.
+
+>>> from logcycle.ingest.decode import BatchDecoder
+>>> d = BatchDecoder(max_future_ms=0, max_batch=10)
+>>> p = validate(d, [{"kind": "general", "instant": 0, "message": "a"}, {"kind": "x"}],
+...              now_ms=1)
+>>> p.indexes, [(e.index, e.field) for e in p.rejected]
+([0], [(1, 'kind')])
 """
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from logcycle.errors import BadRequest
+from logcycle.ingest.decode import BatchDecoder, Partial
+
+
+def validate(decoder: BatchDecoder, events: list[dict[str, Any]], *, now_ms: int) -> Partial:
+    """Each event validated alone (``BatchDecoder.decode_each``): one invalid event rejects
+    only itself. The common case, every event valid, is first tried as one JSON array
+    (``decode_json``: one C call, about 2.5 µs an event less), with the same result."""
+    if not events:
+        return Partial([], nul=False)
+    try:
+        batch = decoder.decode_json(orjson.dumps(events), now_ms=now_ms)
+    except BadRequest as exc:
+        if exc.status != 400:  # too many events: the same answer item by item
+            raise
+        return decoder.decode_each([orjson.dumps(e) for e in events], now_ms=now_ms)
+    return Partial(batch.events, batch.nul, indexes=list(range(len(events))))
