@@ -304,7 +304,7 @@ def report(args: argparse.Namespace, accepts: float, peer_name: str, peer: float
     print(f"\nSearch under load ({store}): preload {args.preload:,}, then "
           f"{args.seconds:.0f} s at {args.rate:,.0f} events/s offered over "
           f"{args.connections} connections")
-    print(f"| {"what":<66} | {'figure':>26} |\n|{"-" * 68}|{"-" * 28}|")
+    print(f"| {'what':<66} | {'figure':>26} |\n|{'-' * 68}|{'-' * 28}|")
     rows = [
         ("ingest burst (preload), events/s", f"{accepts:,.0f}"),
         (peer_name, f"{peer:,.0f}"),
