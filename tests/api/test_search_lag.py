@@ -117,3 +117,13 @@ def test_an_index_behind_is_reported_and_slows_ingest_only_when_asked(
         assert "caught up" in caplog.text
         assert post(client, 1).status_code == 200
         assert client.get("/api/v1/status").json()["search_index"]["behind"] is False
+
+
+def test_the_documented_status_shape_is_the_real_one(client: TestClient) -> None:
+    doc = (Path(__file__).parents[2] / "docs" / "eventlog.md").read_text()
+    line = next(s for s in doc.splitlines() if s.startswith('"search_index": {'))
+    documented = orjson.loads(line.split(": ", 1)[1])
+    real = client.get("/api/v1/status").json()["search_index"]
+    assert set(documented) == set(real)
+    assert {k: type(v) for k, v in documented.items()} == \
+        {k: type(v) for k, v in real.items() if k != "lag_seconds"} | {"lag_seconds": float}
