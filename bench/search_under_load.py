@@ -230,7 +230,7 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
         extra = ["--store", pg]
     pre_bodies, pre_msgs = bodies_of(rng, args.preload // BATCH)
     pool = [bodies_of(random.Random(100 + i), POOL) for i in range(args.connections)]
-    server = Server(data, *extra)
+    server = Server(data, *extra, "--search-index-lag", args.search_index_lag)
     ctx = mp.get_context("fork")
     try:
         ready, go, out = ctx.Semaphore(0), ctx.Event(), ctx.Queue()
@@ -326,7 +326,8 @@ def report(args: argparse.Namespace, accepts: float, peer_name: str, peer: float
            after: list[tuple[float, float]], lags: list[tuple[int, float]],
            after_lag: tuple[int, float], grep: float, lines: int) -> None:
     store = "PostgreSQL" if args.store else "SQLite"
-    print(f"\nSearch under load ({store}): preload {args.preload:,}, then "
+    print(f"\nSearch under load ({store}, --search-index-lag {args.search_index_lag}): "
+          f"preload {args.preload:,}, then "
           f"{args.seconds:.0f} s at {args.rate:,.0f} events/s offered over "
           f"{args.connections} connections")
     print(f"| {'what':<66} | {'figure':>26} |\n|{'-' * 68}|{'-' * 28}|")
@@ -366,6 +367,8 @@ def main() -> None:
     ap.add_argument("--needle-every", type=float, default=2.0)
     ap.add_argument("--store", default="", metavar="postgresql://…",
                     help="run on PostgreSQL (throwaway schema bench_load)")
+    ap.add_argument("--search-index-lag", default="scan", choices=("scan", "slow-ingest"),
+                    help="the server's setting (docs/settings.md)")
     args = ap.parse_args()
     if args.seconds > 600 or args.rate > 200_000:
         ap.error("bounded: at most 600 s and 200,000 events/s")

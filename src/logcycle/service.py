@@ -59,6 +59,7 @@ class Service:
                              f"{settings.search_index_lag!r}")
         self.store.search_max_lag_s = settings.search_index_max_lag_s  # type: ignore[attr-defined]
         self.writer.slow_when_index_behind = settings.search_index_lag == "slow-ingest"
+        self.store.search_index_yields = settings.search_index_lag == "scan"  # type: ignore[attr-defined]
         self.reads = ThreadPoolExecutor(settings.read_threads, thread_name_prefix="logcycle-read")
         self.opened = False
         self.started = False

@@ -24,7 +24,7 @@ from logcycle.ingest.tasks import IndexSearch, WriteTask
 from logcycle.kinds import KINDS
 from logcycle.store import schema, search, sqlite_search
 from logcycle.store.base import KeyRow, MaintenanceReport, Rows
-from logcycle.store.sqlite_indexer import SearchIndexer
+from logcycle.store.sqlite_indexer import NICE, SearchIndexer
 from logcycle.store.sqlstore import SqlStore
 
 QUERY_TIMEOUT_S = 10.0
@@ -178,6 +178,14 @@ class SQLiteStore(SqlStore):
     @search_max_lag_s.setter
     def search_max_lag_s(self, seconds: float) -> None:
         self.indexer.max_lag_s = seconds
+
+    @property
+    def search_index_yields(self) -> bool:
+        return self.indexer.nice > 0
+
+    @search_index_yields.setter
+    def search_index_yields(self, yields: bool) -> None:
+        self.indexer.nice = NICE if yields else 0
 
     def search_index_behind(self) -> float | None:
         return self.indexer.lag_s if self.indexer.behind else None

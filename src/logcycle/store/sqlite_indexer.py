@@ -3,12 +3,13 @@
 It owns the only write connection to the index file (``logcycle.db-search``), with the
 main file attached read-only as ``src``: it never takes the main file's write lock, so
 the writer never waits for it, and the FTS5 work runs in SQLite without the GIL, beside
-the writer, on the other core, at a lower CPU priority (nice +10): it takes the CPU that
-ingest and queries leave, so ingest does not pay for it; on a machine with no CPU to
-spare it trails, and says so (below). Paced by ingest itself: the writer pokes it after each
-commit; it waits at least ``STEP_EVERY_S`` between runs (larger steps build the index
-more cheaply than one per commit) and then indexes in steps of at most ``MAX_STEP`` rows,
-one transaction each, until it has caught up.
+the writer, on the other core. With ``search_index_lag=scan`` (the default) it runs at a
+lower CPU priority (nice +10): it takes the CPU that ingest and queries leave, so ingest
+never pays for it, and on a machine with no CPU to spare it trails and says so; with
+``slow-ingest`` it competes with ingest at the same priority. Paced by ingest itself: the
+writer pokes it after each commit; it waits at least ``STEP_EVERY_S`` between runs
+(larger steps build the index more cheaply than one per commit) and then indexes in steps
+of at most ``MAX_STEP`` rows, one transaction each, until it has caught up.
 
     indexer = SearchIndexer(main_path, index_path)
     indexer.start()           # the server; CLI commands never start it
@@ -38,7 +39,7 @@ from logcycle.store import sqlite_search
 STEP_EVERY_S = 0.1
 MAX_STEP = 20_000
 IDLE_WAIT_S = 1.0
-NICE = 10  # the indexer thread's nice value, relative to the server's
+NICE = 10  # the indexer thread's nice value with search_index_lag=scan
 log = logging.getLogger("logcycle.store")
 
 
@@ -61,12 +62,14 @@ def connect_index(main: Path, index: Path) -> sqlite3.Connection:
     return conn
 
 
-def _lower_priority() -> None:
-    """Give this thread the CPU that ingest and queries leave (Linux: a thread's nice
-    value is its own). Measured on the shared 2 cores: at the same priority the indexer
-    took half of the writer's rate; at +10 ingest kept its rate (docs/architecture.md)."""
-    with contextlib.suppress(AttributeError, OSError):
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), NICE)
+def _lower_priority(nice: int) -> None:
+    """Give this thread only the CPU that ingest and queries leave (Linux: a thread's
+    nice value is its own). Measured on the shared 2 cores: at the same priority the
+    indexer took half of the writer's rate; at +10 ingest kept its rate and the index
+    trailed instead (docs/architecture.md)."""
+    if nice:
+        with contextlib.suppress(AttributeError, OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
 
 
 class SearchIndexer:
@@ -75,6 +78,9 @@ class SearchIndexer:
     def __init__(self, main: Path, index: Path, *, max_lag_s: float = 10.0) -> None:
         self.main, self.index = main, index
         self.max_lag_s = max_lag_s
+        # search_index_lag=scan: the indexer yields the CPU (NICE); slow-ingest: it
+        # competes with ingest at the same priority, and ingest is refused when it trails.
+        self.nice = NICE
         self.lag_s = 0.0  # as of the last step: seconds of rows not indexed yet
         self.indexed = 0
         self.behind = False  # the lag passed max_lag_s (logged once each way)
@@ -137,7 +143,7 @@ class SearchIndexer:
             self._thread.start()
 
     def _run(self) -> None:
-        _lower_priority()
+        _lower_priority(self.nice)
         last = 0.0
         while not self._stop.is_set():
             self._poked.wait(IDLE_WAIT_S)

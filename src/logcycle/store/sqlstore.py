@@ -189,6 +189,8 @@ class SqlStore:
     # search_index_max_lag_s); the service sets it.
     search_max_lag_s = 10.0
     builds_search_index_apart = False
+    # search_index_lag=scan: the index yields the CPU to ingest (where the engine can).
+    search_index_yields = True
 
     def search_index_lag(self) -> tuple[int, float]:
         """Rows of the newest week above each indexed kind's ``search_<kind>`` watermark in
