@@ -74,8 +74,6 @@ SEQUENCE = "lc_event_id"
 TICKETS = "lc_ticket"
 ANALYZE_AFTER_ROWS = 50_000
 REINDEX_EVERY_S = 1.0
-SEARCH_STEP = 50_000  # rows per message index transaction on the background connection
-SEARCH_BUDGET_S = 0.8  # per run, so that the request_key index runs every second
 
 
 def parse_url(url: str) -> tuple[str, str]:
@@ -396,7 +394,6 @@ class PostgresStore(SqlStore):
                 if conn is None or conn.closed or conn.broken:
                     conn = self._connect(read=False, role="indexer")
                 self._reindex_steps(conn)
-                self._search_steps(conn)
             except (psycopg.Error, StoreUnavailable) as exc:
                 log.warning("reindex failed: %s", one_line(exc))
                 if conn is not None:
@@ -407,29 +404,6 @@ class PostgresStore(SqlStore):
                     self._rollback(conn)
         if conn is not None:
             conn.close()
-
-    # The message index too: on this connection and thread, not between the writers'
-    # commits, where it got one step a second under a steady stream and trailed by as
-    # long as the stream lasted (docs/benchmarks.md#search-under-load).
-    builds_search_index_apart = True
-
-    def _search_steps(self, conn: Any) -> int:
-        """Steps of the message index, each in its own transaction under the index lock,
-        until caught up or SEARCH_BUDGET_S passed; the rows indexed."""
-        if not self.trigram:
-            return 0
-        total, deadline = 0, time.monotonic() + SEARCH_BUDGET_S
-        while True:
-            conn.execute("BEGIN")
-            got = conn.execute(self._sql_try_index).fetchone()
-            if got is None or not got[0]:
-                conn.execute("ROLLBACK")
-                return total
-            done = self._index_search(conn, SEARCH_STEP)
-            conn.execute("COMMIT")
-            total += done
-            if done < SEARCH_STEP or time.monotonic() > deadline:
-                return total
 
     def reindex(self) -> int:
         """One reindex now, on the writer's connection (tests, ``Reindex`` tasks)."""
