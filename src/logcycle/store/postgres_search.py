@@ -4,9 +4,9 @@
 A GIN trigram index on the log tables themselves would put every row's trigrams into the
 index inside the write transaction: measured here, COPY falls from ~330,000 to ~37,000
 rows/s (``bench/ingest.py --store postgresql://…``). So ingest writes only the log tables;
-the background indexer connection (``PostgresStore._search_steps``, after each
-request-key run) copies the new rows' messages into ``lc_search_<kind>_<cycle> (rid,
-body)`` in chunks and records the highest id copied (the *watermark*) in
+between group commits the writer thread copies the new rows' messages into
+``lc_search_<kind>_<cycle> (rid, body)`` in chunks (IndexSearch tasks, paced by
+ingest/indexing.py) and records the highest id copied (the *watermark*) in
 ``lc_index_state``, in the same transaction. A search of a cycle then reads two arms, both
 verified by the exact ``ILIKE``:
 
