@@ -212,7 +212,16 @@ def stored_since(db: Path, low: int) -> list[tuple[int, str]]:
 
 
 def integrity(db: Path) -> str:
-    """``ok``, or what SQLite's integrity checks (the file's, each FTS5 index's) found."""
+    """``ok``, or what SQLite's integrity checks found: the main file's, and the message
+    index file's (``logcycle.db-search``) with each FTS5 index's."""
+    found = _integrity(db)
+    index = db.with_name(db.name + "-search")
+    if index.exists():
+        found += [f"{index.name}: {f}" for f in _integrity(index)]
+    return ", ".join(found) or "ok"
+
+
+def _integrity(db: Path) -> list[str]:
     conn = sqlite3.connect(db)
     try:
         found = [r[0] for r in conn.execute("PRAGMA integrity_check").fetchall()]
@@ -224,7 +233,7 @@ def integrity(db: Path) -> str:
             except sqlite3.Error as exc:
                 found.append(f"{table}: {exc}")
         conn.rollback()
-        return ", ".join(f for f in found if f != "ok") or "ok"
+        return [f for f in found if f != "ok"]
     finally:
         conn.close()
 

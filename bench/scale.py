@@ -217,6 +217,8 @@ def sizes(data: Path, events: int) -> dict[str, float]:
             part = ("request-key index" if name.startswith("lc_rk_") else "search index"
                     if name.startswith("lc_search_") else "tables")
             parts[part] += size
+        index = data / "logcycle.db-search"  # the message index's own file
+        parts["search index"] += index.stat().st_size if index.exists() else 0
         out |= {k: v / events for k, v in parts.items()}
     except sqlite3.Error:
         pass

@@ -56,6 +56,12 @@ class Service:
                                     max_batch=settings.max_batch_events)
         self.writer = Writer(self.store, self.clock, max_pending=settings.max_pending_events,
                              tz=settings.tz, lanes=self.store.write_lanes)
+        if settings.search_index_lag not in ("scan", "slow-ingest"):
+            raise ValueError("search_index_lag must be scan or slow-ingest, got "
+                             f"{settings.search_index_lag!r}")
+        self.store.search_max_lag_s = settings.search_index_max_lag_s  # type: ignore[attr-defined]
+        self.writer.slow_when_index_behind = settings.search_index_lag == "slow-ingest"
+        self.store.search_index_yields = settings.search_index_lag == "scan"  # type: ignore[attr-defined]
         self.reads = ThreadPoolExecutor(settings.read_threads, thread_name_prefix="logcycle-read")
         self.opened = False
         self.started = False

@@ -32,6 +32,8 @@ class Settings:
     read_threads: int = 4
     workers: int = 1
     write_lanes: int = 0  # 0: auto (effective_write_lanes)
+    search_index_lag: str = "scan"  # or slow-ingest
+    search_index_max_lag_s: float = 10.0
     log_level: str = "info"
     syslog_tcp: int = 0  # 0: off
     syslog_udp: int = 0
@@ -96,6 +98,12 @@ HELP: dict[str, str] = {
     "workers": "Server processes sharing the port (more than 1 needs a PostgreSQL store).",
     "write_lanes": "PostgreSQL: writer connections per process whose group commits overlap "
                    "(1-8; 0: 3 with one process, 1 per worker with several).",
+    "search_index_lag": "When the message search index trails ingest by more than "
+                        "search_index_max_lag_s: scan (searches scan the rows not indexed "
+                        "yet, exact and slower) or slow-ingest (new batches get 503 + "
+                        "Retry-After until it catches up).",
+    "search_index_max_lag_s": "Seconds of ingest the message search index may trail before "
+                              "it counts as behind (logged, and see search_index_lag).",
     "log_level": "Server log level: debug, info, warning, error.",
     "syslog_tcp": "TCP port of the syslog listener (RFC 5424/3164, octet counting or one "
                   "message a line); 0: off.",

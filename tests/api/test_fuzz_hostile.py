@@ -160,8 +160,8 @@ def wait_for_search_index(service: Service, top: int) -> None:
         return
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
-        _, rows = service.store.fetch("SELECT max(watermark) FROM lc_index_state WHERE name = "
-                                      "'search_general'", ())
+        _, rows = service.store.fetch("SELECT max(watermark) FROM lc_search_state WHERE "
+                                      "kind = 'general'", ())
         if rows and (rows[0][0] or 0) >= top:
             return
         time.sleep(0.02)

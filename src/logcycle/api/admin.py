@@ -47,7 +47,16 @@ def _status(svc: Service) -> dict[str, Any]:
         "problems": svc.store.health().problems,
         "writer": {"pending_events": svc.writer.pending, "commits": svc.writer.commits,
                    "failures": svc.writer.failures},
+        "search_index": _search_index(svc),
     }
+
+
+def _search_index(svc: Service) -> dict[str, Any]:
+    """How far the message search index trails the newest row (docs/eventlog.md)."""
+    rows, seconds = svc.store.search_index_lag()
+    limit = svc.settings.search_index_max_lag_s
+    return {"lag_rows": rows, "lag_seconds": round(seconds, 3), "max_lag_seconds": limit,
+            "behind": seconds > limit, "when_behind": svc.settings.search_index_lag}
 
 
 async def status(request: Request) -> Response:

@@ -31,7 +31,7 @@ from logcycle.clock import Clock
 from logcycle.cycles import next_rotation_ms
 from logcycle.errors import LogcycleError, Overloaded, StoreUnavailable
 from logcycle.ingest.indexing import SearchIndexPacer
-from logcycle.ingest.tasks import IndexSearch, Maintain, Reindex, WriteTask
+from logcycle.ingest.tasks import EventBatch, IndexSearch, Maintain, Reindex, WriteTask
 from logcycle.store.base import Store
 
 log = logging.getLogger("logcycle.writer")
@@ -67,6 +67,13 @@ class Writer:
         # upgrade added one, or rows written by a process that stopped before indexing).
         self._dirty = True
         self.search_index = SearchIndexPacer()
+        # Stores that build the message index on a thread of their own (SQLite) need no
+        # steps from the writer; the others (PostgreSQL) get them between commits.
+        self._pace_index = not getattr(store, "builds_search_index_apart", False)
+        if not self._pace_index:
+            self.search_index.due = False
+        # search_index_lag=slow-ingest: refuse batches while the index trails too far.
+        self.slow_when_index_behind = False
         self.commits = 0
         self.failures = 0
 
@@ -101,6 +108,7 @@ class Writer:
     def submit_future(self, task: WriteTask) -> concurrent.futures.Future[Any]:
         """Queue ``task``; the future holds its result. Raises Overloaded when full."""
         size = task.size
+        self._check_index_lag(task)
         with self._lock:
             if self._pending + size > self.max_pending and self._pending > 0:
                 raise Overloaded(f"{self._pending} events are waiting to be written; retry "
@@ -114,9 +122,21 @@ class Writer:
     def check_capacity(self) -> None:
         """Raise Overloaded at once when the queue is full: a route calls this before it
         reads and decodes a body that would be turned away anyway."""
+        self._check_index_lag(None)
         if self._pending >= self.max_pending:
             raise Overloaded(f"{self._pending} events are waiting to be written; retry "
                              "after the Retry-After delay", retry_after=self.retry_after())
+
+    def _check_index_lag(self, task: WriteTask | None) -> None:
+        """With search_index_lag=slow-ingest, refuse event batches while the message
+        index trails by more than search_index_max_lag_s (503 + Retry-After)."""
+        if not self.slow_when_index_behind or not (task is None or isinstance(task, EventBatch)):
+            return
+        behind = self.store.search_index_behind()
+        if behind is not None:
+            raise Overloaded(f"the message search index trails ingest by {behind:.0f} s; "
+                             "retry after the Retry-After delay",
+                             retry_after=max(1, min(30, math.ceil(behind / 2))))
 
     def retry_after(self) -> int:
         """Seconds until the queue has drained at the recent write rate (1 to 30)."""
@@ -212,7 +232,8 @@ class Writer:
             results: list[Any] = self.store.apply([t for t, _ in group], now)
             ok = True
             self._dirty = True
-            self.search_index.wrote()
+            if self._pace_index:
+                self.search_index.wrote()
         except LogcycleError as exc:
             log.warning("write of %d tasks failed: %s", len(group), exc.message)
             results = [exc] * len(group)

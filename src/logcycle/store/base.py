@@ -103,6 +103,17 @@ class Store(Protocol):
         """True if the writer must run Reindex tasks to keep lookups fast."""
         ...
 
+    def search_index_lag(self) -> tuple[int, float]:
+        """How far the message index trails the newest row of the current week: (rows
+        not indexed yet, seconds of ingest from the oldest of them to the newest row).
+        Read threads."""
+        ...
+
+    def search_index_behind(self) -> float | None:
+        """The lag in seconds when it passed ``search_index_max_lag_s`` (None: within
+        it), as the indexer last measured it; cheap, for the write path."""
+        ...
+
     def held(self) -> dict[int, int | None]:
         """The week each cycle's tables hold (None: empty)."""
         ...

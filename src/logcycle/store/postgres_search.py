@@ -24,10 +24,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from logcycle.cycles import CYCLES
+from logcycle.kinds import MESSAGE_KINDS
 from logcycle.store import schema
 from logcycle.store.search import Arm, MessageQuery, base_conditions, build_newest_first, scan_arm
 
-INDEXED_KINDS: tuple[str, ...] = ("general",)
+INDEXED_KINDS: tuple[str, ...] = MESSAGE_KINDS
 DENSE = 5000  # indexed matches from which a cycle is read by id instead
 MAX_ID = 2**63 - 1
 Fetch = Callable[[str, Sequence[Any]], tuple[list[str], list[tuple[Any, ...]]]]

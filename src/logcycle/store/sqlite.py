@@ -21,9 +21,11 @@ from zoneinfo import ZoneInfo
 
 from logcycle import cycles
 from logcycle.errors import LogcycleError, StorageFull, StoreUnavailable
+from logcycle.ingest.tasks import IndexSearch, WriteTask
 from logcycle.kinds import KINDS
 from logcycle.store import schema, search, sqlite_fields, sqlite_search
 from logcycle.store.base import KeyRow, MaintenanceReport, Rows, StoreHealth
+from logcycle.store.sqlite_indexer import NICE, SearchIndexer
 from logcycle.store.sqlstore import SqlStore, without_nul
 
 QUERY_TIMEOUT_S = 10.0
@@ -75,6 +77,8 @@ class SQLiteStore(SqlStore):
         self._readers: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._checkpointer: sqlite3.Connection | None = None
+        self.search_path = self.path.with_name(self.path.name + "-search")
+        self.indexer = SearchIndexer(self.path, self.search_path)
         # (st_dev, st_ino) of the database file and of its -wal, taken at open: a commit
         # is acknowledged only if both are still the files this store writes to.
         self._identity: tuple[FileId, FileId] | None = None
@@ -97,6 +101,8 @@ class SQLiteStore(SqlStore):
         conn.execute("PRAGMA temp_store = MEMORY")
         if readonly:
             conn.execute("PRAGMA query_only = 1")
+            conn.execute(f"ATTACH DATABASE ? AS {sqlite_search.SCHEMA}",
+                         (str(self.search_path),))
         else:
             conn.execute("PRAGMA journal_mode = WAL")
             sync = "FULL" if self.durability == "full" else "NORMAL"
@@ -124,13 +130,14 @@ class SQLiteStore(SqlStore):
             for c in range(cycles.CYCLES):
                 for stmt in schema.rk_table_ddl(c):
                     conn.execute(stmt)
-            for stmt in sqlite_search.ddl() + sqlite_fields.ddl():
+            for stmt in sqlite_search.drop_from_main() + sqlite_fields.ddl():
                 conn.execute(stmt)
             report = None
             if maintain or self._meta(conn, "current_week") is None:
                 report = self._catch_up(conn, now_ms)
             conn.execute("COMMIT")
             self._identity = self._files()
+            self.indexer.open()
             return report
         except sqlite3.Error as exc:
             if self._writer is not None:
@@ -222,16 +229,54 @@ class SQLiteStore(SqlStore):
     def _empty_cycle(self, conn: Any, cycle: int) -> None:
         super()._empty_cycle(conn, cycle)
         conn.execute(f"DELETE FROM {schema.rk_table(cycle)}")
-        sqlite_search.empty_cycle(conn, cycle)
         sqlite_fields.empty_cycle(conn, cycle)
 
     def attribute_condition(self, kind: str, cycle: int, key: str, value: str) -> \
             tuple[str, list[Any]] | None:
         return sqlite_fields.condition(kind, cycle, key, value, self.index_attributes)
 
-    # -- the message search index (store/sqlite_search.py), also built behind the writer --
-    def _index_search(self, conn: Any, max_rows: int) -> int:
-        return sqlite_search.build(conn, max_rows)
+    # -- the message search index (store/sqlite_search.py): its own file and thread ------
+    builds_search_index_apart = True
+
+    def apply(self, tasks: Sequence[WriteTask], now_ms: int) -> list[Any]:
+        if tasks and all(isinstance(t, IndexSearch) for t in tasks):
+            return [self._index_now(t.max_rows) for t in tasks if isinstance(t, IndexSearch)]
+        results = super().apply(tasks, now_ms)
+        self.indexer.poke()
+        return results
+
+    def _index_now(self, max_rows: int) -> int:
+        """One index step on the caller's thread (tests, benchmarks, ``IndexSearch``)."""
+        try:
+            return self.indexer.step(max_rows)
+        except sqlite3.Error as exc:
+            raise self._translate(exc) from exc
+
+    @property
+    def search_max_lag_s(self) -> float:
+        return self.indexer.max_lag_s
+
+    @search_max_lag_s.setter
+    def search_max_lag_s(self, seconds: float) -> None:
+        self.indexer.max_lag_s = seconds
+
+    @property
+    def search_index_yields(self) -> bool:
+        return self.indexer.nice > 0
+
+    @search_index_yields.setter
+    def search_index_yields(self, yields: bool) -> None:
+        self.indexer.nice = NICE if yields else 0
+
+    def search_index_behind(self) -> float | None:
+        return self.indexer.lag_s if self.indexer.behind else None
+
+    def search_index_lag(self) -> tuple[int, float]:
+        """(rows of the newest week not in the message index, seconds of ingest they
+        span up to the newest row), one snapshot of both files."""
+        with self._read_session():
+            return sqlite_search.lag(self._reader(),
+                                     sqlite_search.newest_cycles(self._reader()))
 
     def _message_arms(self, q: search.MessageQuery) -> list[search.Arm]:
         return sqlite_search.arms(q, self.fetch)
@@ -363,6 +408,10 @@ class SQLiteStore(SqlStore):
 
     _bg_name = "logcycle-checkpoint"
 
+    def start_background(self) -> None:
+        super().start_background()
+        self.indexer.start()
+
     def _background_loop(self) -> None:
         """Checkpoints, every CHECKPOINT_EVERY_S."""
         while not self._bg_stop.wait(CHECKPOINT_EVERY_S):
@@ -370,6 +419,7 @@ class SQLiteStore(SqlStore):
 
     def close(self) -> None:
         self._stop_background()
+        self.indexer.close()
         if self._writer is not None:
             self.checkpoint(truncate=True)
         if self._checkpointer is not None:

@@ -1,21 +1,31 @@
-"""The SQLite message index: per cycle an FTS5 trigram table filled *behind* the writer.
+"""The SQLite message index: per kind with a ``message`` and per cycle an FTS5 trigram
+table, in a file of its own (``logcycle.db-search``) filled by a thread of its own.
 
 An FTS5 insert trigger would cut the insert rate about thirty-fold (see
-``shared/MEASUREMENTS.md``), so ingest never touches the index. Instead the writer thread,
-when it has nothing else to do, copies the rows written since the last time into
-``lc_search_<kind>_<cycle>`` in chunks (an :class:`~logcycle.ingest.tasks.IndexSearch`
-task), and records in ``lc_index_state`` the highest id indexed (the *watermark*) in the
-same transaction. Rotation empties a cycle's index with its tables (:func:`empty_cycle`).
+``shared/MEASUREMENTS.md``), so ingest never touches the index. Built by the writer
+thread between commits (as until 2026-12), it got one half chunk a second under a steady
+stream and trailed by as long as the stream lasted. Now the indexer
+(:mod:`logcycle.store.sqlite_indexer`) has its own connection to its own file, so it never
+waits for the main file's write lock, and its SQL runs without the GIL on the other core:
+it reads the rows written since its last step from the main file (attached read-only),
+copies their messages into ``lc_search_<kind>_<cycle>`` and records the highest id
+indexed (the *watermark*) and the week the cycle held in ``lc_search_state``, in one
+transaction of the index file.
 
-A search of a cycle then reads two arms, both verified with the exact ``LIKE``:
+A search of a cycle reads two arms, both verified with the exact ``LIKE``:
 
 - rows with ``id <= watermark``: the candidates that the index gives for the pattern's
   rarest trigrams, looked up by rowid;
 - rows with ``id > watermark`` (the tail not indexed yet): scanned.
 
-So results are exact whatever the index holds, and a search is fast as soon as the
-indexer has caught up. A pattern without a literal run of three characters cannot use a
-trigram and scans (bounded by the store's query timeout).
+The index of a cycle is used only while the week it recorded is the week the main file
+says the cycle holds (in the reader's snapshot of both files); after a rotation the
+cycle is scanned until the indexer has emptied and refilled it. Rows that the index
+names but the main file no longer holds are dropped by the join. So results are exact
+whatever the index holds and whichever file's snapshot is newer. A pattern without a
+literal run of three characters cannot use a trigram and scans (bounded by the store's
+query timeout). The index file is derived data: deleting it (with the server stopped)
+makes the indexer rebuild it, newest week first.
 
 The tables are contentless (``content=''``) with ``detail=none``: the index holds only
 which rows contain which trigram, about half the size of a full one and faster to build.
@@ -28,17 +38,18 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from logcycle.cycles import CYCLES
+from logcycle.kinds import MESSAGE_KINDS
 from logcycle.store import schema
 from logcycle.store.search import (
     Arm,
     MessagePattern,
     MessageQuery,
     base_conditions,
-    build_newest_first,
     scan_arm,
 )
 
-INDEXED_KINDS: tuple[str, ...] = ("general",)
+INDEXED_KINDS: tuple[str, ...] = MESSAGE_KINDS
+SCHEMA = "lcs"  # the index file, attached under this name to the main file's readers
 PROBE_LIMIT = 32  # matches looked at to judge how common a trigram is
 MAX_PROBES = 12
 MAX_TRIGRAMS = 4  # the rarest trigrams that select candidates; LIKE checks the rest
@@ -57,44 +68,92 @@ def fts_table(kind: str, cycle: int) -> str:
 
 
 def ddl() -> list[str]:
-    """The index tables; idempotent. Watermarks live in ``lc_index_state`` (name
-    ``search_<kind>``, absent: 0), beside those of the other indexes built behind the writer."""
-    return [f"CREATE VIRTUAL TABLE IF NOT EXISTS {fts_table(kind, c)} USING fts5(body, "
-            "content='', detail=none, columnsize=0, tokenize='trigram')"
-            for kind in INDEXED_KINDS for c in range(CYCLES)]
+    """The index file's tables; idempotent."""
+    return ["CREATE TABLE IF NOT EXISTS lc_search_state (kind TEXT NOT NULL, cycle INTEGER "
+            "NOT NULL, week INTEGER, watermark INTEGER NOT NULL, PRIMARY KEY (kind, cycle))",
+            *(f"CREATE VIRTUAL TABLE IF NOT EXISTS {fts_table(kind, c)} USING fts5(body, "
+              "content='', detail=none, columnsize=0, tokenize='trigram')"
+              for kind in INDEXED_KINDS for c in range(CYCLES))]
 
 
-def empty_cycle(conn: sqlite3.Connection, cycle: int) -> None:
-    """Empty the index of a cycle, in the transaction that empties its tables. The
-    watermark stays: ids only grow, so every row written later is above it."""
-    for kind in INDEXED_KINDS:
-        fts = fts_table(kind, cycle)
-        conn.execute(f"INSERT INTO {fts} ({fts}) VALUES ('delete-all')")
+def drop_from_main() -> list[str]:
+    """What the main file held of the index before it moved to a file of its own."""
+    return ["DELETE FROM lc_index_state WHERE name LIKE 'search\\_%' ESCAPE '\\'",
+            *(f"DROP TABLE IF EXISTS lc_search_general_{c}" for c in range(CYCLES))]
 
 
-_STATE = "SELECT watermark FROM lc_index_state WHERE name = ? AND cycle = ?"
-
-
-# -- the indexer (writer thread, inside the writer's transaction) ---------------------------
+# -- the indexer (its own thread and connection; the main file attached as ``src``) --------
 def build(conn: sqlite3.Connection, max_rows: int) -> int:
-    """Index up to ``max_rows`` rows, newest week first; the number indexed."""
-    return build_newest_first(conn, INDEXED_KINDS, max_rows, _index_cycle)
+    """Index up to ``max_rows`` rows, newest week first, in the caller's transaction of
+    the index file; the number indexed (0: up to date)."""
+    done = 0
+    held = conn.execute("SELECT cycle, week FROM src.lc_cycles WHERE week IS NOT NULL "
+                        "ORDER BY week DESC").fetchall()
+    for kind in INDEXED_KINDS:
+        for cycle, week in held:
+            if done >= max_rows:
+                return done
+            done += _index_cycle(conn, kind, int(cycle), int(week), max_rows - done)
+    return done
 
 
-def _index_cycle(conn: sqlite3.Connection, kind: str, cycle: int, rows: int) -> int:
+_STATE = "SELECT week, watermark FROM lc_search_state WHERE kind = ? AND cycle = ?"
+_SET = ("INSERT INTO lc_search_state (kind, cycle, week, watermark) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (kind, cycle) DO UPDATE SET week = excluded.week, "
+        "watermark = excluded.watermark")
+
+
+def _index_cycle(conn: sqlite3.Connection, kind: str, cycle: int, week: int,
+                 rows: int) -> int:
     table, fts = schema.table(kind, cycle), fts_table(kind, cycle)
-    row = conn.execute(_STATE, (f"search_{kind}", cycle)).fetchone()
-    mark = 0 if row is None else int(row[0])
-    top, n = conn.execute(f"SELECT max(id), count(*) FROM (SELECT id FROM {table} WHERE id > ? "
-                          "ORDER BY id LIMIT ?)", (mark, rows)).fetchone()
+    state = conn.execute(_STATE, (kind, cycle)).fetchone()
+    mark = 0 if state is None else int(state[1])
+    if state is None or state[0] != week:
+        # The cycle turned (or was never indexed): what the index held is gone from the
+        # main file. The watermark stays: ids only grow, the new week's rows are above it.
+        conn.execute(f"INSERT INTO {fts} ({fts}) VALUES ('delete-all')")
+        conn.execute(_SET, (kind, cycle, week, mark))
+    top, n = conn.execute(f"SELECT max(id), count(*) FROM (SELECT id FROM src.{table} "
+                          "WHERE id > ? ORDER BY id LIMIT ?)", (mark, rows)).fetchone()
     if top is None:
         return 0
-    conn.execute(f"INSERT INTO {fts} (rowid, body) SELECT id, message FROM {table} "
-                 "WHERE id > ? AND id <= ?", (mark, top))
-    conn.execute("INSERT INTO lc_index_state (name, cycle, watermark) VALUES (?, ?, ?) "
-                 "ON CONFLICT (name, cycle) DO UPDATE SET watermark = excluded.watermark",
-                 (f"search_{kind}", cycle, top))
+    conn.execute(f"INSERT INTO {fts} (rowid, body) SELECT id, message FROM src.{table} "
+                 "WHERE id > ? AND id <= ? AND message IS NOT NULL", (mark, top))
+    conn.execute(_SET, (kind, cycle, week, top))
     return int(n)
+
+
+def lag(conn: Any, kind_cycles: Sequence[tuple[str, int]], *, main: str = "",
+        index: str = f"{SCHEMA}.") -> tuple[int, float]:
+    """(rows not indexed yet, seconds of insert instants between the oldest of them and
+    the newest row) over ``kind_cycles``, in one snapshot of both files. ``main`` and
+    ``index`` are the schema prefixes of the two files on ``conn`` (a reader: "" and
+    "lcs."; the indexer: "src." and "")."""
+    rows, oldest, newest = 0, None, None
+    for kind, cycle in kind_cycles:
+        table = f"{main}{schema.table(kind, cycle)}"
+        n, first = conn.execute(
+            f"SELECT count(*), min(insert_instant) FROM {table} WHERE id > COALESCE(("
+            f"SELECT s.watermark FROM {index}lc_search_state s JOIN {main}lc_cycles c ON "
+            "c.cycle = s.cycle AND c.week = s.week WHERE s.kind = ? AND s.cycle = ?), 0)",
+            (kind, cycle)).fetchone()
+        last = conn.execute(f"SELECT insert_instant FROM {table} ORDER BY id DESC "
+                            "LIMIT 1").fetchone()
+        if last is not None:
+            newest = int(last[0]) if newest is None else max(newest, int(last[0]))
+        if first is not None:
+            rows += int(n)
+            oldest = int(first) if oldest is None else min(oldest, int(first))
+    if oldest is None or newest is None:
+        return rows, 0.0
+    return rows, max(0.0, (newest - oldest) / 1000)
+
+
+def newest_cycles(conn: Any, main: str = "") -> list[tuple[str, int]]:
+    """(kind, cycle) of every indexed kind in the newest week's cycle."""
+    row = conn.execute(f"SELECT cycle FROM {main}lc_cycles WHERE week IS NOT NULL "
+                       "ORDER BY week DESC LIMIT 1").fetchone()
+    return [] if row is None else [(k, int(row[0])) for k in INDEXED_KINDS]
 
 
 # -- searching (read threads, inside one read transaction) -----------------------------------
@@ -119,14 +178,23 @@ def _phrase(tri: str) -> str:
     return '"' + tri.replace('"', '""') + '"'
 
 
-def _rarity(fetch: Fetch, fts: str, tri: str, mark: int) -> tuple[int, float]:
-    """(matches seen, mean id gap between the newest matches): a rare trigram has few
-    matches or far apart ones. Sorting by (count, -gap) puts the rarest first."""
-    _, rows = fetch(f"SELECT rowid FROM {fts} WHERE {fts} MATCH ? AND rowid <= ? "
-                    f"ORDER BY rowid DESC LIMIT {PROBE_LIMIT}", (_phrase(tri), mark))
-    if len(rows) < PROBE_LIMIT:
-        return len(rows), float("inf")
-    return PROBE_LIMIT, (rows[0][0] - rows[-1][0]) / PROBE_LIMIT
+def _rarity(fetch: Fetch, fts: str, tris: Sequence[str], mark: int) -> \
+        list[tuple[int, float]]:
+    """Per trigram (matches seen, mean id gap between the newest matches): a rare trigram
+    has few matches or far apart ones. Sorting by (count, -gap) puts the rarest first.
+    One statement for all of them: under load every statement of a search waits for the
+    GIL again (measured: a dozen probes cost tens of ms during a steady stream)."""
+    probe = (f"SELECT {{i}} AS t, r FROM (SELECT rowid AS r FROM {fts} WHERE {fts} MATCH ? "
+             f"AND rowid <= ? ORDER BY rowid DESC LIMIT {PROBE_LIMIT})")
+    sql = ("SELECT t, count(*), max(r) - min(r) FROM (" +
+           " UNION ALL ".join(probe.format(i=i) for i in range(len(tris))) + ") GROUP BY t")
+    _, rows = fetch(sql, [v for t in tris for v in (_phrase(t), mark)])
+    seen = {int(t): (int(n), int(span)) for t, n, span in rows}
+    out = []
+    for i in range(len(tris)):
+        n, span = seen.get(i, (0, 0))
+        out.append((n, float("inf") if n < PROBE_LIMIT else span / PROBE_LIMIT))
+    return out
 
 
 def candidates_query(fetch: Fetch, fts: str, pattern: MessagePattern, mark: int) -> str | None:
@@ -136,11 +204,8 @@ def candidates_query(fetch: Fetch, fts: str, pattern: MessagePattern, mark: int)
     tris = trigrams(pattern.literals)
     if not tris:
         return None
-    scored: list[tuple[int, float, str]] = []
-    for t in tris:
-        n, gap = _rarity(fetch, fts, t, mark)
-        scored.append((n, -gap, t))
-    scored.sort()
+    scored = sorted((n, -gap, t) for (n, gap), t in
+                    zip(_rarity(fetch, fts, tris, mark), tris, strict=True))
     if scored[0][0] == 0:
         return ""
     if scored[0][0] == PROBE_LIMIT and -scored[0][1] < DENSE_GAP:
@@ -148,12 +213,16 @@ def candidates_query(fetch: Fetch, fts: str, pattern: MessagePattern, mark: int)
     return " AND ".join(_phrase(t) for _, _, t in scored[:MAX_TRIGRAMS])
 
 
+# A cycle's index counts only while it holds the week the main file says the cycle holds.
+_MARKS = (f"SELECT s.cycle, s.watermark FROM {SCHEMA}.lc_search_state s JOIN lc_cycles c "
+          "ON c.cycle = s.cycle AND c.week = s.week WHERE s.kind = ?")
+
+
 def arms(q: MessageQuery, fetch: Fetch) -> list[Arm]:
     """The arms of every cycle of ``q``, in the order of its page."""
     if q.pattern is None or q.kind not in INDEXED_KINDS or not trigrams(q.pattern.literals):
         return [scan_arm(q, c, "?", "LIKE") for c in q.cycles]
-    _, rows = fetch("SELECT cycle, watermark FROM lc_index_state WHERE name = ?",
-                    (f"search_{q.kind}",))
+    _, rows = fetch(_MARKS, (q.kind,))
     marks = {int(c): int(w) for c, w in rows}
     out: list[Arm] = []
     for cycle in q.cycles:

@@ -192,6 +192,46 @@ class SqlStore:
         """Add rows to a message index kept behind the writer (none here: 0)."""
         return 0
 
+    # Seconds the message index may trail before it counts as behind (the setting
+    # search_index_max_lag_s); the service sets it.
+    search_max_lag_s = 10.0
+    builds_search_index_apart = False
+    # search_index_lag=scan: the index yields the CPU to ingest (where the engine can).
+    search_index_yields = True
+
+    def search_index_lag(self) -> tuple[int, float]:
+        """Rows of the newest week above each indexed kind's ``search_<kind>`` watermark in
+        ``lc_index_state`` and the seconds they span (engines whose index lives there)."""
+        p = self.dialect.param
+        _, top = self.fetch("SELECT cycle FROM lc_cycles WHERE week IS NOT NULL "
+                            "ORDER BY week DESC LIMIT 1", ())
+        if not top:
+            return 0, 0.0
+        cycle = int(top[0][0])
+        rows, oldest, newest = 0, None, None
+        for kind in self._search_kinds():
+            table = schema.table(kind, cycle)
+            _, got = self.fetch(
+                f"SELECT count(*), min(insert_instant), (SELECT insert_instant FROM {table} "
+                f"ORDER BY id DESC LIMIT 1) FROM {table} WHERE id > COALESCE((SELECT "
+                f"watermark FROM lc_index_state WHERE name = {p} AND cycle = {p}), 0)",
+                (f"search_{kind}", cycle))
+            n, first, last = got[0]
+            rows += int(n)
+            if first is not None:
+                oldest = int(first) if oldest is None else min(oldest, int(first))
+            if last is not None:
+                newest = int(last) if newest is None else max(newest, int(last))
+        if oldest is None or newest is None:
+            return rows, 0.0
+        return rows, max(0.0, (newest - oldest) / 1000)
+
+    def _search_kinds(self) -> tuple[str, ...]:
+        return ()
+
+    def search_index_behind(self) -> float | None:
+        return None
+
     # -- schema ---------------------------------------------------------------------------
     def _create_schema(self, conn: Any, now_ms: int) -> None:
         for stmt in schema.meta_ddl(self.dialect) + schema.all_kind_ddl(self.dialect):
