@@ -16,13 +16,14 @@ import gc
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Concatenate, ParamSpec, TypeVar
 
-from logcycle.api.auth import Auth
+from logcycle.api.auth import Auth, Principal
 from logcycle.clock import Clock, SystemClock
 from logcycle.ingest.decode import BatchDecoder
 from logcycle.ingest.writer import Writer
 from logcycle.keys import hash_key, load_secret, new_key
+from logcycle.query.scope import Reader
 from logcycle.settings import Settings
 from logcycle.store import faults
 from logcycle.store.base import MaintenanceReport, Store
@@ -30,6 +31,7 @@ from logcycle.store.factory import make_store
 
 log = logging.getLogger("logcycle")
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
 def tune_gc() -> None:
@@ -99,7 +101,11 @@ class Service:
     def ready(self) -> bool:
         return self.started and self.writer.alive
 
-    async def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run a query function on the read threads."""
+    async def read(self, principal: Principal, fn: Callable[Concatenate[Reader, P], T],
+                   *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run ``fn(reader, *args, **kwargs)`` on the read threads, where ``reader`` is the
+        store as ``principal`` may see it (query/scope.py): the only way a route reads."""
+        reader = Reader(self.store, principal.sources)
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.reads, functools.partial(fn, *args, **kwargs))
+        return await loop.run_in_executor(self.reads,
+                                          functools.partial(fn, reader, *args, **kwargs))

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from starlette.requests import Request
 
 from logcycle.errors import Forbidden, Unauthorized
-from logcycle.keys import GRANTS, hash_key
+from logcycle.keys import GRANTS, Scope, hash_key
 from logcycle.store.base import Store
 
 RELOAD_S = 1.0
@@ -32,6 +32,11 @@ class Principal:
 
     def may(self, action: str) -> bool:
         return action in GRANTS[self.scope]
+
+    @property
+    def sources(self) -> Scope:
+        """The events this key may read and write (all, or its ``src`` prefix's)."""
+        return Scope(self.src_prefix)
 
 
 class Auth:

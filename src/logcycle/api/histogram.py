@@ -29,7 +29,7 @@ HISTOGRAM_PARAMS = (*FILTER_PARAMS, "buckets")
 
 async def get_histogram(request: Request) -> Response:
     svc = svc_of(request)
-    await svc.auth.require(request, "read")
+    principal = await svc.auth.require(request, "read")
     p = request.query_params
     check_params(p, HISTOGRAM_PARAMS)
     f = parse_filter(p)
@@ -40,14 +40,14 @@ async def get_histogram(request: Request) -> Response:
         raise BadRequest("start is after end", code="invalid_parameter")
     f = dataclasses.replace(f, start=start, end=end)
     b = plan(start, end, n)
-    todo = await svc.read(tables, svc.store, f, b, svc.settings.tz)
+    todo = await svc.read(principal, tables, f, b, svc.settings.tz)
     # Half the read threads at most: the page's first page of results (asked for at the
     # same time) and other people's queries do not wait behind a week-long histogram.
     lanes = asyncio.Semaphore(max(1, svc.settings.read_threads // 2))
 
     async def count(kind: str, cycle: int) -> list[tuple[int, int]]:
         async with lanes:
-            return await svc.read(count_table, svc.store, kind, cycle, f, b)
+            return await svc.read(principal, count_table, kind, cycle, f, b)
 
     counts = await asyncio.gather(*(count(kind, cycle) for kind, cycle in todo))
     return JSON(merge(b, [(kind, c) for (kind, _), c in zip(todo, counts, strict=True)]))

@@ -34,6 +34,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from logcycle.api.auth import Principal
 from logcycle.api.events import FILTER_PARAMS, parse_filter, svc_of
 from logcycle.api.http import check_params
 from logcycle.errors import BadRequest, LogcycleError, Overloaded
@@ -105,20 +106,20 @@ def _message(data: Any, *, event: str | None = None, id_: int | None = None) -> 
     return head.encode() + b"data: " + orjson.dumps(data) + b"\n\n"
 
 
-async def _stream(request: Request, svc: Service, f: EventFilter,
+async def _stream(request: Request, svc: Service, principal: Principal, f: EventFilter,
                   after: int | None) -> AsyncIterator[bytes]:
     yield b"retry: 1000\n\n"
     resumed = after is not None
-    top = await svc.read(high_water, svc.store)
+    top = await svc.read(principal, high_water)
     # An id above the newest one (a store that was reset) resumes from now, not never.
     mark = top if after is None or (top and after > top) else after
     yield _message({"after_id": mark}, event="ready", id_=mark)
     began = last_beat = last_auth = time.monotonic()
     while time.monotonic() - began < LIFETIME_S:
-        top = await svc.read(high_water, svc.store)
+        top = await svc.read(principal, high_water)
         behind = False
         if top > mark:
-            events, mark = await svc.read(events_after, svc.store, f, mark, top, limit=BATCH,
+            events, mark = await svc.read(principal, events_after, f, mark, top, limit=BATCH,
                                           recent_only=not resumed)
             resumed, behind = False, mark < top  # a full batch: read on at once
             for e in events:
@@ -140,7 +141,7 @@ async def _stream(request: Request, svc: Service, f: EventFilter,
 
 async def get_tail(request: Request) -> Response:
     svc = svc_of(request)
-    await svc.auth.require(request, "read")
+    principal = await svc.auth.require(request, "read")
     check_params(request.query_params, TAIL_PARAMS)
     f = parse_filter({k: v for k, v in request.query_params.items() if k != "after_id"})
     after = _resume_id(request)
@@ -148,7 +149,7 @@ async def get_tail(request: Request) -> Response:
     if not slots.acquire():
         raise Overloaded(f"{slots.limit} live tails are open already: retry later",
                          retry_after=5)
-    return _TailResponse(_stream(request, svc, f, after), slots.release)
+    return _TailResponse(_stream(request, svc, principal, f, after), slots.release)
 
 
 routes = [Route("/api/v1/tail", get_tail, methods=["GET"])]

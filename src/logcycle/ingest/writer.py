@@ -8,7 +8,7 @@ runs the housekeeping: rotation when no write comes, reindexing, search index st
 
     writer = Writer(store, clock, max_pending=50_000)
     writer.start()
-    ids = await writer.submit(EventBatch(events, None, "key-1"))
+    ids = await writer.submit(EventBatch(events, None, "key-1", scope=ALL))
 
 When the events waiting exceed ``max_pending``, :meth:`Writer.submit` raises
 :class:`~logcycle.errors.Overloaded` (HTTP 503 + Retry-After) instead of queueing more.

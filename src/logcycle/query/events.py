@@ -4,8 +4,11 @@ Ids grow with insert time and each week's rows live in one cycle's tables, so a 
 read week by week, newest first, and stops as soon as it is full: a query touches only
 the cycles that can hold matches.
 
-    page = list_events(store, EventFilter(kinds=("error",)), after=None, limit=50, tz=tz)
+    page = list_events(reader, EventFilter(kinds=("error",)), after=None, limit=50, tz=tz)
     page.events, page.next
+
+Every function reads through a :class:`~logcycle.query.scope.Reader`, so a caller sees only
+what its key's scope holds (an event out of scope is as absent as one that never was).
 """
 
 from __future__ import annotations
@@ -20,9 +23,8 @@ import orjson
 from logcycle import cycles
 from logcycle.kinds import KINDS, FieldType, is_top_level
 from logcycle.query.filters import EventFilter, encode_token, like_pattern
+from logcycle.query.scope import Reader
 from logcycle.query.wildcards import substring_pattern, wildcard_pattern
-from logcycle.store import schema
-from logcycle.store.base import Store
 from logcycle.store.search import MessageQuery
 
 MAX_REQUEST_EVENTS = 10_000
@@ -77,8 +79,9 @@ def time_range(start: int | None, end: int | None, p: str) -> tuple[list[str], l
     return clauses, params
 
 
-def _where(f: EventFilter, p: str, like: str, after: int | None,
-           rk: tuple[str, list[Any]] | None = None) -> tuple[str, list[Any]]:
+def conditions(f: EventFilter, p: str, like: str, after: int | None,
+               rk: tuple[str, list[Any]] | None = None) -> tuple[list[str], list[Any]]:
+    """The WHERE conditions of ``f`` (and of a keyset ``after``, a request-key lookup)."""
     clauses: list[str] = []
     params: list[Any] = []
     if rk is not None:
@@ -98,48 +101,46 @@ def _where(f: EventFilter, p: str, like: str, after: int | None,
     if f.q is not None:
         clauses.append(f"message {like} {p} ESCAPE '\\'")
         params.append(like_pattern(f.q, wildcards=f.wildcard))
-    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+    return clauses, params
 
 
-def _search(store: Store, f: EventFilter, kind: str, cycle: int, after: int | None,
+def _search(reader: Reader, f: EventFilter, kind: str, cycle: int, after: int | None,
             rk: tuple[str, list[Any]] | None, limit: int) -> list[tuple[int, dict[str, Any]]]:
     """Rows of one table whose message matches ``f.q``, through the store's message search
     (SQLite: the trigram index built behind the writer, exact; store/sqlite_search.py)."""
     pattern = wildcard_pattern(f.q or "") if f.wildcard else substring_pattern(f.q or "")
-    where, params = _where(dataclasses.replace(f, q=None), store.dialect.param,
-                           store.dialect.like, None, rk)
+    d = reader.dialect
     if pattern is not None:
+        where, params = conditions(dataclasses.replace(f, q=None), d.param, d.like, None, rk)
         columns = KINDS[kind].columns
         q = MessageQuery(kind=kind, cycles=(cycle,), columns=columns, pattern=pattern,
-                         where=(where.removeprefix(" WHERE "),) if where else (),
-                         params=tuple(params), below_id=after, limit=limit)
-        return [(r[0], to_event(kind, list(columns), r)) for r in store.search_messages(q).rows]
-    where, params = _where(f, store.dialect.param, store.dialect.like, after, rk)
-    names, rows = store.fetch(f"SELECT * FROM {schema.table(kind, cycle)}{where} "
-                              f"ORDER BY id DESC LIMIT {store.dialect.param}",
-                              [*params, limit])
+                         where=tuple(where), params=tuple(params), below_id=after, limit=limit)
+        return [(r[0], to_event(kind, list(columns), r)) for r in reader.search(q).rows]
+    where, params = conditions(f, d.param, d.like, after, rk)
+    names, rows = reader.select(kind, cycle, "*", where, params,
+                                tail=f"ORDER BY id DESC LIMIT {d.param}", tail_params=[limit])
     return [(r[0], to_event(kind, names, r)) for r in rows]
 
 
-def list_events(store: Store, f: EventFilter, *, after: int | None, limit: int,
+def list_events(reader: Reader, f: EventFilter, *, after: int | None, limit: int,
                 tz: ZoneInfo) -> Page:
     """One page of events matching ``f``, newest first, and the token of the next."""
-    kinds = f.searched_kinds()
-    d = store.dialect
+    kinds = reader.kinds(f.searched_kinds())
+    d = reader.dialect
     found: list[tuple[int, dict[str, Any]]] = []
-    for week in weeks_to_read(store.held(), f.start, f.end, tz):
+    for week in weeks_to_read(reader.held(), f.start, f.end, tz):
         cycle = week % cycles.CYCLES
         batch: list[tuple[int, dict[str, Any]]] = []
         for kind in kinds:
-            rk = (store.request_key_condition(kind, cycle, f.request_key)
+            rk = (reader.request_key_condition(kind, cycle, f.request_key)
                   if f.request_key is not None else None)
             if kind == "general" and f.q is not None:
-                batch.extend(_search(store, f, kind, cycle, after, rk, limit + 1 - len(found)))
+                batch.extend(_search(reader, f, kind, cycle, after, rk, limit + 1 - len(found)))
                 continue
-            where, params = _where(f, d.param, d.like, after, rk)
-            sql = (f"SELECT * FROM {schema.table(kind, cycle)}{where} "
-                   f"ORDER BY id DESC LIMIT {d.param}")
-            names, rows = store.fetch(sql, [*params, limit + 1 - len(found)])
+            where, params = conditions(f, d.param, d.like, after, rk)
+            names, rows = reader.select(kind, cycle, "*", where, params,
+                                        tail=f"ORDER BY id DESC LIMIT {d.param}",
+                                        tail_params=[limit + 1 - len(found)])
             batch.extend((r[0], to_event(kind, names, r)) for r in rows)
         batch.sort(key=lambda item: item[0], reverse=True)
         found.extend(batch)
@@ -150,18 +151,18 @@ def list_events(store: Store, f: EventFilter, *, after: int | None, limit: int,
     return Page(events, encode_token(found[limit - 1][0]) if more else None)
 
 
-def request_tree(store: Store, request_key: str) -> dict[str, Any] | None:
+def request_tree(reader: Reader, request_key: str) -> dict[str, Any] | None:
     """Every event of one request: top-level events and drill events ordered by instant,
     each inline error nested under the event that carried it. None if there is none."""
-    p = store.dialect.param
+    p = reader.dialect.param
     events: list[dict[str, Any]] = []
-    for week in weeks_to_read(store.held(), None, None, ZoneInfo("UTC")):
+    for week in weeks_to_read(reader.held(), None, None, ZoneInfo("UTC")):
         cycle = week % cycles.CYCLES
-        for kind in KINDS:
-            cond, params = store.request_key_condition(kind, cycle, request_key)
-            names, rows = store.fetch(
-                f"SELECT * FROM {schema.table(kind, cycle)} WHERE {cond} "
-                f"ORDER BY id LIMIT {p}", [*params, MAX_REQUEST_EVENTS + 1])
+        for kind in reader.kinds():
+            cond, params = reader.request_key_condition(kind, cycle, request_key)
+            names, rows = reader.select(kind, cycle, "*", [cond], params,
+                                        tail=f"ORDER BY id LIMIT {p}",
+                                        tail_params=[MAX_REQUEST_EVENTS + 1])
             events.extend(to_event(kind, names, r) for r in rows)
     if not events:
         return None
@@ -179,15 +180,15 @@ def request_tree(store: Store, request_key: str) -> dict[str, Any] | None:
             "count": len(top) + len(drill), "truncated": truncated}
 
 
-def find_event(store: Store, event_id: int, kinds: tuple[str, ...] = tuple(KINDS)) -> \
+def find_event(reader: Reader, event_id: int, kinds: tuple[str, ...] = tuple(KINDS)) -> \
         dict[str, Any] | None:
-    """The event with this id, from whichever kind and week holds it."""
-    p = store.dialect.param
-    for week in weeks_to_read(store.held(), None, None, ZoneInfo("UTC")):
+    """The event with this id, from whichever kind and week holds it (None when there is
+    none in the reader's scope)."""
+    p = reader.dialect.param
+    for week in weeks_to_read(reader.held(), None, None, ZoneInfo("UTC")):
         cycle = week % cycles.CYCLES
-        for kind in kinds:
-            names, rows = store.fetch(f"SELECT * FROM {schema.table(kind, cycle)} "
-                                      f"WHERE id = {p}", [event_id])
+        for kind in reader.kinds(kinds):
+            names, rows = reader.select(kind, cycle, "*", [f"id = {p}"], [event_id])
             if rows:
                 return to_event(kind, names, rows[0])
     return None

@@ -528,7 +528,8 @@ class PostgresStore(SqlStore):
         if not all(schema.COLUMN_NAME.fullmatch(n) for n in (table, *columns)):
             raise ValueError(f"not a table or column name: {table!r} {columns!r}")
         n = 0
-        with conn.cursor().copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+        quoted = ", ".join(schema.quote(c) for c in columns)
+        with conn.cursor().copy(f"COPY {table} ({quoted}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
                 n += 1

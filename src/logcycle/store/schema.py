@@ -139,8 +139,21 @@ def record_table_ddl(entity: str, columns: dict[str, str], d: Dialect) -> str:
     for name, typ in columns.items():
         if not COLUMN_NAME.fullmatch(name) or name in RECORD_BASE_COLUMNS:
             raise ValueError(f"invalid column name {name!r}")
-        cols.append(f"{name} {types[typ]}")
+        cols.append(f"{quote(name)} {types[typ]}")
     return f"CREATE TABLE IF NOT EXISTS {record_table(entity)} ({', '.join(cols)})"
+
+
+def quote(column: str) -> str:
+    """A declared column's name as a quoted identifier: a name matching COLUMN_NAME may
+    be an SQL keyword (``select``, ``order``), which both engines accept only quoted.
+    Quoting a lower-case name does not change it, so ``SELECT amount`` still finds it.
+
+    >>> quote("select")
+    '"select"'
+    """
+    if not COLUMN_NAME.fullmatch(column):
+        raise ValueError(f"invalid column name {column!r}")
+    return f'"{column}"'
 
 
 def rk_table(cycle: int) -> str:
