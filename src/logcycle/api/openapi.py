@@ -111,20 +111,27 @@ def _error(status: int, dialect: str) -> Schema:
     return {"description": "error", "content": _json(body)}
 
 
+ANY_KEY = "any key"
+
+
 def op(method: str, route: str, summary: str, *, scope: str | None, ok: Schema | None,
        errors: tuple[int, ...] = (), params: list[Schema] | None = None,
        body: Schema | None = None, media: str = "application/json",
        dialect: str = "native") -> tuple[str, str, Schema]:
-    """One operation of the document."""
+    """One operation of the document. ``scope``: None (public), ``ANY_KEY`` (any valid
+    key, else 401) or the scope the route needs (else 401 or 403)."""
     ok_answer: Schema = {"description": "OK"}
     if ok is not None:
         ok_answer["content"] = {media: {"schema": ok}}
-    statuses = (*errors, 401, 403) if scope else errors
+    statuses = set(errors) | ({401} if scope else set()) | \
+        ({403} if scope and scope != ANY_KEY else set())
     responses = {"200": ok_answer, **{str(s): _error(s, dialect) for s in sorted(statuses)}}
     operation: Schema = {"summary": summary, "responses": responses,
                          "parameters": params or [],
                          "security": [{"key": []}] if scope else []}
-    if scope:
+    if scope == ANY_KEY:
+        operation["description"] = "Needs a valid key (any scope)."
+    elif scope:
         operation["description"] = f"Needs a key whose scope allows `{scope}`."
     if body is not None:
         operation["requestBody"] = {"required": True, "content": _json(body)}
@@ -157,8 +164,7 @@ OPERATIONS: list[tuple[str, str, Schema]] = [
        media="text/event-stream", errors=(400, 503),
        params=[p for p in FILTERS if p["name"] not in ("start", "end")]
        + [query("after_id", STR)]),
-    op("get", "/api/v1/whoami", "The caller's key and the week model", scope=None, ok=OBJ,
-       errors=(401,)),
+    op("get", "/api/v1/whoami", "The caller's key and the week model", scope=ANY_KEY, ok=OBJ),
     op("get", "/api/v1/entities", "Declared record entities", scope="read", ok=OBJ,
        errors=(503,)),
     op("put", "/api/v1/entities/{entity}", "Declare a record entity", scope="admin", ok=OBJ,
@@ -192,7 +198,7 @@ OPERATIONS: list[tuple[str, str, Schema]] = [
                                 "type": {"enum": [*TYPES, None]}}}}},
        ok={"type": "object", "required": ["eventLog"], "properties": {"eventLog": EVENT_LOG}}),
     op("post", "/rpc", "Log RPC frames: /v1/Log.Log and /v1/Log.List (seed 002)",
-       scope=None, body=RPC_FRAME, ok=RPC_ANSWER, errors=(400, 401, 413, 415)),
+       scope=ANY_KEY, body=RPC_FRAME, ok=RPC_ANSWER, errors=(400, 413, 415)),
     op("get", "/", "The web page", scope=None, ok=STR, media="text/html"),
     op("get", "/static/{name}", "The web page's files", scope=None, ok=STR, media="*/*",
        params=[path("name", STR)], errors=(404,)),
