@@ -57,9 +57,9 @@ async def put_entity(request: Request) -> Response:
                          '{"columns": {"name": "text|integer|real|boolean|json"}}',
                          code="invalid_entity") from None
     for col, typ in spec.columns.items():
-        if not schema.COLUMN_NAME.fullmatch(col) or col in schema.RECORD_BASE_COLUMNS:
+        if not schema.COLUMN_NAME.fullmatch(col) or col in schema.RESERVED_COLUMNS:
             raise BadRequest(f"column name {col[:80]!r} must match [a-z][a-z0-9_]{{0,62}} and "
-                             f"not be one of {', '.join(schema.RECORD_BASE_COLUMNS)}",
+                             f"not be one of {', '.join(schema.RESERVED_COLUMNS)}",
                              code="invalid_entity")
         if typ not in schema.RECORD_TYPES:
             raise BadRequest(f"column {col!r}: type {typ[:40]!r} is not one of "
