@@ -22,10 +22,12 @@ import orjson
 
 from logcycle import cycles
 from logcycle.kinds import KINDS, FieldType, is_top_level
+from logcycle.query import compile as qc
 from logcycle.query.filters import EventFilter, encode_token, like_pattern
 from logcycle.query.scope import Reader
 from logcycle.query.wildcards import substring_pattern, wildcard_pattern
-from logcycle.store.search import MessageQuery
+from logcycle.store import schema
+from logcycle.store.search import MessagePattern, MessageQuery
 
 MAX_REQUEST_EVENTS = 10_000
 _JSON_COLUMNS = {k: {f.name for f in v.fields if f.type in (FieldType.JSON, FieldType.OBJECT)}
@@ -80,10 +82,19 @@ def time_range(start: int | None, end: int | None, p: str) -> tuple[list[str], l
 
 
 def conditions(f: EventFilter, p: str, like: str, after: int | None,
-               rk: tuple[str, list[Any]] | None = None) -> tuple[list[str], list[Any]]:
-    """The WHERE conditions of ``f`` (and of a keyset ``after``, a request-key lookup)."""
+               rk: tuple[str, list[Any]] | None = None, *, kind: str | None = None,
+               dialect: schema.Dialect | None = None,
+               query: qc.Expr | bool | None = True) -> tuple[list[str], list[Any]]:
+    """The WHERE conditions of ``f`` over one table of ``kind`` (and of a keyset
+    ``after``, a request-key lookup). ``query``: True for all of ``f.query``, or the part
+    of it left to add (None: nothing; the caller searched the message with the rest)."""
     clauses: list[str] = []
     params: list[Any] = []
+    expr = (f.query.expr if f.query is not None else None) if query is True else query
+    if expr is not None and expr is not False:
+        if kind is None or dialect is None:
+            raise ValueError("a filter with a query needs the kind and the dialect")
+        clauses, params = qc.where_for(expr, kind, dialect)
     if rk is not None:
         clauses.append(rk[0])
         params.extend(rk[1])
@@ -104,19 +115,32 @@ def conditions(f: EventFilter, p: str, like: str, after: int | None,
     return clauses, params
 
 
+def _pattern(f: EventFilter) -> tuple[MessagePattern | None, qc.Expr | bool | None]:
+    """The message pattern a search of ``f`` reads through the store's message search
+    (``q``/``message``, else a bare word of ``f.query``) and what of ``f.query`` is left
+    for the WHERE clause (True: all of it)."""
+    if f.q is not None:
+        return (wildcard_pattern(f.q) if f.wildcard else substring_pattern(f.q)), True
+    if f.query is not None:
+        return qc.message_pattern(f.query)
+    return None, True
+
+
 def _search(reader: Reader, f: EventFilter, kind: str, cycle: int, after: int | None,
             rk: tuple[str, list[Any]] | None, limit: int) -> list[tuple[int, dict[str, Any]]]:
-    """Rows of one table whose message matches ``f.q``, through the store's message search
-    (SQLite: the trigram index built behind the writer, exact; store/sqlite_search.py)."""
-    pattern = wildcard_pattern(f.q or "") if f.wildcard else substring_pattern(f.q or "")
+    """Rows of one table whose message matches ``f.q`` or a bare word of ``f.query``,
+    through the store's message search (SQLite: the trigram index built behind the
+    writer, exact; store/sqlite_search.py)."""
     d = reader.dialect
+    pattern, rest = _pattern(f)
     if pattern is not None:
-        where, params = conditions(dataclasses.replace(f, q=None), d.param, d.like, None, rk)
+        where, params = conditions(dataclasses.replace(f, q=None), d.param, d.like, None, rk,
+                                   kind=kind, dialect=d, query=rest)
         columns = KINDS[kind].columns
         q = MessageQuery(kind=kind, cycles=(cycle,), columns=columns, pattern=pattern,
                          where=tuple(where), params=tuple(params), below_id=after, limit=limit)
         return [(r[0], to_event(kind, list(columns), r)) for r in reader.search(q).rows]
-    where, params = conditions(f, d.param, d.like, after, rk)
+    where, params = conditions(f, d.param, d.like, after, rk, kind=kind, dialect=d)
     names, rows = reader.select(kind, cycle, "*", where, params,
                                 tail=f"ORDER BY id DESC LIMIT {d.param}", tail_params=[limit])
     return [(r[0], to_event(kind, names, r)) for r in rows]
@@ -127,6 +151,7 @@ def list_events(reader: Reader, f: EventFilter, *, after: int | None, limit: int
     """One page of events matching ``f``, newest first, and the token of the next."""
     kinds = reader.kinds(f.searched_kinds())
     d = reader.dialect
+    searched = _pattern(f)[0] is not None
     found: list[tuple[int, dict[str, Any]]] = []
     for week in weeks_to_read(reader.held(), f.start, f.end, tz):
         cycle = week % cycles.CYCLES
@@ -134,10 +159,10 @@ def list_events(reader: Reader, f: EventFilter, *, after: int | None, limit: int
         for kind in kinds:
             rk = (reader.request_key_condition(kind, cycle, f.request_key)
                   if f.request_key is not None else None)
-            if kind == "general" and f.q is not None:
+            if searched and "message" in KINDS[kind].columns:
                 batch.extend(_search(reader, f, kind, cycle, after, rk, limit + 1 - len(found)))
                 continue
-            where, params = conditions(f, d.param, d.like, after, rk)
+            where, params = conditions(f, d.param, d.like, after, rk, kind=kind, dialect=d)
             names, rows = reader.select(kind, cycle, "*", where, params,
                                         tail=f"ORDER BY id DESC LIMIT {d.param}",
                                         tail_params=[limit + 1 - len(found)])

@@ -84,7 +84,7 @@ def count_table(reader: Reader, kind: str, cycle: int, f: EventFilter,
     d = reader.dialect
     p = d.param
     ranged = dataclasses.replace(f, start=b.start, end=b.end)
-    where, params = conditions(ranged, p, d.like, None)
+    where, params = conditions(ranged, p, d.like, None, kind=kind, dialect=d)
     # CAST: PostgreSQL must divide integers (psycopg may send a Python int as numeric).
     _, rows = reader.select(
         kind, cycle, f"(insert_instant - CAST({p} AS BIGINT)) / CAST({p} AS BIGINT) AS bucket, "

@@ -64,9 +64,10 @@ class Reader:
         if not self.kinds((kind,)):
             return [], []
         extra, extra_params = scope_clauses(self.scope, self.dialect.param)
-        conds = [*where, *extra]
+        # Each condition in parentheses: one holding OR cannot loosen the scope's.
+        conds = " AND ".join(f"({c})" for c in (*where, *extra))
         sql = (f"SELECT {columns} FROM {schema.table(kind, cycle % CYCLES)}"
-               + (" WHERE " + " AND ".join(conds) if conds else "") + (f" {tail}" if tail else ""))
+               + (f" WHERE {conds}" if conds else "") + (f" {tail}" if tail else ""))
         return self._store.fetch(sql, [*head_params, *params, *extra_params, *tail_params])
 
     def search(self, q: MessageQuery) -> MessageResult:
@@ -74,7 +75,8 @@ class Reader:
         if not self.kinds((q.kind,)):
             return MessageResult([], 0 if q.count else None)
         extra, extra_params = scope_clauses(self.scope, self.dialect.param)
-        return self._store.search_messages(replace(q, where=(*q.where, *extra),
+        where = tuple(f"({c})" for c in (*q.where, *extra))
+        return self._store.search_messages(replace(q, where=where,
                                                    params=(*q.params, *extra_params)))
 
     def request_key_condition(self, kind: str, cycle: int, request_key: str) -> \

@@ -41,9 +41,6 @@ def events_after(reader: Reader, f: EventFilter, after: int, upto: int, *, limit
     d = reader.dialect
     p = d.param
     timeless = dataclasses.replace(f, start=None, end=None)
-    where, params = conditions(timeless, p, d.like, None)
-    where += [f"id > {p}", f"id <= {p}"]
-    params += [after, upto]
     weeks = weeks_to_read(reader.held(), None, None, ZoneInfo("UTC"))
     if recent_only:
         weeks = weeks[:2]
@@ -51,8 +48,10 @@ def events_after(reader: Reader, f: EventFilter, after: int, upto: int, *, limit
     for week in weeks:
         cycle = week % cycles.CYCLES
         for kind in reader.kinds(f.searched_kinds()):
-            names, rows = reader.select(kind, cycle, "*", where, params,
-                                        tail=f"ORDER BY id LIMIT {p}", tail_params=[limit + 1])
+            where, params = conditions(timeless, p, d.like, None, kind=kind, dialect=d)
+            names, rows = reader.select(kind, cycle, "*", [*where, f"id > {p}", f"id <= {p}"],
+                                        [*params, after, upto], tail=f"ORDER BY id LIMIT {p}",
+                                        tail_params=[limit + 1])
             found.extend((r[0], to_event(kind, names, r)) for r in rows)
     found.sort(key=lambda item: item[0])
     if len(found) > limit:
