@@ -148,7 +148,10 @@ HIDDEN = [{"kind": "general", "instant": 0, "message": "SECRET prod", "src": "pr
            "request_key": "req-1"}]
 FILTER_PROBES = [{}, {"src": "prod/secret"}, {"q": "SECRET"}, {"message": "*SECRET*"},
                  {"kind": "error"}, {"kind": "screen,error"}, {"request_key": "req-1"},
-                 {"type": "Error"}, {"module": "shop"}, {"stream": "console"}]
+                 {"type": "Error"}, {"module": "shop"}, {"stream": "console"},
+                 {"query": "src:prod/secret"}, {"query": "src:dev* OR src:prod*"},
+                 {"query": "SECRET OR kind:error OR kind:screen"},
+                 {"query": "message:*SECRET* OR message_type:Error"}]
 SEARCHES = [{}, {"message": "*SECRET*"}, {"message": "SECRET"}, {"type": "Error"},
             {"orderBy": "message ASC"}, {"numberOfResults": 1000}]
 # Probes: (openapi method, openapi path) → requests (path, query, JSON body) a prefix key
