@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Concatenate, ParamSpec, TypeVar
 
 from logcycle.api.auth import Auth, Principal
+from logcycle.api.throttle import FailureThrottle, parse_networks
 from logcycle.clock import Clock, SystemClock
 from logcycle.ingest.decode import BatchDecoder
 from logcycle.ingest.writer import Writer
@@ -31,6 +32,7 @@ from logcycle.store.factory import make_store
 
 log = logging.getLogger("logcycle")
 T = TypeVar("T")
+FAILURE_WINDOW_S = 60.0  # the window of --auth-failures
 P = ParamSpec("P")
 
 
@@ -51,7 +53,10 @@ class Service:
         # faults.wrap: test-only fault injection (LOGCYCLE_FAULT_*), a no-op unless set.
         self.store = faults.wrap(store or make_store(settings))
         self.secret = load_secret(settings.data)
-        self.auth = Auth(self.store, self.secret, bootstrap_key=bootstrap_key)
+        self.auth = Auth(self.store, self.secret, bootstrap_key=bootstrap_key,
+                         throttle=FailureThrottle(limit=settings.auth_failures,
+                                                  window_s=FAILURE_WINDOW_S),
+                         proxies=parse_networks(settings.trusted_proxies))
         self.decoder = BatchDecoder(max_future_ms=settings.max_future_ms,
                                     max_batch=settings.max_batch_events)
         self.writer = Writer(self.store, self.clock, max_pending=settings.max_pending_events,

@@ -33,6 +33,8 @@ class Settings:
     workers: int = 1
     write_lanes: int = 0  # 0: auto (effective_write_lanes)
     log_level: str = "info"
+    auth_failures: int = 20
+    trusted_proxies: str = ""
 
     @property
     def tz(self) -> ZoneInfo:
@@ -76,6 +78,12 @@ HELP: dict[str, str] = {
     "write_lanes": "PostgreSQL: writer connections per process whose group commits overlap "
                    "(1-8; 0: 3 with one process, 1 per worker with several).",
     "log_level": "Server log level: debug, info, warning, error.",
+    "auth_failures": "Failed authentications (unknown keys) a client address may make per "
+                     "minute; beyond them its requests get 429 until the minute ends "
+                     "(0: no limit).",
+    "trusted_proxies": "Comma-separated addresses or networks of reverse proxies whose "
+                       "X-Forwarded-For gives the client's address (default: none; the "
+                       "header is ignored).",
 }
 
 FIELDS: tuple[dataclasses.Field[object], ...] = dataclasses.fields(Settings)
