@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Concatenate, ParamSpec, TypeVar
 
 from logcycle.api.auth import Auth, Principal
+from logcycle.api.fairness import ReadSlots
 from logcycle.api.throttle import FailureThrottle, parse_networks
 from logcycle.clock import Clock, SystemClock
 from logcycle.ingest.decode import BatchDecoder
@@ -62,6 +63,7 @@ class Service:
         self.writer = Writer(self.store, self.clock, max_pending=settings.max_pending_events,
                              tz=settings.tz, lanes=self.store.write_lanes)
         self.reads = ThreadPoolExecutor(settings.read_threads, thread_name_prefix="logcycle-read")
+        self.read_slots = ReadSlots(per_key=settings.effective_reads_per_key)
         self.opened = False
         self.started = False
         self.last_maintenance: MaintenanceReport | None = None
@@ -109,8 +111,10 @@ class Service:
     async def read(self, principal: Principal, fn: Callable[Concatenate[Reader, P], T],
                    *args: P.args, **kwargs: P.kwargs) -> T:
         """Run ``fn(reader, *args, **kwargs)`` on the read threads, where ``reader`` is the
-        store as ``principal`` may see it (query/scope.py): the only way a route reads."""
+        store as ``principal`` may see it (query/scope.py): the only way a route reads.
+        Each key runs at most ``--reads-per-key`` queries at once (api/fairness.py)."""
         reader = Reader(self.store, principal.sources)
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.reads,
-                                          functools.partial(fn, reader, *args, **kwargs))
+        async with self.read_slots.slot(principal.id):
+            return await loop.run_in_executor(self.reads,
+                                              functools.partial(fn, reader, *args, **kwargs))

@@ -30,6 +30,7 @@ class Settings:
     max_page_size: int = 1000
     max_future_ms: int = 2 * 24 * 3600 * 1000
     read_threads: int = 4
+    reads_per_key: int = 0  # 0: all read threads but one (at least 1)
     workers: int = 1
     write_lanes: int = 0  # 0: auto (effective_write_lanes)
     log_level: str = "info"
@@ -54,6 +55,12 @@ class Settings:
             return self.write_lanes
         return 3 if self.workers == 1 else 1
 
+    @property
+    def effective_reads_per_key(self) -> int:
+        """``reads_per_key``, or when 0, every read thread but one: one key alone keeps
+        a thread free for any other key's query."""
+        return self.reads_per_key or max(1, self.read_threads - 1)
+
     def replace(self, **changes: object) -> Settings:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
 
@@ -74,6 +81,8 @@ HELP: dict[str, str] = {
     "max_page_size": "Largest `limit` of one page of results.",
     "max_future_ms": "How far in the future an event's instant may be (ms).",
     "read_threads": "Threads serving queries.",
+    "reads_per_key": "Queries one key may run on the read threads at once; more wait "
+                     "their turn (0: all the read threads but one, at least 1).",
     "workers": "Server processes sharing the port (more than 1 needs a PostgreSQL store).",
     "write_lanes": "PostgreSQL: writer connections per process whose group commits overlap "
                    "(1-8; 0: 3 with one process, 1 per worker with several).",

@@ -62,7 +62,7 @@ class _Fields:
             raise BadRequest(f"{first.field}: {first.message}", code="invalid",
                              errors=self.errors)
 
-    def integer(self, raw: Any, name: str, lo: int, hi: int) -> int | None:
+    def integer(self, raw: Any, name: str, lo: int, hi: int, *, hint: str = "") -> int | None:
         """A JSON integer or a string of digits within [lo, hi]; None if absent."""
         if raw is None or raw == "":
             return None
@@ -74,7 +74,7 @@ class _Fields:
             self.bad(name, "couldNotConvert", f"must be an integer, got {_show(raw)}")
             return None
         if not lo <= raw <= hi:
-            self.bad(name, "invalid", f"must be between {lo} and {hi}, got {raw}")
+            self.bad(name, "invalid", f"must be between {lo} and {hi}, got {raw}{hint}")
             return None
         return raw
 
@@ -110,7 +110,9 @@ def parse_search(values: Mapping[str, Any], prefix: str) -> EventLogSearch:
         type=type_,
         number_of_results=_default(f.integer(values.get("numberOfResults"), "numberOfResults",
                                              0, MAX_RESULTS), 25),
-        start_row=_default(f.integer(values.get("startRow"), "startRow", 0, MAX_START_ROW), 0),
+        start_row=_default(f.integer(values.get("startRow"), "startRow", 0, MAX_START_ROW,
+                                     hint="; to go further back, narrow the search with "
+                                          "start/end"), 0),
         order_column=column, descending=descending)
     f.raise_any()
     return s

@@ -72,7 +72,7 @@ _SEARCH_PROPS: Schema = {
     "numberOfResults": {"type": ["integer", "string", "null"], "minimum": 0,
                         "maximum": MAX_RESULTS, "pattern": "^([0-9]{1,3})?$", "default": 25},
     "startRow": {"type": ["integer", "string", "null"], "minimum": 0,
-                 "maximum": MAX_START_ROW, "pattern": "^([0-9]{1,5})?$", "default": 0},
+                 "maximum": MAX_START_ROW, "pattern": "^(10000|[0-9]{1,4})?$", "default": 0},
     "orderBy": {"enum": [f"{c}{d}" for c in ORDER_COLUMNS for d in ("", " ASC", " DESC")]
                 + ["", None],
                 "default": "insertInstant DESC",
@@ -124,7 +124,7 @@ def op(method: str, route: str, summary: str, *, scope: str | None, ok: Schema |
     ok_answer: Schema = {"description": "OK"}
     if ok is not None:
         ok_answer["content"] = {media: {"schema": ok}}
-    statuses = set(errors) | ({401} if scope else set()) | \
+    statuses = set(errors) | ({401, 429} if scope else set()) | \
         ({403} if scope and scope != ANY_KEY else set())
     responses = {"200": ok_answer, **{str(s): _error(s, dialect) for s in sorted(statuses)}}
     operation: Schema = {"summary": summary, "responses": responses,

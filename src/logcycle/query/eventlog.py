@@ -30,7 +30,11 @@ ORDER_COLUMNS: dict[str, str] = {
     "type": "message_type",
 }
 MAX_RESULTS = 1000
-MAX_START_ROW = 100_000
+# A page is found by skipping startRow matches, and ordered by message or type by keeping
+# the first startRow + numberOfResults of all of them in order: deep pages cost in
+# proportion, so they are refused past this (docs/eventlog.md). Ordered by insertInstant,
+# narrow the search with start/end to go further back.
+MAX_START_ROW = 10_000
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
