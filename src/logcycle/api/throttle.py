@@ -79,7 +79,10 @@ class FailureThrottle:
             self._windows[address] = (start, count + 1)  # re-inserted: the newest
             while len(self._windows) > MAX_TRACKED:
                 del self._windows[next(iter(self._windows))]
-        self._logged[address] = self._logged.get(address, 0) + 1
+        # Bounded too: past MAX_TRACKED addresses in one window, the rest count as "others".
+        key = address if address in self._logged or len(self._logged) < MAX_TRACKED \
+            else "others"
+        self._logged[key] = self._logged.get(key, 0) + 1
 
     def _flush(self, now: float) -> None:
         """One log line per window, at the first failure after it ended."""
