@@ -42,6 +42,7 @@ NEEDS: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/entities"): "read",
     ("GET", "/api/v1/records/{entity}"): "read",
     ("GET", "/api/v1/histogram"): "read",
+    ("GET", "/api/v1/stats"): "read",
     ("GET", "/api/v1/tail"): "read",
     ("GET", "/api/system/event-log/search"): "read",
     ("POST", "/api/system/event-log/search"): "read",
@@ -172,6 +173,9 @@ def prefix_probes(ids: list[int]) -> dict[tuple[str, str], list[Probe]]:
         ("get", "/api/v1/requests/{request_key}"): [("/api/v1/requests/req-1", {}, None)],
         ("get", "/api/v1/histogram"): [("/api/v1/histogram", {**p, **span}, None)
                                       for p in FILTER_PROBES],
+        ("get", "/api/v1/stats"): [("/api/v1/stats", {**p, **span}, None) for p in (
+            {"by": "kind"}, {"by": "src"}, {"by": "kind,src", "query": "src:prod* OR kind:error"},
+            {"by": "message"}, {"by": "src", "metrics": "count,error_rate"})],
         ("get", "/api/v1/tail"): [("/api/v1/tail", {**p, "after_id": "0"}, None)
                                  for p in FILTER_PROBES if "q" not in p],
         ("get", "/api/v1/entities"): [("/api/v1/entities", {}, None)],
@@ -261,6 +265,11 @@ def expectations(method: str, route: str, path: str, r: Any, where: str, visible
         kinds = r.json()["kinds"]
         if set(kinds) - {"general"} or r.json()["total"] > len(visible):
             return [f"{where}: counted other events: {r.json()['kinds']}"]
+    if route == "/api/v1/stats" and status == 200:
+        rows = r.json()["rows"]
+        if any(row.get("kind", "general") != "general" or
+               not str(row.get("src", "dev/")).startswith("dev/") for row in rows):
+            return [f"{where}: counted other events: {rows}"]
     if route == "/rpc":
         statuses = [c["status"] for c in r.json()["resp"]]
         if statuses[2:] != [403, 403, 403]:

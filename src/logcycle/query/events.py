@@ -14,6 +14,7 @@ what its key's scope holds (an event out of scope is as absent as one that never
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -84,17 +85,19 @@ def time_range(start: int | None, end: int | None, p: str) -> tuple[list[str], l
 def conditions(f: EventFilter, p: str, like: str, after: int | None,
                rk: tuple[str, list[Any]] | None = None, *, kind: str | None = None,
                dialect: schema.Dialect | None = None,
-               query: qc.Expr | bool | None = True) -> tuple[list[str], list[Any]]:
+               query: qc.Expr | bool | None = True,
+               index: qc.Index | None = None) -> tuple[list[str], list[Any]]:
     """The WHERE conditions of ``f`` over one table of ``kind`` (and of a keyset
     ``after``, a request-key lookup). ``query``: True for all of ``f.query``, or the part
-    of it left to add (None: nothing; the caller searched the message with the rest)."""
+    of it left to add (None: nothing; the caller searched the message with the rest).
+    ``index``: the store's attribute index of that table (:func:`attribute_index`)."""
     clauses: list[str] = []
     params: list[Any] = []
     expr = (f.query.expr if f.query is not None else None) if query is True else query
     if expr is not None and expr is not False:
         if kind is None or dialect is None:
             raise ValueError("a filter with a query needs the kind and the dialect")
-        clauses, params = qc.where_for(expr, kind, dialect)
+        clauses, params = qc.where_for(expr, kind, dialect, index)
     if rk is not None:
         clauses.append(rk[0])
         params.extend(rk[1])
@@ -115,6 +118,11 @@ def conditions(f: EventFilter, p: str, like: str, after: int | None,
     return clauses, params
 
 
+def attribute_index(reader: Reader, kind: str, cycle: int) -> qc.Index:
+    """The store's index of top-level attributes for ``oslog_<kind>_<cycle>``."""
+    return functools.partial(reader.attribute_condition, kind, cycle)
+
+
 def _pattern(f: EventFilter) -> tuple[MessagePattern | None, qc.Expr | bool | None]:
     """The message pattern a search of ``f`` reads through the store's message search
     (``q``/``message``, else a bare word of ``f.query``) and what of ``f.query`` is left
@@ -133,14 +141,16 @@ def _search(reader: Reader, f: EventFilter, kind: str, cycle: int, after: int | 
     writer, exact; store/sqlite_search.py)."""
     d = reader.dialect
     pattern, rest = _pattern(f)
+    index = attribute_index(reader, kind, cycle)
     if pattern is not None:
         where, params = conditions(dataclasses.replace(f, q=None), d.param, d.like, None, rk,
-                                   kind=kind, dialect=d, query=rest)
+                                   kind=kind, dialect=d, query=rest, index=index)
         columns = KINDS[kind].columns
         q = MessageQuery(kind=kind, cycles=(cycle,), columns=columns, pattern=pattern,
                          where=tuple(where), params=tuple(params), below_id=after, limit=limit)
         return [(r[0], to_event(kind, list(columns), r)) for r in reader.search(q).rows]
-    where, params = conditions(f, d.param, d.like, after, rk, kind=kind, dialect=d)
+    where, params = conditions(f, d.param, d.like, after, rk, kind=kind, dialect=d,
+                               index=index)
     names, rows = reader.select(kind, cycle, "*", where, params,
                                 tail=f"ORDER BY id DESC LIMIT {d.param}", tail_params=[limit])
     return [(r[0], to_event(kind, names, r)) for r in rows]
@@ -162,7 +172,8 @@ def list_events(reader: Reader, f: EventFilter, *, after: int | None, limit: int
             if searched and "message" in KINDS[kind].columns:
                 batch.extend(_search(reader, f, kind, cycle, after, rk, limit + 1 - len(found)))
                 continue
-            where, params = conditions(f, d.param, d.like, after, rk, kind=kind, dialect=d)
+            where, params = conditions(f, d.param, d.like, after, rk, kind=kind, dialect=d,
+                                       index=attribute_index(reader, kind, cycle))
             names, rows = reader.select(kind, cycle, "*", where, params,
                                         tail=f"ORDER BY id DESC LIMIT {d.param}",
                                         tail_params=[limit + 1 - len(found)])

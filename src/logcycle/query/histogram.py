@@ -21,7 +21,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from logcycle import cycles
-from logcycle.query.events import conditions, weeks_to_read
+from logcycle.query.events import attribute_index, conditions, weeks_to_read
 from logcycle.query.filters import EventFilter
 from logcycle.query.scope import Reader
 
@@ -84,7 +84,8 @@ def count_table(reader: Reader, kind: str, cycle: int, f: EventFilter,
     d = reader.dialect
     p = d.param
     ranged = dataclasses.replace(f, start=b.start, end=b.end)
-    where, params = conditions(ranged, p, d.like, None, kind=kind, dialect=d)
+    where, params = conditions(ranged, p, d.like, None, kind=kind, dialect=d,
+                               index=attribute_index(reader, kind, cycle))
     # CAST: PostgreSQL must divide integers (psycopg may send a Python int as numeric).
     _, rows = reader.select(
         kind, cycle, f"(insert_instant - CAST({p} AS BIGINT)) / CAST({p} AS BIGINT) AS bucket, "

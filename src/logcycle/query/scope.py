@@ -83,6 +83,10 @@ class Reader:
             tuple[str, list[Any]]:
         return self._store.request_key_condition(kind, cycle, request_key)
 
+    def attribute_condition(self, kind: str, cycle: int, key: str, value: str) -> \
+            tuple[str, list[Any]] | None:
+        return self._store.attribute_condition(kind, cycle, key, value)
+
     def newest_id(self, weeks: Sequence[int]) -> int:
         """The largest id committed in ``weeks`` over every kind: a number, no event,
         whatever the scope (a live tail polls it to know when to read)."""

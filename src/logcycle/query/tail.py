@@ -18,7 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from logcycle import cycles
-from logcycle.query.events import conditions, to_event, weeks_to_read
+from logcycle.query.events import attribute_index, conditions, to_event, weeks_to_read
 from logcycle.query.filters import EventFilter
 from logcycle.query.scope import Reader
 
@@ -48,7 +48,8 @@ def events_after(reader: Reader, f: EventFilter, after: int, upto: int, *, limit
     for week in weeks:
         cycle = week % cycles.CYCLES
         for kind in reader.kinds(f.searched_kinds()):
-            where, params = conditions(timeless, p, d.like, None, kind=kind, dialect=d)
+            where, params = conditions(timeless, p, d.like, None, kind=kind, dialect=d,
+                                       index=attribute_index(reader, kind, cycle))
             names, rows = reader.select(kind, cycle, "*", [*where, f"id > {p}", f"id <= {p}"],
                                         [*params, after, upto], tail=f"ORDER BY id LIMIT {p}",
                                         tail_params=[limit + 1])
