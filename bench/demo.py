@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 
 from logcycle.ingest.decode import BatchDecoder
-from logcycle.ingest.tasks import EventBatch, IndexSearch, Reindex
+from logcycle.ingest.tasks import ALL, EventBatch, IndexSearch, Reindex
 from logcycle.settings import Settings
 from logcycle.store.factory import make_store
 
@@ -135,7 +135,7 @@ def seed(data: Path, *, events: int, span_ms: int, now_ms: int, batch: int = 500
         if i == batches - 1 and extra:
             evs += extra
         prepared = decoder.decode_json(orjson.dumps(evs), now_ms=t)
-        store.apply([EventBatch(prepared.events, None, "demo")], t)
+        store.apply([EventBatch(prepared.events, None, "demo", scope=ALL)], t)
         written += len(evs)
     if store.has_deferred_indexes:
         store.apply([Reindex()], now_ms)

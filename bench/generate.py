@@ -37,7 +37,7 @@ from common import ACTIONS, MODULES, WORDS
 from logcycle import cycles
 from logcycle.clock import SystemClock
 from logcycle.ingest.decode import BatchDecoder
-from logcycle.ingest.tasks import EventBatch, IndexSearch, Reindex
+from logcycle.ingest.tasks import ALL, EventBatch, IndexSearch, Reindex
 from logcycle.store.sqlite import SQLiteStore
 
 UTC = ZoneInfo("UTC")
@@ -132,7 +132,7 @@ def generate(data: Path, events: int, weeks: int, group: int, needles: int,
             keys.append(batch[0]["request_key"])
             started = time.perf_counter()
             prepared = decoder.decode_json(orjson.dumps(batch), now_ms=t).events
-            (ids,) = store.apply([EventBatch(prepared, None, "generate")], t)
+            (ids,) = store.apply([EventBatch(prepared, None, "generate", scope=ALL)], t)
             if isinstance(ids, Exception):
                 raise ids
             timing["write"] += time.perf_counter() - started

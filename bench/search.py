@@ -31,7 +31,7 @@ from pgcopy import drop_schema, schema_bytes, schema_url
 from logcycle.api.app import create_app
 from logcycle.clock import ManualClock
 from logcycle.ingest.decode import BatchDecoder
-from logcycle.ingest.tasks import EventBatch, IndexSearch
+from logcycle.ingest.tasks import ALL, EventBatch, IndexSearch
 from logcycle.service import Service
 from logcycle.settings import Settings
 from logcycle.store.factory import make_store
@@ -61,7 +61,8 @@ def load(url: str, flat: Path, n: int, seed: int) -> tuple[list[str], float, flo
         messages.extend(chunk)
         body = orjson.dumps([{"kind": "general", "instant": T0, "message": m,
                               "message_type": TYPES[i % 3]} for i, m in enumerate(chunk)])
-        store.apply([EventBatch(decoder.decode_json(body, now_ms=T0).events, None, "b")], T0)
+        events = decoder.decode_json(body, now_ms=T0).events
+        store.apply([EventBatch(events, None, "b", scope=ALL)], T0)
     written = time.perf_counter() - started
     started = time.perf_counter()
     while store.apply([IndexSearch(50_000)], T0)[0]:

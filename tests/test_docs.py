@@ -3,6 +3,7 @@ README's quick-start example works word for word against a real server."""
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 import subprocess
@@ -14,6 +15,7 @@ import httpx
 import pytest
 
 from logcycle.settings import FIELDS, env_name, option_name
+from tests.conftest import ADMIN
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -67,4 +69,24 @@ def test_readme_example_word_for_word(tmp_path: Path, server_factory: Any) -> No
     listed = httpx.get(s.url + "/api/v1/events", params={"kind": "error", "q": "payment"},
                        headers={"Authorization": "dev-key"}).json()["events"]
     assert len(listed) == 2 and listed[0]["detail"] == "HTTP 402"
+    s.stop()
+
+
+@pytest.mark.slow
+def test_keys_doc_example_word_for_word(tmp_path: Path, server_factory: Any) -> None:
+    """docs/keys.md: a prefix key made while the server runs works at once and sees no
+    other source."""
+    if not port_free(5380):
+        pytest.skip("port 5380 is taken: the docs/keys.md example talks to the default port")
+    s = server_factory(data=tmp_path / "data")
+    s.port, s.url = 5380, "http://127.0.0.1:5380"
+    s.start()
+    httpx.post(s.url + "/api/v1/events", headers={"Authorization": ADMIN}, json=[
+        {"kind": "general", "instant": 0, "message": "secret", "src": "prod/api"}])
+    (example,) = [b for b in shell_blocks((ROOT / "docs" / "keys.md").read_text())
+                  if "--src-prefix" in b]
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    out = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", example], capture_output=True,
+                         text=True, timeout=60, check=True, cwd=tmp_path, env=env).stdout
+    assert out.strip() == '{"events":[],"next":null}'
     s.stop()

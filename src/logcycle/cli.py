@@ -92,6 +92,9 @@ def serve(**values: Any) -> None:
     except (LogcycleError, ValueError, OSError) as exc:
         _fail(f"cannot start: {exc}")
         return
+    if svc.auth.env_key_active:  # never the key itself
+        click.echo("The environment key (LOGCYCLE_API_KEY) is active: an admin key, shown "
+                   "as env-key in logs and whoami; it is not stored.", err=True)
     key = svc.first_key()
     if key:
         click.echo("Created the first admin key (shown once, keep it):\n"
@@ -129,7 +132,8 @@ def keys() -> None:
               help="ingest: write only; read: read only; admin: everything.")
 @click.option("--name", default=None, help="A label to recognise the key by.")
 @click.option("--src-prefix", default=None,
-              help="Limit the key to writing general events whose src starts with this.")
+              help="Limit the key to the general events whose src starts with this: it "
+                   "writes and reads only those (records, entities and status refused).")
 @_options(_COMMON)
 def keys_create(scope: str, name: str | None, src_prefix: str | None, **values: Any) -> None:
     """Create a key; it is printed once, as the last word of the output."""
@@ -146,13 +150,17 @@ def keys_create(scope: str, name: str | None, src_prefix: str | None, **values: 
 @keys.command("list")
 @_options(_COMMON)
 def keys_list(**values: Any) -> None:
-    """List keys (never the keys themselves: only their ids, scopes and labels)."""
+    """List keys (never the keys themselves: only their ids, scopes and labels). With
+    LOGCYCLE_API_KEY set here, as for `serve`, its key is listed first as env-key."""
     _, store = _open_store(values)
     rows = store.list_keys()
     store.close()
-    click.echo(f"{'ID':>4}  {'SCOPE':<7} {'CREATED':<20} {'REVOKED':<20} NAME")
+    click.echo(f"{'ID':>7}  {'SCOPE':<7} {'CREATED':<20} {'REVOKED':<20} NAME")
+    if os.environ.get("LOGCYCLE_API_KEY"):
+        click.echo(f"{'env-key':>7}  {'admin':<7} {'-':<20} {'-':<20} LOGCYCLE_API_KEY "
+                   "(from the environment, not stored)")
     for r in rows:
-        click.echo(f"{r.id:>4}  {r.scope:<7} {_iso(r.created):<20} "
+        click.echo(f"{r.id:>7}  {r.scope:<7} {_iso(r.created):<20} "
                    f"{_iso(r.revoked) if r.revoked else '-':<20} {r.name or ''}"
                    + (f" (src prefix {r.src_prefix})" if r.src_prefix else ""))
 

@@ -2,7 +2,8 @@
 
     LogcycleError                       500
     ├── BadRequest                      400  (field errors in .errors)
-    │   └── TooLarge                    413
+    │   ├── TooLarge                    413
+    │   └── Unwritable                  400  (the store refused this request's data)
     ├── Unauthorized                    401
     ├── Forbidden                       403
     ├── NotFound                        404
@@ -51,6 +52,14 @@ class BadRequest(LogcycleError):
 class TooLarge(BadRequest):
     status = 413
     code = "too_large"
+
+
+class Unwritable(BadRequest):
+    """The database refused what one request asked it to write (a value or a name it cannot
+    hold): the writer retried its group without it, so only this request fails, and it
+    would fail the same way if sent again."""
+
+    code = "unwritable"
 
 
 class Unauthorized(LogcycleError):

@@ -13,7 +13,11 @@ import hashlib
 import hmac
 import os
 import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
+
+from logcycle.errors import Forbidden
 
 SCOPES = ("ingest", "read", "admin")
 # What each scope may do: admin may do everything.
@@ -22,6 +26,43 @@ GRANTS: dict[str, frozenset[str]] = {
     "read": frozenset({"read"}),
     "admin": frozenset({"ingest", "read", "admin"}),
 }
+# The only kind with a `src` column, so the only one a key limited to a prefix may write
+# or read (query/scope.py applies it to reads, ingest/tasks.py to writes).
+SOURCE_KIND = "general"
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """The events a key may see and write: all (``src_prefix`` None), or the ``general``
+    events whose ``src`` starts with ``src_prefix`` (``keys create --src-prefix``).
+
+    >>> Scope("dev/").kinds(("error", "general")), Scope("dev/").admits_src("prod/x")
+    (('general',), False)
+    """
+
+    src_prefix: str | None = None
+
+    @property
+    def limited(self) -> bool:
+        return self.src_prefix is not None
+
+    def kinds(self, kinds: Iterable[str]) -> tuple[str, ...]:
+        """Those of ``kinds`` this scope can see."""
+        return tuple(k for k in kinds if not self.limited or k == SOURCE_KIND)
+
+    def admits_src(self, src: object) -> bool:
+        return self.src_prefix is None or (isinstance(src, str) and
+                                           src.startswith(self.src_prefix))
+
+    def require_all(self, what: str) -> None:
+        """403 for a limited scope: ``what`` has no source, so only unlimited keys use it."""
+        if self.src_prefix is not None:
+            raise Forbidden(f"this key is limited to sources starting with "
+                            f"{self.src_prefix!r}: {what} are not available to it",
+                            code="src_prefix")
+
+
+ALL = Scope()
 SECRET_ENV = "LOGCYCLE_SECRET"  # noqa: S105  # the variable's name, not a secret
 SECRET_FILE = "secret.key"  # noqa: S105  # a file name
 

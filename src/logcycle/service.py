@@ -17,13 +17,16 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Concatenate, ParamSpec, TypeVar
 
-from logcycle.api.auth import Auth
+from logcycle.api.auth import Auth, Principal
+from logcycle.api.fairness import ReadSlots
+from logcycle.api.throttle import FailureThrottle, parse_networks
 from logcycle.clock import Clock, SystemClock
 from logcycle.ingest.decode import BatchDecoder
 from logcycle.ingest.writer import Writer
 from logcycle.keys import hash_key, load_secret, new_key
+from logcycle.query.scope import Reader
 from logcycle.settings import Settings
 from logcycle.store import faults
 from logcycle.store.archive import Archiver
@@ -32,6 +35,8 @@ from logcycle.store.factory import make_store
 
 log = logging.getLogger("logcycle")
 T = TypeVar("T")
+FAILURE_WINDOW_S = 60.0  # the window of --auth-failures
+P = ParamSpec("P")
 
 
 def tune_gc() -> None:
@@ -51,7 +56,10 @@ class Service:
         # faults.wrap: test-only fault injection (LOGCYCLE_FAULT_*), a no-op unless set.
         self.store = faults.wrap(store or make_store(settings))
         self.secret = load_secret(settings.data)
-        self.auth = Auth(self.store, self.secret, bootstrap_key=bootstrap_key)
+        self.auth = Auth(self.store, self.secret, bootstrap_key=bootstrap_key,
+                         throttle=FailureThrottle(limit=settings.auth_failures,
+                                                  window_s=FAILURE_WINDOW_S),
+                         proxies=parse_networks(settings.trusted_proxies))
         self.decoder = BatchDecoder(max_future_ms=settings.max_future_ms,
                                     max_batch=settings.max_batch_events)
         self.writer = Writer(self.store, self.clock, max_pending=settings.max_pending_events,
@@ -63,6 +71,7 @@ class Service:
         self.writer.slow_when_index_behind = settings.search_index_lag == "slow-ingest"
         self.store.search_index_yields = settings.search_index_lag == "scan"  # type: ignore[attr-defined]
         self.reads = ThreadPoolExecutor(settings.read_threads, thread_name_prefix="logcycle-read")
+        self.read_slots = ReadSlots(per_key=settings.effective_reads_per_key)
         self.opened = False
         self.started = False
         self.last_maintenance: MaintenanceReport | None = None
@@ -115,7 +124,13 @@ class Service:
     def ready(self) -> bool:
         return self.started and self.writer.alive
 
-    async def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run a query function on the read threads."""
+    async def read(self, principal: Principal, fn: Callable[Concatenate[Reader, P], T],
+                   *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run ``fn(reader, *args, **kwargs)`` on the read threads, where ``reader`` is the
+        store as ``principal`` may see it (query/scope.py): the only way a route reads.
+        Each key runs at most ``--reads-per-key`` queries at once (api/fairness.py)."""
+        reader = Reader(self.store, principal.sources)
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.reads, functools.partial(fn, *args, **kwargs))
+        async with self.read_slots.slot(principal.id):
+            return await loop.run_in_executor(self.reads,
+                                              functools.partial(fn, reader, *args, **kwargs))

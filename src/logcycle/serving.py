@@ -82,6 +82,9 @@ def _uvicorn_options(settings: Settings, *, workers: bool = False) -> dict[str, 
             "loop": "uvloop" if _has("uvloop") else "asyncio", "http": http,
             "timeout_keep_alive": settings.keep_alive_s,
             "log_level": settings.log_level, "access_log": False, "server_header": False,
+            # The client's address is the peer's; X-Forwarded-For counts only from the
+            # --trusted-proxies (api/throttle.py), never by uvicorn's default for 127.0.0.1.
+            "proxy_headers": False,
             # Live tails (server-sent events) never end by themselves: at shutdown they get
             # this long, then are cancelled (clients resume from their Last-Event-ID).
             "timeout_graceful_shutdown": SHUTDOWN_GRACE_S}

@@ -30,6 +30,7 @@ class Settings:
     max_page_size: int = 1000
     max_future_ms: int = 2 * 24 * 3600 * 1000
     read_threads: int = 4
+    reads_per_key: int = 0  # 0: all read threads but one (at least 1)
     workers: int = 1
     write_lanes: int = 0  # 0: auto (effective_write_lanes)
     search_index_lag: str = "scan"  # or slow-ingest
@@ -43,6 +44,8 @@ class Settings:
     syslog_key: str = ""
     es_time_field: str = ""
     es_msg_field: str = ""
+    auth_failures: int = 20
+    trusted_proxies: str = ""
     max_connections: int = 2048
     max_header_bytes: int = 64 * 1024
     max_headers: int = 100
@@ -71,6 +74,12 @@ class Settings:
         return 3 if self.workers == 1 else 1
 
     @property
+    def effective_reads_per_key(self) -> int:
+        """``reads_per_key``, or when 0, every read thread but one: one key alone keeps
+        a thread free for any other key's query."""
+        return self.reads_per_key or max(1, self.read_threads - 1)
+
+    @property
     def attribute_keys(self) -> tuple[str, ...]:
         """``index_attributes`` as a tuple of keys."""
         return tuple(k.strip() for k in self.index_attributes.split(",") if k.strip())
@@ -95,6 +104,8 @@ HELP: dict[str, str] = {
     "max_page_size": "Largest `limit` of one page of results.",
     "max_future_ms": "How far in the future an event's instant may be (ms).",
     "read_threads": "Threads serving queries.",
+    "reads_per_key": "Queries one key may run on the read threads at once; more wait "
+                     "their turn (0: all the read threads but one, at least 1).",
     "workers": "Server processes sharing the port (more than 1 needs a PostgreSQL store).",
     "write_lanes": "PostgreSQL: writer connections per process whose group commits overlap "
                    "(1-8; 0: 3 with one process, 1 per worker with several).",
@@ -117,6 +128,12 @@ HELP: dict[str, str] = {
                      "tried before @timestamp, timestamp, _time.",
     "es_msg_field": "Elasticsearch bulk: document fields holding the message, "
                     "comma-separated, tried before message, msg, _msg.",
+    "auth_failures": "Failed authentications (unknown keys) a client address may make per "
+                     "minute; beyond them its requests get 429 until the minute ends "
+                     "(0: no limit).",
+    "trusted_proxies": "Comma-separated addresses or networks of reverse proxies whose "
+                       "X-Forwarded-For gives the client's address (default: none; the "
+                       "header is ignored).",
     "max_connections": "Open connections per process; at the limit a new one closes the "
                        "connection idle longest (lowered to what the open-file limit "
                        "allows).",

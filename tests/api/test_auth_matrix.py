@@ -14,11 +14,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pytest
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
+from logcycle.api import tail
 from logcycle.keys import hash_key, new_key
 from logcycle.service import Service
+from tests.conftest import T0
 
 # (method, route path) → "public", "any key", or the scope the route needs. HEAD is GET.
 NEEDS: dict[tuple[str, str], str] = {
@@ -132,3 +135,175 @@ def test_every_route_for_every_caller(client: TestClient, service: Service) -> N
     assert not problems, "\n".join(dict.fromkeys(problems))
     declared = {(m, r.path) for r in routes for m in (r.methods or ()) if m != "HEAD"}
     assert set(NEEDS) <= declared, f"NEEDS lists routes the app lacks: {set(NEEDS) - declared}"
+
+
+# -- keys limited to a source prefix (``keys create --src-prefix``) --------------------------
+# Seeded by the admin key: the prefix key's own source, and everything it must never see
+# (other sources, sources that match its prefix only ignoring case or only in part, other
+# kinds, an inline error, a record). Every secret carries SECRET in its text.
+PREFIX = "dev/"
+VISIBLE = [{"kind": "general", "instant": 0, "message": "dev-visible one", "src": "dev/app",
+            "stream": "console", "message_type": "Error", "request_key": "req-1",
+            "module_name": "shop"},
+           {"kind": "general", "instant": 0, "message": "dev-visible two", "src": "dev/job",
+            "message_type": "Information", "request_key": "req-1"}]
+HIDDEN = [{"kind": "general", "instant": 0, "message": "SECRET prod", "src": "prod/secret",
+           "stream": "console", "message_type": "Error", "request_key": "req-1",
+           "module_name": "shop",
+           "error": {"message": "SECRET inline error", "module_name": "shop"}},
+          {"kind": "general", "instant": 0, "message": "SECRET upper", "src": "DEV/app",
+           "message_type": "Error", "request_key": "req-1"},
+          {"kind": "general", "instant": 0, "message": "SECRET short", "src": "dev",
+           "message_type": "Information"},
+          {"kind": "general", "instant": 0, "message": "SECRET no source",
+           "message_type": "Debug", "request_key": "req-1"},
+          {"kind": "error", "instant": 0, "message": "SECRET error", "module_name": "shop",
+           "request_key": "req-1"},
+          {"kind": "screen", "instant": 0, "duration_ms": 1, "screen": "SECRET screen",
+           "request_key": "req-1"}]
+FILTER_PROBES = [{}, {"src": "prod/secret"}, {"q": "SECRET"}, {"message": "*SECRET*"},
+                 {"kind": "error"}, {"kind": "screen,error"}, {"request_key": "req-1"},
+                 {"type": "Error"}, {"module": "shop"}, {"stream": "console"},
+                 {"query": "src:prod/secret"}, {"query": "src:dev* OR src:prod*"},
+                 {"query": "SECRET OR kind:error OR kind:screen"},
+                 {"query": "message:*SECRET* OR message_type:Error"}]
+SEARCHES = [{}, {"message": "*SECRET*"}, {"message": "SECRET"}, {"type": "Error"},
+            {"orderBy": "message ASC"}, {"numberOfResults": 1000}]
+# Probes: (openapi method, openapi path) → requests (path, query, JSON body) a prefix key
+# sends; "own" marks routes where it must also see its own events (so the probe can fail).
+Probe = tuple[str, dict[str, Any], Any]
+
+
+def prefix_probes(ids: list[int]) -> dict[tuple[str, str], list[Probe]]:
+    by_id = [(f"/api/v1/events/{i}", {}, None) for i in ids]
+    logs = [(f"/api/system/event-log/{i}", {}, None) for i in ids]
+    span = {"start": str(T0 - 60_000), "end": str(T0 + 60_000)}
+    rpc = {"v": 1, "src": "dev/app", "cmds": [
+        {"cmd": "/v1/Log.List", "id": i, "args": {"src": s}} for i, s in enumerate(
+            ("dev/app", "dev/job", "prod/secret", "DEV/app", "dev"))]}
+    return {
+        ("get", "/api/v1/events"): [("/api/v1/events", p, None) for p in FILTER_PROBES],
+        ("get", "/api/v1/events/{id}"): by_id,
+        ("get", "/api/v1/requests/{request_key}"): [("/api/v1/requests/req-1", {}, None)],
+        ("get", "/api/v1/histogram"): [("/api/v1/histogram", {**p, **span}, None)
+                                      for p in FILTER_PROBES],
+        ("get", "/api/v1/stats"): [("/api/v1/stats", {**p, **span}, None) for p in (
+            {"by": "kind"}, {"by": "src"}, {"by": "kind,src", "query": "src:prod* OR kind:error"},
+            {"by": "message"}, {"by": "src", "metrics": "count,error_rate"})],
+        ("get", "/api/v1/tail"): [("/api/v1/tail", {**p, "after_id": "0"}, None)
+                                 for p in FILTER_PROBES if "q" not in p],
+        ("get", "/api/v1/entities"): [("/api/v1/entities", {}, None)],
+        ("get", "/api/v1/records/{entity}"): [("/api/v1/records/orders", {}, None)],
+        ("get", "/api/system/event-log/search"): [("/api/system/event-log/search", s, None)
+                                                 for s in SEARCHES],
+        ("post", "/api/system/event-log/search"): [("/api/system/event-log/search", {},
+                                                   {"search": s}) for s in SEARCHES],
+        ("get", "/api/system/event-log/{logId}"): logs,
+        ("get", "/api/v1/status"): [("/api/v1/status", {}, None)],
+        ("get", "/api/v1/whoami"): [("/api/v1/whoami", {}, None)],
+        ("post", "/rpc"): [("/rpc", {}, rpc)],
+        # Writes: what a prefix key may not write is refused (403) and stores nothing.
+        ("post", "/api/v1/events"): [("/api/v1/events", {}, [e]) for e in HIDDEN],
+        ("post", "/api/v1/records/{entity}"): [("/api/v1/records/orders", {},
+                                                {"note": "SECRET record"})],
+        ("put", "/api/v1/entities/{entity}"): [("/api/v1/entities/orders", {}, {})],
+        ("post", "/api/system/event-log"): [("/api/system/event-log", {}, {"eventLog": {
+            "message": "SECRET created", "type": "Error"}})],
+    }
+
+
+# The answers that show the key's own events (at least one probe of each must).
+SHOWS_OWN = {("get", "/api/v1/events"), ("get", "/api/v1/events/{id}"),
+             ("get", "/api/v1/requests/{request_key}"), ("get", "/api/v1/tail"),
+             ("get", "/api/system/event-log/search"), ("post", "/api/system/event-log/search"),
+             ("get", "/api/system/event-log/{logId}"), ("post", "/rpc")}
+
+
+def seed_two_sources(client: TestClient) -> tuple[list[int], list[int]]:
+    def post(events: list[dict[str, Any]]) -> list[int]:
+        r = client.post("/api/v1/events", json=[{**e, "instant": T0} for e in events])
+        assert r.status_code == 200, r.text
+        ids: list[int] = r.json()["ids"]
+        return ids
+    assert client.put("/api/v1/entities/orders", json={}).status_code == 200
+    assert client.post("/api/v1/records/orders", json={"note": "SECRET seeded"}).status_code \
+        == 200
+    visible, hidden = post(VISIBLE), post(HIDDEN)
+    top = max(hidden)
+    return visible, [*hidden, top + 1]  # + the inline error's id
+
+
+def prefix_problems(client: TestClient, key: str, scope: str, visible: list[int],
+                    hidden: list[int]) -> list[str]:
+    doc = client.get("/openapi.json").json()
+    probes = prefix_probes(visible + hidden)
+    problems: list[str] = []
+    for route, ops in doc["paths"].items():
+        for method, operation in ops.items():
+            if not operation["security"]:
+                continue  # public: no events
+            todo = probes.get((method, route))
+            if todo is None:
+                problems.append(f"{method.upper()} {route}: no prefix probes; add them to "
+                                "prefix_probes")
+                continue
+            own = False
+            for path, params, body in todo:
+                r = client.request(method.upper(), path, params=params, json=body,
+                                   headers={"Authorization": key})
+                where = f"{scope} prefix key: {method.upper()} {path} {params or body}"
+                if b"SECRET" in r.content:
+                    problems.append(f"{where}: leaked {r.content[:300]!r}")
+                if r.status_code >= 500 or r.status_code == 401:
+                    problems.append(f"{where}: {r.status_code}")
+                own = own or b"dev-visible" in r.content
+                problems += expectations(method, route, path, r, where, visible, hidden)
+            if (method, route) in SHOWS_OWN and not own and scope != "ingest":
+                problems.append(f"{method.upper()} {route}: the {scope} prefix key never saw "
+                                "its own events")
+    return problems
+
+
+def expectations(method: str, route: str, path: str, r: Any, where: str, visible: list[int],
+                 hidden: list[int]) -> list[str]:
+    """Route-specific promises beyond "no SECRET in the answer"."""
+    status = r.status_code
+    if status == 403:
+        return []  # a scope that does not allow the route at all
+    last = path.rsplit("/", 1)[-1]
+    if route.endswith("{id}") or route.endswith("{logId}"):
+        want = 404 if int(last) in hidden else 200
+        if status != want:
+            return [f"{where}: {status}, want {want} (out of scope is as absent as missing)"]
+    if route == "/api/v1/histogram" and status == 200:
+        kinds = r.json()["kinds"]
+        if set(kinds) - {"general"} or r.json()["total"] > len(visible):
+            return [f"{where}: counted other events: {r.json()['kinds']}"]
+    if route == "/api/v1/stats" and status == 200:
+        rows = r.json()["rows"]
+        if any(row.get("kind", "general") != "general" or
+               not str(row.get("src", "dev/")).startswith("dev/") for row in rows):
+            return [f"{where}: counted other events: {rows}"]
+    if route == "/rpc":
+        statuses = [c["status"] for c in r.json()["resp"]]
+        if statuses[2:] != [403, 403, 403]:
+            return [f"{where}: Log.List of other sources answered {statuses}"]
+    refused = ("/api/v1/entities", "/api/v1/records/{entity}", "/api/v1/entities/{entity}",
+               "/api/v1/status", "/api/system/event-log")
+    must_refuse = (method != "get" and route == "/api/v1/events") or route in refused
+    return [f"{where}: {status}, want 403"] if must_refuse and status != 403 else []
+
+
+@pytest.mark.parametrize("scope", ["read", "admin", "ingest"])
+def test_prefix_keys_see_and_write_only_their_sources(client: TestClient, service: Service,
+                                                       scope: str,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tail, "LIFETIME_S", 0.05)  # each tail answers its backlog, then ends
+    visible, hidden = seed_two_sources(client)
+    key = new_key()
+    service.store.add_key(hash_key(service.secret, key), scope, None, PREFIX, 0)
+    service.auth.reload()
+    problems = prefix_problems(client, key, scope, visible, hidden)
+    assert not problems, "\n".join(problems)
+    everything = client.get("/api/v1/events", params={"limit": 1000}).json()["events"]
+    assert len(everything) == len(visible) + len(hidden), "a refused write stored something"

@@ -4,6 +4,7 @@ to it: no server error, no answer outside the document."""
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -63,10 +64,30 @@ def test_every_route_is_documented(client: TestClient) -> None:
     assert sum(len(ops) for ops in doc["paths"].values()) == len(OPERATIONS)
 
 
+def test_the_document_says_which_routes_need_a_key(client: TestClient) -> None:
+    """An operation without ``security`` must answer without a key; every other one
+    answers 401 without a key, and says so."""
+    doc = client.get("/openapi.json", headers={"Authorization": ""}).json()
+    wrong = []
+    for route, ops in doc["paths"].items():
+        for method, operation in ops.items():
+            path = route.replace("{logId}", "1").replace("{id}", "1")
+            path = re.sub(r"\{\w+\}", "x", path)
+            r = client.request(method.upper(), path, headers={"Authorization": ""})
+            needs_key = r.status_code == 401
+            if needs_key != bool(operation["security"]) or \
+                    needs_key != ("401" in operation["responses"]):
+                wrong.append(f"{method.upper()} {route}: {r.status_code} without a key, "
+                             f"security {operation['security']}")
+    assert not wrong, "\n".join(wrong)
+
+
 @pytest.fixture(scope="module")
 def fuzzed_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Starlette]:
     data: Path = tmp_path_factory.mktemp("openapi") / "data"
-    service = Service(Settings(data=data), clock=ManualClock(T0), bootstrap_key=ADMIN)
+    # Generated requests send wrong keys too: no failure throttle (tests/api/test_keys.py).
+    service = Service(Settings(data=data, auth_failures=0), clock=ManualClock(T0),
+                      bootstrap_key=ADMIN)
     app = create_app(service)
     with TestClient(app) as client:  # runs the lifespan: the writer thread is up
         client.post("/api/system/event-log", headers=AUTH,

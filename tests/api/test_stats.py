@@ -11,7 +11,9 @@ from starlette.testclient import TestClient
 
 from logcycle.clock import ManualClock
 from logcycle.cycles import WEEK_MS
+from logcycle.keys import ALL
 from logcycle.query import stats as st
+from logcycle.query.scope import Reader
 from logcycle.service import Service
 from tests.conftest import T0
 
@@ -119,12 +121,13 @@ def test_the_python_entry_point_for_alerts(service: Service, client: TestClient)
     evs = screens(random.Random(3), 60)
     client.post("/api/v1/events", json=evs)
     tz = service.settings.tz
+    everything = Reader(service.store, ALL)
     checkout = [e["duration_ms"] for e in evs if e["screen"] == "Checkout"]
-    got = st.stat(service.store, "screen:Checkout", "p95(duration_ms)", T0 - 1, T0 + 1, tz)
+    got = st.stat(everything, "screen:Checkout", "p95(duration_ms)", T0 - 1, T0 + 1, tz)
     assert got == nearest_rank(checkout, 95)
-    assert st.stat(service.store, None, "count", T0 - 1, T0 + 1, tz) == 60
-    assert st.stat(service.store, "screen:Nope", "count", T0 - 1, T0 + 1, tz) == 0
-    assert st.stat(service.store, "screen:Nope", "avg(duration_ms)", T0 - 1, T0 + 1, tz) is None
+    assert st.stat(everything, None, "count", T0 - 1, T0 + 1, tz) == 60
+    assert st.stat(everything, "screen:Nope", "count", T0 - 1, T0 + 1, tz) == 0
+    assert st.stat(everything, "screen:Nope", "avg(duration_ms)", T0 - 1, T0 + 1, tz) is None
 
 
 def test_a_query_past_the_timeout_is_503_saying_to_narrow_it(

@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 
 from logcycle.ingest.decode import BatchDecoder
-from logcycle.ingest.tasks import EventBatch
+from logcycle.ingest.tasks import ALL, EventBatch
 from logcycle.service import Service
 from tests.conftest import T0
 
@@ -20,7 +20,7 @@ _decoder = BatchDecoder(max_future_ms=10**12, max_batch=100_000)
 def batch(i: int, n: int) -> EventBatch:
     body = orjson.dumps([{"kind": "general", "instant": T0, "message": f"b{i} e{j}"}
                          for j in range(n)])
-    return EventBatch(_decoder.decode_json(body, now_ms=T0).events, None, "p")
+    return EventBatch(_decoder.decode_json(body, now_ms=T0).events, None, "p", scope=ALL)
 
 
 def test_lanes_share_the_queue_and_stop_commits_everything(service: Service) -> None:

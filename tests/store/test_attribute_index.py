@@ -13,10 +13,11 @@ import pytest
 
 from logcycle.cycles import WEEK_MS
 from logcycle.ingest.decode import BatchDecoder
-from logcycle.ingest.tasks import EventBatch, Maintain, Reindex
+from logcycle.ingest.tasks import ALL, EventBatch, Maintain, Reindex
 from logcycle.query.events import list_events
 from logcycle.query.filters import EventFilter
 from logcycle.query.lang import parse
+from logcycle.query.scope import Reader
 from logcycle.settings import Settings
 from logcycle.store.base import Store
 from logcycle.store.factory import make_store
@@ -37,11 +38,12 @@ def store(store_url: str, tmp_path: Path) -> Any:
 def write(store: Store, events: list[dict[str, Any]], now: int = T0) -> None:
     batch = BatchDecoder(max_future_ms=10**9, max_batch=10**5).decode_json(
         orjson.dumps(events), now_ms=now).events
-    store.apply([EventBatch(batch, None, "t")], now)
+    store.apply([EventBatch(batch, None, "t", scope=ALL)], now)
 
 
 def ids(store: Store, query: str) -> list[int]:
-    page = list_events(store, EventFilter(query=parse(query)), after=None, limit=1000, tz=UTC)
+    page = list_events(Reader(store, ALL), EventFilter(query=parse(query)), after=None,
+                       limit=1000, tz=UTC)
     return sorted(e["id"] for e in page.events)
 
 

@@ -16,7 +16,7 @@ import psycopg
 import pytest
 
 from logcycle.errors import StoreUnavailable
-from logcycle.ingest.tasks import DeclareEntity, EventBatch, RecordBatch
+from logcycle.ingest.tasks import ALL, DeclareEntity, EventBatch, RecordBatch
 from logcycle.store.base import Store
 from logcycle.store.postgres import parse_url
 from tests import pg
@@ -76,7 +76,7 @@ def test_a_group_commits_only_after_the_group_that_reserved_before_it(
         earlier.execute("BEGIN")
         _, first, _ = earlier.execute("SELECT lc_reserve(3)").fetchone()[0]
         later, out = background(lambda: store.apply([EventBatch(events(err("later")), None,
-                                                                "p")], T0))
+                                                                "p", scope=ALL)], T0))
         wait_for_lock_waiter(url)
         assert later.is_alive()  # its COPY is done; its commit waits for the earlier group
         assert q(store, "SELECT count(*) FROM oslog_error") == [(0,)]
@@ -101,8 +101,8 @@ def test_the_same_idempotency_key_written_by_an_earlier_group_gives_its_ids(
         earlier.execute("INSERT INTO lc_idempotency (key, principal, ids, created) VALUES "
                         "('K', 'p', '[777]', %s)", (T0,))
         later, out = background(lambda: store.apply(
-            [EventBatch(events(err("twice")), "K", "p"),
-             EventBatch(events(err("bystander")), None, "p")], T0))
+            [EventBatch(events(err("twice")), "K", "p", scope=ALL),
+             EventBatch(events(err("bystander")), None, "p", scope=ALL)], T0))
         wait_for_lock_waiter(url, "transactionid")
         earlier.execute("COMMIT")
         later.join(10)
@@ -125,7 +125,7 @@ def test_a_key_deadlock_between_two_groups_fails_one_whole_and_changes_nothing(
 
         def later_group() -> Any:
             try:
-                return store.apply([EventBatch(events(err("later")), "K", "p")], T0)
+                return store.apply([EventBatch(events(err("later")), "K", "p", scope=ALL)], T0)
             except StoreUnavailable as exc:
                 return exc
 
@@ -137,7 +137,7 @@ def test_a_key_deadlock_between_two_groups_fails_one_whole_and_changes_nothing(
         later.join(10)
         assert isinstance(out[0], StoreUnavailable) and "retry" in out[0].message
         assert q(store, "SELECT count(*) FROM oslog_error") == [(0,)]
-        assert store.apply([EventBatch(events(err("later")), "K", "p")], T0) == [[777]]
+        assert store.apply([EventBatch(events(err("later")), "K", "p", scope=ALL)], T0) == [[777]]
     finally:
         earlier.close()
 
@@ -185,7 +185,7 @@ def test_overlapping_writers_never_reveal_an_id_below_one_already_seen(
             for _ in range(25):
                 n = rng.choice([1, 5, 50, 500, 2000])
                 store.apply([EventBatch(events(*[err(f"e{i}") for i in range(n)]), None,
-                                        "p")], T0)
+                                        "p", scope=ALL)], T0)
         except BaseException as exc:  # reported by the test
             problems.append(exc)
 

@@ -21,6 +21,7 @@ from logcycle.cycles import WEEK_MS, ms_of
 from logcycle.errors import BadRequest, Conflict, LogcycleError, NotFound, StoreUnavailable
 from logcycle.ingest.decode import BatchDecoder, Prepared
 from logcycle.ingest.tasks import (
+    ALL,
     DeclareEntity,
     EventBatch,
     IndexSearch,
@@ -74,7 +75,7 @@ def q(store: Store, sql: str, *params: Any) -> list[tuple[Any, ...]]:
 
 def write(store: Store, *evs: dict[str, Any], now: int = T0, key: str | None = None,
           principal: str = "p") -> list[int]:
-    (ids,) = store.apply([EventBatch(events(*evs), key, principal)], now)
+    (ids,) = store.apply([EventBatch(events(*evs), key, principal, scope=ALL)], now)
     assert isinstance(ids, list), ids
     return ids
 
@@ -181,9 +182,9 @@ def test_postgres_version_2_is_upgraded(tmp_path: Path) -> None:
 
 # -- writes ------------------------------------------------------------------------------
 def test_ids_unique_and_increasing_across_kinds_and_tasks(store: Store) -> None:
-    tasks = [EventBatch(events(err("a"), gen("b"), err("c")), None, "p"),
+    tasks = [EventBatch(events(err("a"), gen("b"), err("c")), None, "p", scope=ALL),
              EventBatch(events(gen("d", module_name="m", error={"message": "inline"})), None,
-                        "p")]
+                        "p", scope=ALL)]
     first, second = store.apply(tasks, T0)
     assert first == sorted(first) and len(set(first)) == 3
     assert second[0] > first[-1] + 1  # the inline error took the id just before
@@ -214,7 +215,7 @@ def test_idempotency_key_stores_a_batch_once(store: Store) -> None:
 
 
 def test_a_failing_task_fails_alone(store: Store) -> None:
-    ok, bad = store.apply([EventBatch(events(err("kept")), None, "p"),
+    ok, bad = store.apply([EventBatch(events(err("kept")), None, "p", scope=ALL),
                            RecordBatch("nobody", [{"x": 1}])], T0)
     assert isinstance(bad, NotFound)
     assert q(store, "SELECT id FROM oslog_error") == [(ok[0],)]

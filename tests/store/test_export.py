@@ -17,7 +17,7 @@ import pytest
 
 from logcycle.cycles import WEEK_MS
 from logcycle.ingest.decode import BatchDecoder
-from logcycle.ingest.tasks import EventBatch
+from logcycle.ingest.tasks import ALL, EventBatch
 from logcycle.kinds import KINDS
 from logcycle.query.events import to_event
 from logcycle.settings import Settings
@@ -56,7 +56,7 @@ def store(store_url: str, tmp_path: Path) -> Any:
     events = [e for k in KINDS for e in (full_event(k, 1), full_event(k, 2), sparse_event(k))]
     batch = BatchDecoder(max_future_ms=10**9, max_batch=10**5).decode_json(
         orjson.dumps(events), now_ms=T0).events
-    s.apply([EventBatch(batch, None, "t")], T0)
+    s.apply([EventBatch(batch, None, "t", scope=ALL)], T0)
     yield s
     s.close()
 
@@ -153,7 +153,7 @@ def test_the_command(tmp_path: Path) -> None:
     s.open(T0)
     batch = BatchDecoder(max_future_ms=10**9, max_batch=10**5).decode_json(
         orjson.dumps([full_event("screen", 1)]), now_ms=T0).events
-    s.apply([EventBatch(batch, None, "t")], T0)
+    s.apply([EventBatch(batch, None, "t", scope=ALL)], T0)
     s.close()
     cmd = [sys.executable, "-m", "logcycle", "export", "--data", str(data), "--start",
            "2026-11-16T00:00:00Z", "--end", "2026-11-30T00:00:00Z", "--kind", "screen",

@@ -16,7 +16,7 @@ import pytest
 from logcycle.clock import ManualClock
 from logcycle.cycles import WEEK_MS
 from logcycle.ingest.decode import BatchDecoder
-from logcycle.ingest.tasks import EventBatch
+from logcycle.ingest.tasks import ALL, EventBatch
 from logcycle.settings import Settings
 from logcycle.store.archive import Archiver
 from logcycle.store.factory import make_store
@@ -36,7 +36,7 @@ def test_the_documented_command_and_queries(tmp_path: Path,
     events.append({"kind": "error", "instant": T0, "module_name": "m", "message": "boom"})
     batch = BatchDecoder(max_future_ms=10**9, max_batch=100).decode_json(
         orjson.dumps(events), now_ms=T0).events
-    store.apply([EventBatch(batch, None, "t")], T0)
+    store.apply([EventBatch(batch, None, "t", scope=ALL)], T0)
     Archiver(store, tmp_path / "archive", tz=store.tz,  # type: ignore[attr-defined]
              clock=ManualClock(T0 + WEEK_MS)).run_once()
     store.close()

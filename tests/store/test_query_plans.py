@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from logcycle.ingest.decode import BatchDecoder
-from logcycle.ingest.tasks import EventBatch, Reindex
+from logcycle.ingest.tasks import ALL, EventBatch, Reindex
 from logcycle.store import schema
 from logcycle.store.postgres import PostgresStore
 from logcycle.store.sqlite import SQLiteStore
@@ -32,9 +32,9 @@ def test_request_key_lookups_read_by_rowid_in_either_order(tmp_path: Path) -> No
               for i in range(500)]
     batch = BatchDecoder(max_future_ms=10**9, max_batch=10**4).decode_json(
         orjson.dumps(events), now_ms=T0).events
-    store.apply([EventBatch(batch[:400], None, "t")], T0)
+    store.apply([EventBatch(batch[:400], None, "t", scope=ALL)], T0)
     store.apply([Reindex()], T0)
-    store.apply([EventBatch(batch[400:], None, "t")], T0)  # above the watermark
+    store.apply([EventBatch(batch[400:], None, "t", scope=ALL)], T0)  # above the watermark
     cycle = 3
     table = schema.table("general", cycle)
     cond, params = store.request_key_condition("general", cycle, "r2")
@@ -73,9 +73,9 @@ def test_postgres_request_key_lookups_read_by_primary_keys(analyzed: bool) -> No
                    "request_key": f"r{i % 7}"} for i in range(500)]
         batch = BatchDecoder(max_future_ms=10**9, max_batch=10**4).decode_json(
             orjson.dumps(events), now_ms=T0).events
-        store.apply([EventBatch(batch[:400], None, "t")], T0)
+        store.apply([EventBatch(batch[:400], None, "t", scope=ALL)], T0)
         assert store.apply([Reindex()], T0) == [n + 400]
-        store.apply([EventBatch(batch[400:], None, "t")], T0)  # above the watermark
+        store.apply([EventBatch(batch[400:], None, "t", scope=ALL)], T0)  # above the watermark
         cond, params = store.request_key_condition("general", cycle, "r2")
         for order in ("ORDER BY id LIMIT %s", "ORDER BY id DESC LIMIT %s"):
             for extra, extra_params in (("", []), (" AND id < %s", [10**9])):  # tree, list

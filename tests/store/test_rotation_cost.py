@@ -10,7 +10,7 @@ import orjson
 
 from logcycle.cycles import WEEK_MS
 from logcycle.ingest.decode import BatchDecoder
-from logcycle.ingest.tasks import EventBatch, Maintain
+from logcycle.ingest.tasks import ALL, EventBatch, Maintain
 from logcycle.store.sqlite import SQLiteStore
 from tests.conftest import T0
 
@@ -25,7 +25,7 @@ def test_emptying_a_cycle_does_not_rewrite_its_pages(tmp_path: Path) -> None:
         orjson.dumps(events), now_ms=T0).events
     store.checkpoint(truncate=True)
     _, ((before,),) = store.fetch("PRAGMA page_count", ())
-    store.apply([EventBatch(batch, None, "t")], T0)
+    store.apply([EventBatch(batch, None, "t", scope=ALL)], T0)
     store.checkpoint(truncate=True)
     _, ((after,),) = store.fetch("PRAGMA page_count", ())
     pages = after - before

@@ -14,7 +14,8 @@ import pytest
 
 from logcycle.cycles import WEEK_MS
 from logcycle.ingest.decode import BatchDecoder
-from logcycle.ingest.tasks import EventBatch, IndexSearch, Maintain
+from logcycle.ingest.tasks import ALL, EventBatch, IndexSearch, Maintain
+from logcycle.query.scope import Reader
 from logcycle.query.wildcards import wildcard_pattern
 from logcycle.store.search import MessageQuery
 from logcycle.store.sqlite import SQLiteStore
@@ -40,7 +41,7 @@ def write_messages(store: SQLiteStore, messages: list[str], now: int = T0) -> li
     body = orjson.dumps([{"kind": "general", "instant": now, "message": m,
                           "message_type": "Information"} for m in messages])
     batch = BatchDecoder(max_future_ms=WEEK_MS, max_batch=10_000).decode_json(body, now_ms=now)
-    (ids,) = store.apply([EventBatch(batch.events, None, "test")], now)
+    (ids,) = store.apply([EventBatch(batch.events, None, "test", scope=ALL)], now)
     return list(ids)
 
 
@@ -133,7 +134,7 @@ def test_the_native_q_reads_through_the_index(store: SQLiteStore) -> None:
         got: list[int] = []
         after = None
         while True:
-            page = list_events(store, f, after=after, limit=17, tz=UTC)
+            page = list_events(Reader(store, ALL), f, after=after, limit=17, tz=UTC)
             got.extend(e["id"] for e in page.events)
             if page.next is None:
                 break

@@ -154,6 +154,7 @@ def test_message_filter_takes_star_wildcards(client: TestClient) -> None:
 def test_whoami_tells_scope_and_the_week(client: TestClient, service: Service) -> None:
     body = client.get("/api/v1/whoami").json()
     assert body["scope"] == "admin" and body["read"] and body["admin"]
+    assert body["key"] == "env-key" and body["src_prefix"] is None
     assert body["now"] == T0 and body["week"] == week_of(T0, service.settings.tz)
     assert body["week_start"] == week_start_ms(body["week"], service.settings.tz)
     assert body["previous_week_start"] == body["week_start"] - WEEK_MS

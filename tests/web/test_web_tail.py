@@ -17,7 +17,9 @@ import pytest
 from starlette.testclient import TestClient
 
 from logcycle.api.tail import TailSlots
+from logcycle.keys import ALL
 from logcycle.query.filters import EventFilter
+from logcycle.query.scope import Reader
 from logcycle.query.tail import events_after, high_water
 from logcycle.service import Service
 from tests.conftest import ADMIN, T0, error_event
@@ -32,21 +34,22 @@ def ingest(client: TestClient, events: list[dict[str, Any]]) -> list[int]:
 
 def test_events_after_reads_forward_in_bounded_steps(client: TestClient,
                                                      service: Service) -> None:
-    assert high_water(service.store) == 0
+    assert high_water(Reader(service.store, ALL)) == 0
     general = {"kind": "general", "instant": T0, "message": "hello"}
     ids = ingest(client, [error_event(1), general, error_event(2), error_event(3), general])
-    top = high_water(service.store)
+    top = high_water(Reader(service.store, ALL))
     assert top == ids[-1]
     errors = EventFilter(kinds=("error",))
-    got, mark = events_after(service.store, errors, 0, top, limit=2)
+    got, mark = events_after(Reader(service.store, ALL), errors, 0, top, limit=2)
     assert [e["id"] for e in got] == [ids[0], ids[2]] and mark == ids[2]
-    got, mark = events_after(service.store, errors, mark, top, limit=2)
+    got, mark = events_after(Reader(service.store, ALL), errors, mark, top, limit=2)
     assert [e["id"] for e in got] == [ids[3]] and mark == top
-    assert events_after(service.store, errors, mark, top, limit=2) == ([], top)
-    everything, _ = events_after(service.store, EventFilter(), 0, top, limit=100,
+    assert events_after(Reader(service.store, ALL), errors, mark, top, limit=2) == ([], top)
+    everything, _ = events_after(Reader(service.store, ALL), EventFilter(), 0, top, limit=100,
                                  recent_only=True)
     assert [e["id"] for e in everything] == ids
-    hello, _ = events_after(service.store, EventFilter(q="h*o", wildcard=True), 0, top, limit=9)
+    hello, _ = events_after(Reader(service.store, ALL), EventFilter(q="h*o", wildcard=True), 0,
+                            top, limit=9)
     assert [e["id"] for e in hello] == [ids[1], ids[4]]
 
 

@@ -11,6 +11,7 @@ from starlette.routing import Route
 from logcycle import __version__, cycles
 from logcycle.api.events import svc_of
 from logcycle.api.http import JSON
+from logcycle.query.scope import Reader
 from logcycle.service import Service
 
 
@@ -28,7 +29,8 @@ async def health(request: Request) -> Response:
     return JSON({"status": "ok", "version": __version__})
 
 
-def _status(svc: Service) -> dict[str, Any]:
+def _status(reader: Reader, svc: Service) -> dict[str, Any]:
+    store = reader.store_wide("the store's status and table sizes")
     now = svc.clock.now_ms()
     tz = svc.settings.tz
     week = cycles.week_of(now, tz)
@@ -42,9 +44,9 @@ def _status(svc: Service) -> dict[str, Any]:
         "previous_cycle": (week - 1) % cycles.CYCLES,
         "next_rotation": cycles.next_rotation_ms(now, tz),
         "retention_weeks": svc.settings.retention_weeks,
-        "held": {str(c): w for c, w in sorted(svc.store.held().items())},
-        "tables": svc.store.table_sizes(),
-        "problems": svc.store.health().problems,
+        "held": {str(c): w for c, w in sorted(store.held().items())},
+        "tables": store.table_sizes(),
+        "problems": store.health().problems,
         "writer": {"pending_events": svc.writer.pending, "commits": svc.writer.commits,
                    "failures": svc.writer.failures},
         "search_index": _search_index(svc),
@@ -61,8 +63,8 @@ def _search_index(svc: Service) -> dict[str, Any]:
 
 async def status(request: Request) -> Response:
     svc = svc_of(request)
-    await svc.auth.require(request, "admin")
-    return JSON(await svc.read(_status, svc))
+    principal = await svc.auth.require(request, "admin")
+    return JSON(await svc.read(principal, _status, svc))
 
 
 routes = [

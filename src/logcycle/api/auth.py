@@ -1,7 +1,11 @@
 """Who is calling: the API key of a request, checked against the hashed keys.
 
-Keys are cached in memory (hash → key) and reloaded at most every second, so a key made
-or revoked with ``logcycle keys`` while the server runs takes effect within a second.
+Keys are cached in memory (hash → key) and reloaded every second, so a key revoked with
+``logcycle keys revoke`` while the server runs stops working within a second. A key the
+cache does not know is looked up in the store at once (one indexed read, at most
+``LOOKUPS_PER_S`` a second in all), so a key made by ``logcycle keys create`` works on
+the very next request. Unknown keys count against the client address's failure budget
+(api/throttle.py: 429 beyond it).
 
     principal = await auth.require(request, "read")
 """
@@ -17,13 +21,16 @@ from dataclasses import dataclass
 
 from starlette.requests import Request
 
+from logcycle.api.throttle import FailureThrottle, Network, client_address
 from logcycle.errors import Forbidden, Unauthorized
 from logcycle.ingest.protocols.sentry import ROUTE as SENTRY_ROUTE
 from logcycle.ingest.protocols.sentry import sentry_key
-from logcycle.keys import GRANTS, hash_key
+from logcycle.keys import GRANTS, Scope, hash_key
 from logcycle.store.base import Store
 
 RELOAD_S = 1.0
+LOOKUPS_PER_S = 50  # store lookups of keys the cache does not know, in all
+ENV_KEY = "env-key"  # the principal id of LOGCYCLE_API_KEY
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +43,11 @@ class Principal:
 
     def may(self, action: str) -> bool:
         return action in GRANTS[self.scope]
+
+    @property
+    def sources(self) -> Scope:
+        """The events this key may read and write (all, or its ``src`` prefix's)."""
+        return Scope(self.src_prefix)
 
 
 def _b64_text(value: str) -> str | None:
@@ -67,13 +79,22 @@ def _api_key(value: str) -> str:
 
 class Auth:
     def __init__(self, store: Store, secret: bytes, *, bootstrap_key: str | None,
-                 read_executor: object | None = None) -> None:
+                 throttle: FailureThrottle | None = None,
+                 proxies: tuple[Network, ...] = ()) -> None:
         self.store = store
         self.secret = secret
         self._boot = hash_key(secret, bootstrap_key) if bootstrap_key else None
         self._keys: dict[str, tuple[str, Principal]] = {}
         self._loaded = 0.0
         self._lock = asyncio.Lock()
+        self.throttle = throttle or FailureThrottle(limit=0, window_s=60)
+        self.proxies = proxies
+        self._lookups = (0.0, 0)  # (second, lookups in it)
+
+    @property
+    def env_key_active(self) -> bool:
+        """Whether LOGCYCLE_API_KEY gave this server an admin key."""
+        return self._boot is not None
 
     def reload(self) -> None:
         keys: dict[str, tuple[str, Principal]] = {}
@@ -117,21 +138,50 @@ class Auth:
             key = request.query_params.get("sentry_key") or None
         return key
 
+    def _lookup(self, digest: str) -> tuple[str, Principal] | None:
+        """One key by its hash, from the store (a read thread); cached when valid."""
+        p = self.store.dialect.param
+        _, rows = self.store.fetch(f"SELECT id, hash, scope, src_prefix FROM lc_keys WHERE "
+                                   f"hash = {p} AND revoked IS NULL", [digest])
+        if not rows:
+            return None
+        key_id, hash_, scope, prefix = rows[0]
+        found = (str(hash_), Principal(f"key-{key_id}", str(scope), prefix))
+        self._keys = {**self._keys, found[0]: found}
+        return found
+
+    def _may_look_up(self) -> bool:
+        second = time.monotonic() // 1
+        start, n = self._lookups
+        n = n + 1 if start == second else 1
+        self._lookups = (second, n)
+        return n <= LOOKUPS_PER_S
+
     async def identify(self, request: Request) -> Principal:
-        """The caller's principal; Unauthorized without a valid key."""
+        """The caller's principal; Unauthorized without a valid key, TooManyFailures
+        (429) when the client's address used up its failed authentications."""
         key = self.key_of(request)
         if key is None:
             raise Unauthorized("missing API key")
-        return await self.principal_of(key)
+        address = client_address(request, self.proxies)
+        self.throttle.check(address)
+        try:
+            return await self.principal_of(key)
+        except Unauthorized:
+            self.throttle.failed(address)
+            raise
 
     async def principal_of(self, key: str) -> Principal:
         """The principal of ``key`` (also for listeners that log as a key holder, such as
         syslog); Unauthorized when it is not a valid key."""
         digest = hash_key(self.secret, key)
         if self._boot is not None and hmac.compare_digest(digest, self._boot):
-            return Principal("env-key", "admin")
+            return Principal(ENV_KEY, "admin")
         await self._fresh()
         found = self._keys.get(digest)
+        if found is None and self._may_look_up():
+            found = await asyncio.get_running_loop().run_in_executor(None, self._lookup,
+                                                                     digest)
         if found is None or not hmac.compare_digest(found[0], digest):
             raise Unauthorized("unknown API key")
         return found[1]

@@ -12,7 +12,7 @@
 - Sentry (``/api/{project_id}/envelope/``, ``…/store/``): ``{"detail": message}`` as
   Sentry's own server answers
 
-401 is always an empty body; 503 carries ``Retry-After``.
+401 is always an empty body; 503 and 429 carry ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -49,10 +49,8 @@ def eventlog_body(exc: LogcycleError) -> dict[str, Any]:
 
 
 def _headers(exc: LogcycleError) -> dict[str, str]:
-    if isinstance(exc, Overloaded):
-        return {"Retry-After": str(exc.retry_after)}
-    if isinstance(exc, StoreUnavailable):
-        return {"Retry-After": str(exc.retry_after)}
+    if isinstance(exc, Overloaded | StoreUnavailable) or exc.status == 429:
+        return {"Retry-After": str(getattr(exc, "retry_after", 1))}
     return {}
 
 

@@ -22,7 +22,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from logcycle.api.events import check_src, svc_of
+from logcycle.api.auth import Principal
+from logcycle.api.events import svc_of
 from logcycle.api.http import JSON, read_body
 from logcycle.errors import BadRequest, FieldError, NotFound
 from logcycle.ingest.tasks import EventBatch
@@ -61,7 +62,7 @@ class _Fields:
             raise BadRequest(f"{first.field}: {first.message}", code="invalid",
                              errors=self.errors)
 
-    def integer(self, raw: Any, name: str, lo: int, hi: int) -> int | None:
+    def integer(self, raw: Any, name: str, lo: int, hi: int, *, hint: str = "") -> int | None:
         """A JSON integer or a string of digits within [lo, hi]; None if absent."""
         if raw is None or raw == "":
             return None
@@ -73,7 +74,7 @@ class _Fields:
             self.bad(name, "couldNotConvert", f"must be an integer, got {_show(raw)}")
             return None
         if not lo <= raw <= hi:
-            self.bad(name, "invalid", f"must be between {lo} and {hi}, got {raw}")
+            self.bad(name, "invalid", f"must be between {lo} and {hi}, got {raw}{hint}")
             return None
         return raw
 
@@ -112,7 +113,9 @@ def parse_search(values: Mapping[str, Any], prefix: str) -> EventLogSearch:
         type=type_,
         number_of_results=_default(f.integer(values.get("numberOfResults"), "numberOfResults",
                                              0, MAX_RESULTS), 25),
-        start_row=_default(f.integer(values.get("startRow"), "startRow", 0, MAX_START_ROW), 0),
+        start_row=_default(f.integer(values.get("startRow"), "startRow", 0, MAX_START_ROW,
+                                     hint="; to go further back, narrow the search with "
+                                          "start/end"), 0),
         order_column=column, descending=descending)
     f.raise_any()
     return s
@@ -159,37 +162,37 @@ async def _json_object(request: Request, key: str) -> dict[str, Any]:
 
 async def search_get(request: Request) -> Response:
     svc = svc_of(request)
-    await svc.auth.require(request, "read")
+    principal = await svc.auth.require(request, "read")
     criteria = parse_search(request.query_params, "")
-    return await _search(request, criteria)
+    return await _search(request, principal, criteria)
 
 
 async def search_post(request: Request) -> Response:
     svc = svc_of(request)
-    await svc.auth.require(request, "read")
+    principal = await svc.auth.require(request, "read")
     values = await _json_object(request, "search")
     f = _Fields("search.")
     for name in sorted(set(values) - set(SEARCH_FIELDS)):
         f.bad(name, "unknown", f"unknown field; known: {', '.join(SEARCH_FIELDS)}")
     f.raise_any()
-    return await _search(request, parse_search(values, "search."))
+    return await _search(request, principal, parse_search(values, "search."))
 
 
-async def _search(request: Request, criteria: EventLogSearch) -> Response:
+async def _search(request: Request, principal: Principal, criteria: EventLogSearch) -> Response:
     svc = svc_of(request)
-    found = await svc.read(search_event_logs, svc.store, criteria, tz=svc.settings.tz)
+    found = await svc.read(principal, search_event_logs, criteria, tz=svc.settings.tz)
     return JSON({"eventLogs": found.event_logs, "total": found.total})
 
 
 async def retrieve(request: Request) -> Response:
     svc = svc_of(request)
-    await svc.auth.require(request, "read")
+    principal = await svc.auth.require(request, "read")
     raw = request.path_params["log_id"]
     if not _LONG.fullmatch(raw) or not -(2**63) <= int(raw) < 2**63:
         f = _Fields("")
         f.bad("logId", "couldNotConvert", f"must be a Long, got {raw[:40]!r}")
         f.raise_any()
-    event_log = await svc.read(get_event_log, svc.store, int(raw))
+    event_log = await svc.read(principal, get_event_log, int(raw))
     if event_log is None:
         raise NotFound(f"no event log {raw}")
     return JSON({"eventLog": event_log})
@@ -215,9 +218,9 @@ async def create(request: Request) -> Response:
     event = {"kind": "general", "instant": now, "message": message,
              "message_type": _TYPE_LOOKUP[type_.lower()]}
     batch = svc.decoder.decode_json(orjson.dumps([event]), now_ms=now)
-    check_src(principal.src_prefix, batch.events)
-    (new_id,) = await svc.writer.submit(EventBatch(batch.events, None, principal.id))
-    stored = await svc.read(get_event_log, svc.store, new_id)
+    (new_id,) = await svc.writer.submit(EventBatch(batch.events, None, principal.id,
+                                                   scope=principal.sources))
+    stored = await svc.read(principal, get_event_log, new_id)
     return JSON({"eventLog": stored or {"id": new_id, "insertInstant": now,
                                         "message": message, "type": event["message_type"]}})
 

@@ -18,10 +18,8 @@ from logcycle.api.http import (
     parse_text,
     read_body,
 )
-from logcycle.errors import BadRequest, Forbidden, NotFound
-from logcycle.ingest.decode import Prepared
+from logcycle.errors import BadRequest, NotFound
 from logcycle.ingest.tasks import EventBatch
-from logcycle.kinds import KINDS
 from logcycle.query.compile import check_fields
 from logcycle.query.events import find_event, list_events, request_tree
 from logcycle.query.filters import EventFilter, decode_token, parse_kinds
@@ -67,23 +65,9 @@ async def post_events(request: Request) -> Response:
         batch = svc.decoder.decode_ndjson(body, now_ms=now)
     else:
         batch = svc.decoder.decode_json(body, now_ms=now)
-    check_src(principal.src_prefix, batch.events)
-    ids = await svc.writer.submit(EventBatch(batch.events, key, principal.id, batch.nul))
+    ids = await svc.writer.submit(EventBatch(batch.events, key, principal.id, batch.nul,
+                                             scope=principal.sources))
     return JSON({"ids": ids})
-
-
-_SRC_POS = [f.name for f in KINDS["general"].data_fields].index("src")
-
-
-def check_src(prefix: str | None, events: list[Prepared]) -> None:
-    """A key limited to a `src` prefix may write only general events of such sources."""
-    if prefix is None:
-        return
-    for i, ev in enumerate(events):
-        src = ev.values[_SRC_POS] if ev.kind.name == "general" else None
-        if not isinstance(src, str) or not src.startswith(prefix):
-            raise Forbidden(f"event {i}: this key may only write general events whose src "
-                            f"starts with {prefix!r}")
 
 
 def parse_filter(p: Mapping[str, str]) -> EventFilter:
@@ -125,36 +109,36 @@ def parse_query(text: str | None, kinds: tuple[str, ...]) -> Query | None:
 
 async def get_events(request: Request) -> Response:
     svc = svc_of(request)
-    await svc.auth.require(request, "read")
+    principal = await svc.auth.require(request, "read")
     p = request.query_params
     check_params(p, LIST_PARAMS)
     f = parse_filter(p)
     after = decode_token(p["after"]) if p.get("after") else None
     limit = parse_int(p.get("limit"), "limit", default=100, lo=1, hi=svc.settings.max_page_size)
-    page = await svc.read(list_events, svc.store, f, after=after, limit=limit, tz=svc.settings.tz)
+    page = await svc.read(principal, list_events, f, after=after, limit=limit, tz=svc.settings.tz)
     return JSON({"events": page.events, "next": page.next})
 
 
 async def get_event(request: Request) -> Response:
     svc = svc_of(request)
-    await svc.auth.require(request, "read")
+    principal = await svc.auth.require(request, "read")
     raw = request.path_params["id"]
     if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
         raise BadRequest(f"event id must be a positive integer, got {raw[:40]!r}",
                          code="invalid_parameter")
-    event = await svc.read(find_event, svc.store, int(raw))
-    if event is None:
+    event = await svc.read(principal, find_event, int(raw))
+    if event is None:  # also out of the key's scope: 404, so that existence does not leak
         raise NotFound(f"no event {raw} (it may have expired with its week)")
     return JSON(event)
 
 
 async def get_request(request: Request) -> Response:
     svc = svc_of(request)
-    await svc.auth.require(request, "read")
+    principal = await svc.auth.require(request, "read")
     key = request.path_params["request_key"]
     if len(key) > 1024:
         raise BadRequest("request_key is longer than 1024 characters", code="invalid_parameter")
-    tree = await svc.read(request_tree, svc.store, key)
+    tree = await svc.read(principal, request_tree, key)
     if tree is None:
         raise NotFound(f"no event has request_key {key!r}")
     return JSON(tree)

@@ -2,7 +2,8 @@
 
 Takes the filters of ``GET /api/v1/events`` plus ``start``/``end`` (default: the last 24
 hours) and ``buckets`` (about how many, 1-1000, default 60). Each table in the range answers
-one GROUP BY query on the read threads, in parallel (on half of them)::
+one GROUP BY query on the read threads, in parallel (on all the key's read slots but
+one, api/fairness.py)::
 
     GET /api/v1/histogram?kind=error&message=pay*&start=…&end=…&buckets=60
     {"start": …, "end": …, "bucket_ms": 60000, "total": 7, "kinds": {"error": 7},
@@ -29,7 +30,7 @@ HISTOGRAM_PARAMS = (*FILTER_PARAMS, "buckets")
 
 async def get_histogram(request: Request) -> Response:
     svc = svc_of(request)
-    await svc.auth.require(request, "read")
+    principal = await svc.auth.require(request, "read")
     p = request.query_params
     check_params(p, HISTOGRAM_PARAMS)
     f = parse_filter(p)
@@ -40,14 +41,15 @@ async def get_histogram(request: Request) -> Response:
         raise BadRequest("start is after end", code="invalid_parameter")
     f = dataclasses.replace(f, start=start, end=end)
     b = plan(start, end, n)
-    todo = await svc.read(tables, svc.store, f, b, svc.settings.tz)
-    # Half the read threads at most: the page's first page of results (asked for at the
-    # same time) and other people's queries do not wait behind a week-long histogram.
-    lanes = asyncio.Semaphore(max(1, svc.settings.read_threads // 2))
+    todo = await svc.read(principal, tables, f, b, svc.settings.tz)
+    # One read slot of the key fewer than it may use: the page's first page of results
+    # (asked for at the same time with the same key) does not wait behind a week-long
+    # histogram; other keys have threads of their own (api/fairness.py).
+    lanes = asyncio.Semaphore(max(1, svc.settings.effective_reads_per_key - 1))
 
     async def count(kind: str, cycle: int) -> list[tuple[int, int]]:
         async with lanes:
-            return await svc.read(count_table, svc.store, kind, cycle, f, b)
+            return await svc.read(principal, count_table, kind, cycle, f, b)
 
     counts = await asyncio.gather(*(count(kind, cycle) for kind, cycle in todo))
     return JSON(merge(b, [(kind, c) for (kind, _), c in zip(todo, counts, strict=True)]))

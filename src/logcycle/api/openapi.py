@@ -94,7 +94,7 @@ _SEARCH_PROPS: Schema = {
     "numberOfResults": {"type": ["integer", "string", "null"], "minimum": 0,
                         "maximum": MAX_RESULTS, "pattern": "^([0-9]{1,3})?$", "default": 25},
     "startRow": {"type": ["integer", "string", "null"], "minimum": 0,
-                 "maximum": MAX_START_ROW, "pattern": "^([0-9]{1,5})?$", "default": 0},
+                 "maximum": MAX_START_ROW, "pattern": "^(10000|[0-9]{1,4})?$", "default": 0},
     "orderBy": {"enum": [f"{c}{d}" for c in ORDER_COLUMNS for d in ("", " ASC", " DESC")]
                 + ["", None],
                 "default": "insertInstant DESC",
@@ -138,6 +138,9 @@ def _error(status: int, dialect: str) -> Schema:
     return {"description": "error", "content": _json(body)}
 
 
+ANY_KEY = "any key"
+
+
 def op(method: str, route: str, summary: str, *, scope: str | None, ok: Schema | None,
        errors: tuple[int, ...] = (), params: list[Schema] | None = None,
        body: Schema | None = None, media: str = "application/json",
@@ -145,17 +148,21 @@ def op(method: str, route: str, summary: str, *, scope: str | None, ok: Schema |
        body_media: tuple[str, ...] = ("application/json",),
        extra_body: dict[str, Schema] | None = None,
        ok_media: dict[str, Schema] | None = None) -> tuple[str, str, Schema]:
-    """One operation of the document."""
+    """One operation of the document. ``scope``: None (public), ``ANY_KEY`` (any valid
+    key, else 401) or the scope the route needs (else 401 or 403)."""
     ok_answer: Schema = {"description": "OK"}
     if ok is not None:
         ok_answer["content"] = {media: {"schema": ok}, **(ok_media or {})}
-    statuses = (*errors, 401, 403) if scope else errors
+    statuses = set(errors) | ({401, 429} if scope else set()) | \
+        ({403} if scope and scope != ANY_KEY else set())
     responses = {str(ok_status): ok_answer,
                  **{str(s): _error(s, dialect) for s in sorted(statuses)}}
     operation: Schema = {"summary": summary, "responses": responses,
                          "parameters": params or [],
                          "security": [{"key": []}] if scope else []}
-    if scope:
+    if scope == ANY_KEY:
+        operation["description"] = "Needs a valid key (any scope)."
+    elif scope:
         operation["description"] = f"Needs a key whose scope allows `{scope}`."
     if body is not None:
         content = {m: {"schema": body} for m in body_media}
@@ -200,8 +207,7 @@ OPERATIONS: list[tuple[str, str, Schema]] = [
        media="text/event-stream", errors=(400, 503),
        params=[p for p in FILTERS if p["name"] not in ("start", "end")]
        + [query("after_id", STR)]),
-    op("get", "/api/v1/whoami", "The caller's key and the week model", scope=None, ok=OBJ,
-       errors=(401,)),
+    op("get", "/api/v1/whoami", "The caller's key and the week model", scope=ANY_KEY, ok=OBJ),
     op("get", "/api/v1/entities", "Declared record entities", scope="read", ok=OBJ,
        errors=(503,)),
     op("put", "/api/v1/entities/{entity}", "Declare a record entity", scope="admin", ok=OBJ,
@@ -235,16 +241,16 @@ OPERATIONS: list[tuple[str, str, Schema]] = [
                                 "type": {"enum": [*TYPES, None]}}}}},
        ok={"type": "object", "required": ["eventLog"], "properties": {"eventLog": EVENT_LOG}}),
     op("post", "/rpc", "Log RPC frames: /v1/Log.Log and /v1/Log.List (seed 002)",
-       scope=None, body=RPC_FRAME, ok=RPC_ANSWER, errors=(400, 401, 413, 415)),
+       scope=ANY_KEY, body=RPC_FRAME, ok=RPC_ANSWER, errors=(400, 413, 415)),
     *[op("get", p, "Elasticsearch version document (for shippers' product checks)",
-         scope=None, ok=OBJ, errors=(401,), dialect="es") for p in ("/es", "/es/")],
+         scope=ANY_KEY, ok=OBJ, dialect="es") for p in ("/es", "/es/")],
     *[op(m, p, "Elasticsearch / OpenSearch bulk ingest (docs/integrations.md)",
          scope="ingest", ok=BULK_ANSWER, body=STR, body_media=NDJSON, dialect="es",
          params=[path("index", STR)] if "{index}" in p else [],
          errors=(400, 413, 429, 503, 507))
       for p in ("/es/_bulk", "/es/{index}/_bulk") for m in ("post", "put")],
     *[op(m, "/es/{probe}", "Start-up probes of shippers (license, health, templates)",
-         scope=None, ok=OBJ, params=[path("probe", STR)], errors=(401, 404), dialect="es",
+         scope=ANY_KEY, ok=OBJ, params=[path("probe", STR)], errors=(404,), dialect="es",
          body=OBJ if m == "put" else None) for m in ("get", "put")],
     op("post", "/loki/api/v1/push", "Loki push: JSON (gzip allowed) or snappy protobuf",
        scope="ingest", ok=None, ok_status=204, errors=(400, 413, 415, 503, 507),

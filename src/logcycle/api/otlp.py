@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from logcycle.api.events import check_src, svc_of
+from logcycle.api.events import svc_of
 from logcycle.api.http import UnsupportedMedia, read_body
 from logcycle.errors import BadRequest, FieldError
 from logcycle.ingest.protocols import otlp, otlp_json, validate
@@ -53,9 +53,9 @@ async def post_logs(request: Request) -> Response:
     summary = rejection_summary(partial.rejected, len(items)) if partial.rejected else ""
     if not partial.events and partial.rejected:
         raise BadRequest(summary, code="invalid_log_records", errors=partial.rejected)
-    check_src(principal.src_prefix, partial.events)
     if partial.events:
-        await svc.writer.submit(EventBatch(partial.events, None, principal.id, partial.nul))
+        await svc.writer.submit(EventBatch(partial.events, None, principal.id, partial.nul,
+                                           scope=principal.sources))
     return Response(otlp.export_response(len(partial.rejected), summary, json=as_json),
                     media_type=otlp.JSON if as_json else otlp.PROTOBUF)
 

@@ -128,7 +128,7 @@ async def run_list(svc: Service, principal: Principal, args: dict[str, Any]) -> 
         raise CommandFailed(400, "arg after must be the id of the last entry of the "
                                  "previous page")
     before = None if after is None else int(after)
-    return await svc.read(list_source, svc.store, src, stream=stream, before=before,
+    return await svc.read(principal, list_source, src, stream=stream, before=before,
                           limit=limit)
 
 
@@ -146,7 +146,8 @@ class _Run:
         logs, self.logs = self.logs, []
         try:
             await self.svc.writer.submit(EventBatch([e for _, e in logs], None,
-                                                    self.principal.id))
+                                                    self.principal.id,
+                                                    scope=self.principal.sources))
         except LogcycleError as exc:
             for i, _ in logs:
                 self.fail(i, CommandFailed(exc.status, exc.message))

@@ -17,12 +17,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from logcycle.api.auth import Principal
-from logcycle.api.events import check_src, svc_of
+from logcycle.api.events import svc_of
 from logcycle.api.http import JSON, read_body
 from logcycle.errors import BadRequest
 from logcycle.ingest.decode import Prepared
 from logcycle.ingest.protocols import sentry, validate
-from logcycle.ingest.tasks import EventBatch
+from logcycle.ingest.tasks import EventBatch, check_scope
 from logcycle.service import Service
 
 
@@ -51,10 +51,10 @@ def _validate(svc: Service, events: list[tuple[str, dict[str, Any]]], project: s
 async def _store(svc: Service, principal: Principal, events: list[tuple[str, dict[str, Any]]],
                  project: str) -> None:
     prepared = _validate(svc, events, project, svc.clock.now_ms())
-    check_src(principal.src_prefix, prepared)
+    check_scope(principal.sources, prepared)  # all of the request or none of it
     for (eid, _), event in zip(events, prepared, strict=True):
         await svc.writer.submit(EventBatch([event], f"sentry:{eid}", principal.id,
-                                           nul=True))
+                                           nul=True, scope=principal.sources))
 
 
 async def post_envelope(request: Request) -> Response:

@@ -3,7 +3,8 @@
 The web page signs in with it (a wrong key is a 401) and uses the answer to offer the
 admin panel and to compute time ranges on the server's clock::
 
-    {"key": "key-3", "scope": "read", "read": true, "admin": false, "now": …,
+    {"key": "key-3", "scope": "read", "src_prefix": null, "read": true, "admin": false,
+     "now": …,
      "timezone": "UTC", "week": 1403, "week_start": …, "previous_week_start": …,
      "next_rotation": …, "retention_weeks": 9}
 """
@@ -26,7 +27,7 @@ async def whoami(request: Request) -> Response:
     tz = svc.settings.tz
     week = cycles.week_of(now, tz)
     return JSON({
-        "key": principal.id, "scope": principal.scope,
+        "key": principal.id, "scope": principal.scope, "src_prefix": principal.src_prefix,
         "read": principal.may("read"), "admin": principal.may("admin"),
         "now": now, "timezone": svc.settings.timezone, "week": week,
         "week_start": cycles.week_start_ms(week, tz),

@@ -8,11 +8,11 @@ validate translated items one by one and write the valid ones through the same w
 from __future__ import annotations
 
 from logcycle.api.auth import Principal
-from logcycle.api.events import check_src
 from logcycle.errors import BadRequest, FieldError, Forbidden
 from logcycle.ingest.decode import Partial, Prepared
 from logcycle.ingest.protocols.common import ClockRule, Item
-from logcycle.ingest.tasks import EventBatch
+from logcycle.ingest.tasks import EventBatch, check_scope
+from logcycle.keys import Scope
 from logcycle.service import Service
 
 
@@ -35,11 +35,10 @@ async def store_items(svc: Service, principal: Principal, items: list[Item], *,
     partial = validate(svc, encoded)
     if src_per_item and principal.src_prefix is not None:
         _reject_other_sources(principal.src_prefix, partial)
-    check_src(principal.src_prefix, partial.events)
     results: list[int | str] = [it if isinstance(it, str) else "" for it in items]
     if partial.events:
         ids = await svc.writer.submit(EventBatch(partial.events, None, principal.id,
-                                                 partial.nul))
+                                                 partial.nul, scope=principal.sources))
         for j, event_id in zip(partial.indexes, ids, strict=True):
             results[positions[j]] = event_id
     for err in partial.rejected:
@@ -68,7 +67,7 @@ def _reject_other_sources(prefix: str, partial: Partial) -> None:
     keep: list[tuple[int, Prepared]] = []
     for index, event in zip(partial.indexes, partial.events, strict=True):
         try:
-            check_src(prefix, [event])
+            check_scope(Scope(prefix), [event])
             keep.append((index, event))
         except Forbidden as exc:
             partial.rejected.append(FieldError("src", exc.message.removeprefix("event 0: "),

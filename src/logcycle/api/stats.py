@@ -51,19 +51,18 @@ def parse_request(p: Any, now_ms: int) -> st.StatsRequest:
 
 async def get_stats(request: Request) -> Response:
     svc = svc_of(request)
-    await svc.auth.require(request, "read")
+    principal = await svc.auth.require(request, "read")
     req = parse_request(request.query_params, svc.clock.now_ms())
-    todo = await svc.read(st.tables, svc.store, req, svc.settings.tz)
-    lanes = asyncio.Semaphore(max(1, svc.settings.read_threads // 2))
+    todo = await svc.read(principal, st.tables, req, svc.settings.tz)
+    lanes = asyncio.Semaphore(max(1, svc.settings.effective_reads_per_key - 1))
     read = st.rows_table if st.needs_rows(req) else st.aggregate_table
 
     async def one(kind: str, cycle: int) -> list[tuple[Any, ...]]:
         async with lanes:
-            return await svc.read(read, svc.store, req, kind, cycle)
+            return await svc.read(principal, read, req, kind, cycle)
 
     parts = list(await asyncio.gather(*(one(k, c) for k, c in todo)))
-    merge = st.merge_rows if st.needs_rows(req) else st.merge
-    rows = await svc.read(merge, req, parts)
+    rows = await svc.read(principal, st.merged, req, parts)
     return JSON({"rows": rows})
 
 

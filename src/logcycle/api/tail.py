@@ -15,9 +15,10 @@ matching event, oldest first, ``id`` = the event's id::
     data: {"kind": "error", "id": 42, …}
 
 Resuming: send ``Last-Event-ID`` (or ``after_id``) and the stream starts after that id,
-so nothing committed in between is lost. Bounded: at most ``MAX_TAILS`` streams at once
-(503 + ``Retry-After`` beyond), each polls the store at most every ``POLL_S`` (one read of
-the newest id; the tables only when it moved), re-checks its key every ``REAUTH_S`` and
+so nothing committed in between is lost. Bounded: at most ``MAX_TAILS`` streams at once,
+``MAX_TAILS_PER_KEY`` of one key (503 + ``Retry-After`` beyond), each polls the store
+at most every ``POLL_S`` (one read of the newest id; the tables only when it moved),
+re-checks its key every ``REAUTH_S`` and
 ends after ``LIFETIME_S`` (the client reconnects from its last id).
 """
 
@@ -34,6 +35,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from logcycle.api.auth import Principal
 from logcycle.api.events import FILTER_PARAMS, parse_filter, svc_of
 from logcycle.api.http import check_params
 from logcycle.errors import BadRequest, LogcycleError, Overloaded
@@ -42,6 +44,7 @@ from logcycle.query.tail import events_after, high_water
 from logcycle.service import Service
 
 MAX_TAILS = 32
+MAX_TAILS_PER_KEY = 8  # so that one key cannot take every slot
 POLL_S = 0.5
 BATCH = 500
 HEARTBEAT_S = 15.0
@@ -51,20 +54,31 @@ TAIL_PARAMS = (*(p for p in FILTER_PARAMS if p not in ("start", "end")), "after_
 
 
 class TailSlots:
-    """A counter of open tails (event loop only, so no lock)."""
+    """Counters of open tails, in all and per key (event loop only, so no lock)."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, per_key: int = MAX_TAILS_PER_KEY) -> None:
         self.limit = limit
+        self.per_key = per_key
         self.open = 0
+        self._of: dict[str, int] = {}
 
-    def acquire(self) -> bool:
+    def acquire(self, key: str = "") -> str | None:
+        """None when a slot was taken for ``key``, else why not."""
         if self.open >= self.limit:
-            return False
+            return f"{self.limit} live tails are open already"
+        if self._of.get(key, 0) >= self.per_key:
+            return f"this key has {self.per_key} live tails open already"
         self.open += 1
-        return True
+        self._of[key] = self._of.get(key, 0) + 1
+        return None
 
-    def release(self) -> None:
+    def release(self, key: str = "") -> None:
         self.open -= 1
+        left = self._of.get(key, 1) - 1
+        if left > 0:
+            self._of[key] = left
+        else:
+            self._of.pop(key, None)
 
 
 class _TailResponse(StreamingResponse):
@@ -105,20 +119,20 @@ def _message(data: Any, *, event: str | None = None, id_: int | None = None) -> 
     return head.encode() + b"data: " + orjson.dumps(data) + b"\n\n"
 
 
-async def _stream(request: Request, svc: Service, f: EventFilter,
+async def _stream(request: Request, svc: Service, principal: Principal, f: EventFilter,
                   after: int | None) -> AsyncIterator[bytes]:
     yield b"retry: 1000\n\n"
     resumed = after is not None
-    top = await svc.read(high_water, svc.store)
+    top = await svc.read(principal, high_water)
     # An id above the newest one (a store that was reset) resumes from now, not never.
     mark = top if after is None or (top and after > top) else after
     yield _message({"after_id": mark}, event="ready", id_=mark)
     began = last_beat = last_auth = time.monotonic()
     while time.monotonic() - began < LIFETIME_S:
-        top = await svc.read(high_water, svc.store)
+        top = await svc.read(principal, high_water)
         behind = False
         if top > mark:
-            events, mark = await svc.read(events_after, svc.store, f, mark, top, limit=BATCH,
+            events, mark = await svc.read(principal, events_after, f, mark, top, limit=BATCH,
                                           recent_only=not resumed)
             resumed, behind = False, mark < top  # a full batch: read on at once
             for e in events:
@@ -140,15 +154,16 @@ async def _stream(request: Request, svc: Service, f: EventFilter,
 
 async def get_tail(request: Request) -> Response:
     svc = svc_of(request)
-    await svc.auth.require(request, "read")
+    principal = await svc.auth.require(request, "read")
     check_params(request.query_params, TAIL_PARAMS)
     f = parse_filter({k: v for k, v in request.query_params.items() if k != "after_id"})
     after = _resume_id(request)
     slots = slots_of(request)
-    if not slots.acquire():
-        raise Overloaded(f"{slots.limit} live tails are open already: retry later",
-                         retry_after=5)
-    return _TailResponse(_stream(request, svc, f, after), slots.release)
+    refused = slots.acquire(principal.id)
+    if refused is not None:
+        raise Overloaded(f"{refused}: retry later", retry_after=5)
+    return _TailResponse(_stream(request, svc, principal, f, after),
+                         lambda: slots.release(principal.id))
 
 
 routes = [Route("/api/v1/tail", get_tail, methods=["GET"])]

@@ -1,26 +1,43 @@
 """The units of work the writer commits. Each becomes part of one group transaction
 (in its own savepoint, so one failing task does not fail the others).
 
->>> EventBatch(events=[], idempotency_key=None, principal="k1").size
+>>> EventBatch(events=[], idempotency_key=None, principal="k1", scope=ALL).size
 1
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
+from logcycle.errors import Forbidden
 from logcycle.ingest.decode import Prepared
+from logcycle.keys import ALL, SOURCE_KIND, Scope
+from logcycle.kinds import KINDS
+
+__all__ = ["ALL", "DeclareEntity", "EventBatch", "IndexSearch", "Maintain", "RecordBatch",
+           "Reindex", "WriteTask"]
+_SRC_POS = [f.name for f in KINDS[SOURCE_KIND].data_fields].index("src")
 
 
 @dataclass(slots=True)
 class EventBatch:
-    """Validated events; the result is their ids, in order."""
+    """Validated events; the result is their ids, in order.
+
+    ``scope`` is the writing key's (Principal.scope): a batch holding an event the key may
+    not write cannot be built (403), whichever protocol decoded it. This is the one check
+    of ``--src-prefix`` on the write path."""
 
     events: list[Prepared]
     idempotency_key: str | None
     principal: str
     nul: bool = True  # values may hold NUL characters (decode.Batch.nul)
+    _: KW_ONLY
+    scope: Scope
+
+    def __post_init__(self) -> None:
+        if self.scope.limited:
+            check_scope(self.scope, self.events)
 
     @property
     def size(self) -> int:
@@ -30,6 +47,15 @@ class EventBatch:
     def ids_needed(self) -> int:
         """Ids this batch takes: one per event, and one more per inline error."""
         return len(self.events) + sum(1 for e in self.events if e.error is not None)
+
+
+def check_scope(scope: Scope, events: list[Prepared]) -> None:
+    """403 naming the first event that ``scope`` may not write."""
+    for i, ev in enumerate(events):
+        src = ev.values[_SRC_POS] if ev.kind.name == SOURCE_KIND else None
+        if ev.kind.name != SOURCE_KIND or not scope.admits_src(src):
+            raise Forbidden(f"event {i}: this key may only write {SOURCE_KIND} events whose "
+                            f"src starts with {scope.src_prefix!r}", code="src_prefix")
 
 
 @dataclass(slots=True)

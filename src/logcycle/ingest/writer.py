@@ -8,10 +8,15 @@ runs the housekeeping: rotation when no write comes, reindexing, search index st
 
     writer = Writer(store, clock, max_pending=50_000)
     writer.start()
-    ids = await writer.submit(EventBatch(events, None, "key-1"))
+    ids = await writer.submit(EventBatch(events, None, "key-1", scope=ALL))
 
 When the events waiting exceed ``max_pending``, :meth:`Writer.submit` raises
 :class:`~logcycle.errors.Overloaded` (HTTP 503 + Retry-After) instead of queueing more.
+
+One request cannot fail the others: a group that fails on what a task holds (the store
+says :class:`~logcycle.errors.Unwritable`, or an unexpected exception) is split in two and
+each half retried, down to the guilty task, which alone gets the error (a 400 when its
+data was at fault); a store that cannot write at all (503) fails the group at once.
 The thread also runs rotation at each turn of the week when no write comes to trigger it.
 """
 
@@ -29,7 +34,7 @@ from typing import Any
 
 from logcycle.clock import Clock
 from logcycle.cycles import next_rotation_ms
-from logcycle.errors import LogcycleError, Overloaded, StoreUnavailable
+from logcycle.errors import LogcycleError, Overloaded, StoreUnavailable, Unwritable
 from logcycle.ingest.indexing import SearchIndexPacer
 from logcycle.ingest.tasks import EventBatch, IndexSearch, Maintain, Reindex, WriteTask
 from logcycle.store.base import Store
@@ -225,22 +230,43 @@ class Writer:
                 self._queued -= size
             self._commit(rest, size)
 
+    def _apply(self, tasks: list[WriteTask], now: int) -> tuple[list[Any], bool]:
+        """Each task's result, committing as much of ``tasks`` as can be: a failure caused
+        by what some task holds is retried in halves until only the guilty task fails.
+        The flag says whether anything committed."""
+        try:
+            results: list[Any] = self.store.apply(tasks, now)
+        except Exception as exc:  # every failure is answered, none is lost
+            if len(tasks) > 1 and _task_fault(exc):
+                mid = len(tasks) // 2
+                log.warning("write of %d tasks failed (%s): retrying in halves", len(tasks),
+                            _describe(exc))
+                left, ok_left = self._apply(tasks[:mid], now)
+                right, ok_right = self._apply(tasks[mid:], now)
+                return left + right, ok_left or ok_right
+            return [self._failure(exc, len(tasks))] * len(tasks), False
+        self._dirty = True
+        if self._pace_index:
+            self.search_index.wrote()
+        return results, True
+
+    def _failure(self, exc: Exception, n: int) -> LogcycleError:
+        if isinstance(exc, LogcycleError):
+            log.warning("write of %d tasks failed: %s", n, exc.message)
+            return exc
+        if isinstance(exc, DATA_ERRORS):  # what the task held cannot be written
+            log.warning("write of a task failed: %s", _describe(exc))
+            return Unwritable(f"this request could not be stored ({_describe(exc)}); it was "
+                              "not stored and would fail the same way again")
+        log.error("write of %d tasks failed", n, exc_info=exc)
+        if n == 1:
+            return LogcycleError(f"the server failed to write this request "
+                                 f"({type(exc).__name__}); it was not stored")
+        return StoreUnavailable(f"the write failed ({type(exc).__name__}); retry")
+
     def _commit(self, group: list[_Item], size: int, *, keeper: bool = True) -> None:
         now = self.clock.now_ms()
-        ok = False
-        try:
-            results: list[Any] = self.store.apply([t for t, _ in group], now)
-            ok = True
-            self._dirty = True
-            if self._pace_index:
-                self.search_index.wrote()
-        except LogcycleError as exc:
-            log.warning("write of %d tasks failed: %s", len(group), exc.message)
-            results = [exc] * len(group)
-        except Exception as exc:
-            log.exception("write of %d tasks failed", len(group))
-            failed = StoreUnavailable(f"the write failed ({type(exc).__name__}); retry")
-            results = [failed] * len(group)
+        results, ok = self._apply([t for t, _ in group], now)
         with self._lock:
             self._pending -= size
             if ok:
@@ -304,3 +330,19 @@ class Writer:
         with self._lock:
             self._pending += 1
         self._commit([(Maintain(now, catch_up=True), fut)], 1)
+
+
+# Exceptions of Python itself that a task's values raise on their way into the database
+# (an integer beyond 64 bits, a value of the wrong type): the task is at fault.
+DATA_ERRORS = (TypeError, ValueError, OverflowError, UnicodeError, RecursionError)
+
+
+def _task_fault(exc: Exception) -> bool:
+    """Whether ``exc`` may come from one task of the group (retry without it), rather than
+    from the store (disk full, connection lost, locked: every task would fail)."""
+    return isinstance(exc, Unwritable) or not isinstance(exc, LogcycleError)
+
+
+def _describe(exc: Exception) -> str:
+    text = exc.message if isinstance(exc, LogcycleError) else f"{type(exc).__name__}: {exc}"
+    return text[:300]

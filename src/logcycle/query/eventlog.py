@@ -1,7 +1,7 @@
 """Event logs (seed 003): ``general`` events whose ``message_type`` is one of the three
 event log types, searched and shaped as the Event Log API shows them.
 
-    found = search_event_logs(store, EventLogSearch(message="disk*full"), tz=tz)
+    found = search_event_logs(reader, EventLogSearch(message="disk*full"), tz=tz)
     found.event_logs, found.total
 """
 
@@ -13,9 +13,8 @@ from zoneinfo import ZoneInfo
 
 from logcycle import cycles
 from logcycle.query.events import time_range, weeks_to_read
+from logcycle.query.scope import Reader
 from logcycle.query.wildcards import wildcard_pattern
-from logcycle.store import schema
-from logcycle.store.base import Store
 from logcycle.store.search import MessageQuery
 
 TYPES: tuple[str, ...] = ("Information", "Debug", "Error")
@@ -31,7 +30,11 @@ ORDER_COLUMNS: dict[str, str] = {
     "type": "message_type",
 }
 MAX_RESULTS = 1000
-MAX_START_ROW = 100_000
+# A page is found by skipping startRow matches, and ordered by message or type by keeping
+# the first startRow + numberOfResults of all of them in order: deep pages cost in
+# proportion, so they are refused past this (docs/eventlog.md). Ordered by insertInstant,
+# narrow the search with start/end to go further back.
+MAX_START_ROW = 10_000
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -59,21 +62,21 @@ def to_event_log(row: tuple[Any, ...]) -> dict[str, Any]:
     return {"id": row[0], "insertInstant": row[1], "message": row[2], "type": row[3]}
 
 
-def search_event_logs(store: Store, s: EventLogSearch, *, tz: ZoneInfo) -> Found:
+def search_event_logs(reader: Reader, s: EventLogSearch, *, tz: ZoneInfo) -> Found:
     """One page of event logs and the number that match, in the order asked."""
-    p = store.dialect.param
+    p = reader.dialect.param
     where: list[str] = []
     params: list[Any] = []
     if s.type is not None:
         where.append(f"message_type = {p}")
         params.append(s.type)
     else:
-        where.append(f"message_type IN ({store.dialect.params(len(TYPES))})")
+        where.append(f"message_type IN ({reader.dialect.params(len(TYPES))})")
         params.extend(TYPES)
     span, span_params = time_range(s.start, s.end, p)
     where += span
     params += span_params
-    weeks = weeks_to_read(store.held(), s.start, s.end, tz)
+    weeks = weeks_to_read(reader.held(), s.start, s.end, tz)
     if not s.descending:
         weeks.reverse()
     q = MessageQuery(kind="general", cycles=tuple(w % cycles.CYCLES for w in weeks),
@@ -81,17 +84,17 @@ def search_event_logs(store: Store, s: EventLogSearch, *, tz: ZoneInfo) -> Found
                      where=tuple(where), params=tuple(params), order_column=s.order_column,
                      descending=s.descending, limit=s.number_of_results, offset=s.start_row,
                      count=True)
-    result = store.search_messages(q)
+    result = reader.search(q)
     return Found([to_event_log(r) for r in result.rows], result.total or 0)
 
 
-def get_event_log(store: Store, event_id: int) -> dict[str, Any] | None:
-    """The event log with this id; None if there is none (or that event is no event log)."""
-    p = store.dialect.param
-    for week in weeks_to_read(store.held(), None, None, ZoneInfo("UTC")):
-        table = schema.table("general", week % cycles.CYCLES)
-        _, rows = store.fetch(f"SELECT {', '.join(COLUMNS)} FROM {table} WHERE id = {p}",
-                              [event_id])
+def get_event_log(reader: Reader, event_id: int) -> dict[str, Any] | None:
+    """The event log with this id; None if there is none (or that event is no event log,
+    or is out of the reader's scope)."""
+    p = reader.dialect.param
+    for week in weeks_to_read(reader.held(), None, None, ZoneInfo("UTC")):
+        _, rows = reader.select("general", week % cycles.CYCLES, ", ".join(COLUMNS),
+                                [f"id = {p}"], [event_id])
         if rows:
             return to_event_log(rows[0]) if rows[0][3] in TYPES else None
     return None

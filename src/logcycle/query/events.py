@@ -4,8 +4,11 @@ Ids grow with insert time and each week's rows live in one cycle's tables, so a 
 read week by week, newest first, and stops as soon as it is full: a query touches only
 the cycles that can hold matches.
 
-    page = list_events(store, EventFilter(kinds=("error",)), after=None, limit=50, tz=tz)
+    page = list_events(reader, EventFilter(kinds=("error",)), after=None, limit=50, tz=tz)
     page.events, page.next
+
+Every function reads through a :class:`~logcycle.query.scope.Reader`, so a caller sees only
+what its key's scope holds (an event out of scope is as absent as one that never was).
 """
 
 from __future__ import annotations
@@ -22,9 +25,9 @@ from logcycle import cycles
 from logcycle.kinds import KINDS, FieldType, is_top_level
 from logcycle.query import compile as qc
 from logcycle.query.filters import EventFilter, encode_token, like_pattern
+from logcycle.query.scope import Reader
 from logcycle.query.wildcards import substring_pattern, wildcard_pattern
 from logcycle.store import schema
-from logcycle.store.base import Store
 from logcycle.store.search import MessagePattern, MessageQuery
 
 MAX_REQUEST_EVENTS = 10_000
@@ -79,15 +82,15 @@ def time_range(start: int | None, end: int | None, p: str) -> tuple[list[str], l
     return clauses, params
 
 
-def _where(f: EventFilter, p: str, like: str, after: int | None,
-           rk: tuple[str, list[Any]] | None = None, *, kind: str | None = None,
-           dialect: schema.Dialect | None = None,
-           query: qc.Expr | bool | None = True,
-           index: qc.Index | None = None) -> tuple[str, list[Any]]:
-    """The WHERE clause of ``f`` over one table of ``kind``. ``query``: True for all of
-    ``f.query``, or the part of it left to add (None: nothing; the caller searched the
-    message with the rest). ``index``: the store's attribute index of that table
-    (:func:`attribute_index`)."""
+def conditions(f: EventFilter, p: str, like: str, after: int | None,
+               rk: tuple[str, list[Any]] | None = None, *, kind: str | None = None,
+               dialect: schema.Dialect | None = None,
+               query: qc.Expr | bool | None = True,
+               index: qc.Index | None = None) -> tuple[list[str], list[Any]]:
+    """The WHERE conditions of ``f`` over one table of ``kind`` (and of a keyset
+    ``after``, a request-key lookup). ``query``: True for all of ``f.query``, or the part
+    of it left to add (None: nothing; the caller searched the message with the rest).
+    ``index``: the store's attribute index of that table (:func:`attribute_index`)."""
     clauses: list[str] = []
     params: list[Any] = []
     expr = (f.query.expr if f.query is not None else None) if query is True else query
@@ -112,12 +115,12 @@ def _where(f: EventFilter, p: str, like: str, after: int | None,
     if f.q is not None:
         clauses.append(f"message {like} {p} ESCAPE '\\'")
         params.append(like_pattern(f.q, wildcards=f.wildcard))
-    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+    return clauses, params
 
 
-def attribute_index(store: Store, kind: str, cycle: int) -> qc.Index:
+def attribute_index(reader: Reader, kind: str, cycle: int) -> qc.Index:
     """The store's index of top-level attributes for ``oslog_<kind>_<cycle>``."""
-    return functools.partial(store.attribute_condition, kind, cycle)
+    return functools.partial(reader.attribute_condition, kind, cycle)
 
 
 def _pattern(f: EventFilter) -> tuple[MessagePattern | None, qc.Expr | bool | None]:
@@ -131,49 +134,49 @@ def _pattern(f: EventFilter) -> tuple[MessagePattern | None, qc.Expr | bool | No
     return None, True
 
 
-def _search(store: Store, f: EventFilter, kind: str, cycle: int, after: int | None,
+def _search(reader: Reader, f: EventFilter, kind: str, cycle: int, after: int | None,
             rk: tuple[str, list[Any]] | None, limit: int) -> list[tuple[int, dict[str, Any]]]:
     """Rows of one table whose message matches ``f.q`` or a bare word of ``f.query``,
     through the store's message search (SQLite: the trigram index built behind the
     writer, exact; store/sqlite_search.py)."""
-    d = store.dialect
+    d = reader.dialect
     pattern, rest = _pattern(f)
-    index = attribute_index(store, kind, cycle)
-    where, params = _where(dataclasses.replace(f, q=None), d.param, d.like, None, rk,
-                           kind=kind, dialect=d, query=rest, index=index)
+    index = attribute_index(reader, kind, cycle)
     if pattern is not None:
+        where, params = conditions(dataclasses.replace(f, q=None), d.param, d.like, None, rk,
+                                   kind=kind, dialect=d, query=rest, index=index)
         columns = KINDS[kind].columns
         q = MessageQuery(kind=kind, cycles=(cycle,), columns=columns, pattern=pattern,
-                         where=(where.removeprefix(" WHERE "),) if where else (),
-                         params=tuple(params), below_id=after, limit=limit)
-        return [(r[0], to_event(kind, list(columns), r)) for r in store.search_messages(q).rows]
-    where, params = _where(f, d.param, d.like, after, rk, kind=kind, dialect=d, index=index)
-    names, rows = store.fetch(f"SELECT * FROM {schema.table(kind, cycle)}{where} "
-                              f"ORDER BY id DESC LIMIT {d.param}", [*params, limit])
+                         where=tuple(where), params=tuple(params), below_id=after, limit=limit)
+        return [(r[0], to_event(kind, list(columns), r)) for r in reader.search(q).rows]
+    where, params = conditions(f, d.param, d.like, after, rk, kind=kind, dialect=d,
+                               index=index)
+    names, rows = reader.select(kind, cycle, "*", where, params,
+                                tail=f"ORDER BY id DESC LIMIT {d.param}", tail_params=[limit])
     return [(r[0], to_event(kind, names, r)) for r in rows]
 
 
-def list_events(store: Store, f: EventFilter, *, after: int | None, limit: int,
+def list_events(reader: Reader, f: EventFilter, *, after: int | None, limit: int,
                 tz: ZoneInfo) -> Page:
     """One page of events matching ``f``, newest first, and the token of the next."""
-    kinds = f.searched_kinds()
-    d = store.dialect
+    kinds = reader.kinds(f.searched_kinds())
+    d = reader.dialect
     searched = _pattern(f)[0] is not None
     found: list[tuple[int, dict[str, Any]]] = []
-    for week in weeks_to_read(store.held(), f.start, f.end, tz):
+    for week in weeks_to_read(reader.held(), f.start, f.end, tz):
         cycle = week % cycles.CYCLES
         batch: list[tuple[int, dict[str, Any]]] = []
         for kind in kinds:
-            rk = (store.request_key_condition(kind, cycle, f.request_key)
+            rk = (reader.request_key_condition(kind, cycle, f.request_key)
                   if f.request_key is not None else None)
             if searched and "message" in KINDS[kind].columns:
-                batch.extend(_search(store, f, kind, cycle, after, rk, limit + 1 - len(found)))
+                batch.extend(_search(reader, f, kind, cycle, after, rk, limit + 1 - len(found)))
                 continue
-            where, params = _where(f, d.param, d.like, after, rk, kind=kind, dialect=d,
-                                   index=attribute_index(store, kind, cycle))
-            sql = (f"SELECT * FROM {schema.table(kind, cycle)}{where} "
-                   f"ORDER BY id DESC LIMIT {d.param}")
-            names, rows = store.fetch(sql, [*params, limit + 1 - len(found)])
+            where, params = conditions(f, d.param, d.like, after, rk, kind=kind, dialect=d,
+                                       index=attribute_index(reader, kind, cycle))
+            names, rows = reader.select(kind, cycle, "*", where, params,
+                                        tail=f"ORDER BY id DESC LIMIT {d.param}",
+                                        tail_params=[limit + 1 - len(found)])
             batch.extend((r[0], to_event(kind, names, r)) for r in rows)
         batch.sort(key=lambda item: item[0], reverse=True)
         found.extend(batch)
@@ -184,18 +187,18 @@ def list_events(store: Store, f: EventFilter, *, after: int | None, limit: int,
     return Page(events, encode_token(found[limit - 1][0]) if more else None)
 
 
-def request_tree(store: Store, request_key: str) -> dict[str, Any] | None:
+def request_tree(reader: Reader, request_key: str) -> dict[str, Any] | None:
     """Every event of one request: top-level events and drill events ordered by instant,
     each inline error nested under the event that carried it. None if there is none."""
-    p = store.dialect.param
+    p = reader.dialect.param
     events: list[dict[str, Any]] = []
-    for week in weeks_to_read(store.held(), None, None, ZoneInfo("UTC")):
+    for week in weeks_to_read(reader.held(), None, None, ZoneInfo("UTC")):
         cycle = week % cycles.CYCLES
-        for kind in KINDS:
-            cond, params = store.request_key_condition(kind, cycle, request_key)
-            names, rows = store.fetch(
-                f"SELECT * FROM {schema.table(kind, cycle)} WHERE {cond} "
-                f"ORDER BY id LIMIT {p}", [*params, MAX_REQUEST_EVENTS + 1])
+        for kind in reader.kinds():
+            cond, params = reader.request_key_condition(kind, cycle, request_key)
+            names, rows = reader.select(kind, cycle, "*", [cond], params,
+                                        tail=f"ORDER BY id LIMIT {p}",
+                                        tail_params=[MAX_REQUEST_EVENTS + 1])
             events.extend(to_event(kind, names, r) for r in rows)
     if not events:
         return None
@@ -213,15 +216,15 @@ def request_tree(store: Store, request_key: str) -> dict[str, Any] | None:
             "count": len(top) + len(drill), "truncated": truncated}
 
 
-def find_event(store: Store, event_id: int, kinds: tuple[str, ...] = tuple(KINDS)) -> \
+def find_event(reader: Reader, event_id: int, kinds: tuple[str, ...] = tuple(KINDS)) -> \
         dict[str, Any] | None:
-    """The event with this id, from whichever kind and week holds it."""
-    p = store.dialect.param
-    for week in weeks_to_read(store.held(), None, None, ZoneInfo("UTC")):
+    """The event with this id, from whichever kind and week holds it (None when there is
+    none in the reader's scope)."""
+    p = reader.dialect.param
+    for week in weeks_to_read(reader.held(), None, None, ZoneInfo("UTC")):
         cycle = week % cycles.CYCLES
-        for kind in kinds:
-            names, rows = store.fetch(f"SELECT * FROM {schema.table(kind, cycle)} "
-                                      f"WHERE id = {p}", [event_id])
+        for kind in reader.kinds(kinds):
+            names, rows = reader.select(kind, cycle, "*", [f"id = {p}"], [event_id])
             if rows:
                 return to_event(kind, names, rows[0])
     return None

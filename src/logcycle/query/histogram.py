@@ -6,7 +6,7 @@ never leave the database. The per-table queries are independent, so the API runs
 parallel on the read threads and :func:`merge` adds them up.
 
     b = plan(start, end, buckets=60)
-    parts = [count_table(store, kind, cycle, f, b) for kind, cycle in tables(store, f, b, tz)]
+    parts = [count_table(reader, kind, cycle, f, b) for kind, cycle in tables(reader, f, b, tz)]
     merge(b, parts)["buckets"][0]   # {"start": …, "count": …}
 
 Buckets have a "nice" width (1, 2, 5 … ms, s, min, h, then whole days) and start at a
@@ -21,10 +21,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from logcycle import cycles
-from logcycle.query.events import _where, attribute_index, weeks_to_read
+from logcycle.query.events import attribute_index, conditions, weeks_to_read
 from logcycle.query.filters import EventFilter
-from logcycle.store import schema
-from logcycle.store.base import Store
+from logcycle.query.scope import Reader
 
 SECOND = 1000
 MINUTE = 60 * SECOND
@@ -71,24 +70,26 @@ def plan(start: int, end: int, buckets: int) -> Buckets:
     return Buckets(start, end, origin, width, (end - origin) // width + 1)
 
 
-def tables(store: Store, f: EventFilter, b: Buckets, tz: ZoneInfo) -> list[tuple[str, int]]:
+def tables(reader: Reader, f: EventFilter, b: Buckets,
+           tz: ZoneInfo) -> list[tuple[str, int]]:
     """(kind, cycle) of every table that can hold events matching ``f`` in the range."""
-    weeks = weeks_to_read(store.held(), b.start, b.end, tz)
-    return [(kind, week % cycles.CYCLES) for week in weeks for kind in f.searched_kinds()]
+    weeks = weeks_to_read(reader.held(), b.start, b.end, tz)
+    return [(kind, week % cycles.CYCLES) for week in weeks
+            for kind in reader.kinds(f.searched_kinds())]
 
 
-def count_table(store: Store, kind: str, cycle: int, f: EventFilter,
+def count_table(reader: Reader, kind: str, cycle: int, f: EventFilter,
                 b: Buckets) -> list[tuple[int, int]]:
     """(bucket number, count) of one table's matching events: one GROUP BY query."""
-    d = store.dialect
+    d = reader.dialect
     p = d.param
     ranged = dataclasses.replace(f, start=b.start, end=b.end)
-    where, params = _where(ranged, p, d.like, None, kind=kind, dialect=d,
-                           index=attribute_index(store, kind, cycle))
+    where, params = conditions(ranged, p, d.like, None, kind=kind, dialect=d,
+                               index=attribute_index(reader, kind, cycle))
     # CAST: PostgreSQL must divide integers (psycopg may send a Python int as numeric).
-    sql = (f"SELECT (insert_instant - CAST({p} AS BIGINT)) / CAST({p} AS BIGINT) AS bucket, "
-           f"count(*) FROM {schema.table(kind, cycle)}{where} GROUP BY 1")
-    _, rows = store.fetch(sql, [b.origin, b.width, *params])
+    _, rows = reader.select(
+        kind, cycle, f"(insert_instant - CAST({p} AS BIGINT)) / CAST({p} AS BIGINT) AS bucket, "
+        "count(*)", where, params, tail="GROUP BY 1", head_params=[b.origin, b.width])
     return [(int(bucket), int(n)) for bucket, n in rows]
 
 
@@ -109,7 +110,7 @@ def merge(b: Buckets, parts: list[tuple[str, list[tuple[int, int]]]]) -> dict[st
     }
 
 
-def histogram(store: Store, f: EventFilter, b: Buckets, tz: ZoneInfo) -> dict[str, Any]:
+def histogram(reader: Reader, f: EventFilter, b: Buckets, tz: ZoneInfo) -> dict[str, Any]:
     """The whole histogram on the calling thread (the API spreads the tables over threads)."""
-    return merge(b, [(kind, count_table(store, kind, cycle, f, b))
-                     for kind, cycle in tables(store, f, b, tz)])
+    return merge(b, [(kind, count_table(reader, kind, cycle, f, b))
+                     for kind, cycle in tables(reader, f, b, tz)])

@@ -11,8 +11,8 @@ values at or below it).
 
     req = StatsRequest(filter=EventFilter(kinds=("screen",), start=s, end=e),
                        by=("screen",), metrics=parse_metrics("count,p95(duration_ms)"))
-    rows = stats(store, req, tz)          # [{"screen": "Cart", "count": 9, …}, …]
-    stat(store, "kind:screen", "p95(duration_ms)", s, e, tz)   # one number, or None
+    rows = stats(reader, req, tz)          # [{"screen": "Cart", "count": 9, …}, …]
+    stat(reader, "kind:screen", "p95(duration_ms)", s, e, tz)   # one number, or None
 """
 
 from __future__ import annotations
@@ -28,10 +28,10 @@ from logcycle import cycles
 from logcycle.errors import BadRequest, FieldError
 from logcycle.kinds import KINDS, FieldType
 from logcycle.query import lang
-from logcycle.query.events import _where, attribute_index, weeks_to_read
+from logcycle.query.events import attribute_index, conditions, weeks_to_read
 from logcycle.query.filters import EventFilter
+from logcycle.query.scope import Reader
 from logcycle.store import schema
-from logcycle.store.base import Store
 
 PERCENTILES = {"p50": 50, "p90": 90, "p95": 95, "p99": 99}
 FIELD_METRICS = ("avg", "min", "max", "sum", *PERCENTILES, "count_distinct")
@@ -150,10 +150,11 @@ def kinds_for(req: StatsRequest) -> tuple[str, ...]:
                  if all(b == "kind" or b in KINDS[k].columns for b in req.by))
 
 
-def tables(store: Store, req: StatsRequest, tz: ZoneInfo) -> list[tuple[str, int]]:
+def tables(reader: Reader, req: StatsRequest, tz: ZoneInfo) -> list[tuple[str, int]]:
     f = req.filter
-    weeks = weeks_to_read(store.held(), f.start, f.end, tz)
-    return [(kind, week % cycles.CYCLES) for week in weeks for kind in kinds_for(req)]
+    weeks = weeks_to_read(reader.held(), f.start, f.end, tz)
+    return [(kind, week % cycles.CYCLES) for week in weeks
+            for kind in reader.kinds(kinds_for(req))]
 
 
 def _keys(req: StatsRequest, kind: str, p: str) -> tuple[list[str], list[Any]]:
@@ -201,17 +202,16 @@ def valued_fields(req: StatsRequest) -> list[str]:
                    if m.field is not None and (m.fn in PERCENTILES or m.fn == "count_distinct")})
 
 
-def aggregate_table(store: Store, req: StatsRequest, kind: str, cycle: int) -> \
+def aggregate_table(reader: Reader, req: StatsRequest, kind: str, cycle: int) -> \
         list[tuple[Any, ...]]:
     """One table's groups: (key..., count, errors, [sum, n, min, max] per summed field)."""
-    d = store.dialect
+    d = reader.dialect
     keys, key_params = _keys(req, kind, d.param)
-    where, params = _where(req.filter, d.param, d.like, None, kind=kind, dialect=d,
-                           index=attribute_index(store, kind, cycle))
-    group = f" GROUP BY {', '.join(str(i + 1) for i in range(len(keys)))}" if keys else ""
-    sql = (f"SELECT {', '.join([*keys, *_aggregates(req, kind, d)])} "
-           f"FROM {schema.table(kind, cycle)}{where}{group}")
-    _, rows = store.fetch(sql, [*key_params, *params])
+    where, params = conditions(req.filter, d.param, d.like, None, kind=kind, dialect=d,
+                               index=attribute_index(reader, kind, cycle))
+    group = f"GROUP BY {', '.join(str(i + 1) for i in range(len(keys)))}" if keys else ""
+    _, rows = reader.select(kind, cycle, ", ".join([*keys, *_aggregates(req, kind, d)]),
+                            where, params, tail=group, head_params=key_params)
     return rows
 
 
@@ -219,21 +219,20 @@ def metric_fields(req: StatsRequest) -> list[str]:
     return sorted({m.field for m in req.metrics if m.field is not None})
 
 
-def rows_table(store: Store, req: StatsRequest, kind: str,
+def rows_table(reader: Reader, req: StatsRequest, kind: str,
                cycle: int) -> list[tuple[Any, ...]]:
     """One table's matching rows as (key..., error flag, value of each metric field): for
     percentiles and distinct counts, which need every value of a group at once."""
-    d = store.dialect
+    d = reader.dialect
     cols = KINDS[kind].columns
     keys, key_params = _keys(req, kind, d.param)
-    where, params = _where(req.filter, d.param, d.like, None, kind=kind, dialect=d,
-                           index=attribute_index(store, kind, cycle))
+    where, params = conditions(req.filter, d.param, d.like, None, kind=kind, dialect=d,
+                               index=attribute_index(reader, kind, cycle))
     error = ("1" if kind == "error" else "CASE WHEN error_id IS NULL THEN 0 ELSE 1 END"
              if "error_id" in cols else "0")
     values = [f if f in cols else "NULL" for f in metric_fields(req)]
-    sql = (f"SELECT {', '.join([*keys, error, *values])} "
-           f"FROM {schema.table(kind, cycle)}{where}")
-    _, rows = store.fetch(sql, [*key_params, *params])
+    _, rows = reader.select(kind, cycle, ", ".join([*keys, error, *values]), where, params,
+                            head_params=key_params)
     return rows
 
 
@@ -367,15 +366,21 @@ def needs_rows(req: StatsRequest) -> bool:
     return bool(valued_fields(req))
 
 
-def stats(store: Store, req: StatsRequest, tz: ZoneInfo) -> list[dict[str, Any]]:
+def stats(reader: Reader, req: StatsRequest, tz: ZoneInfo) -> list[dict[str, Any]]:
     """The whole answer on the calling thread (the API spreads the tables over threads)."""
-    todo = tables(store, req, tz)
+    todo = tables(reader, req, tz)
     if needs_rows(req):
-        return merge_rows(req, [rows_table(store, req, k, c) for k, c in todo])
-    return merge(req, [aggregate_table(store, req, k, c) for k, c in todo])
+        return merge_rows(req, [rows_table(reader, req, k, c) for k, c in todo])
+    return merge(req, [aggregate_table(reader, req, k, c) for k, c in todo])
 
 
-def stat(store: Store, query: str | lang.Query | None, metric: str, start: int, end: int,
+def merged(reader: Reader, req: StatsRequest,
+           parts: list[list[tuple[Any, ...]]]) -> list[dict[str, Any]]:
+    """The answer from each table's part (rows or aggregates, as :func:`needs_rows`)."""
+    return merge_rows(req, parts) if needs_rows(req) else merge(req, parts)
+
+
+def stat(reader: Reader, query: str | lang.Query | None, metric: str, start: int, end: int,
          tz: ZoneInfo, *, kinds: tuple[str, ...] | None = None) -> float | None:
     """One metric (``count``, ``error_rate``, ``p95(duration_ms)``…) of the events matching
     ``query`` with ``start <= insert_instant <= end``: what an alert condition checks.
@@ -385,7 +390,7 @@ def stat(store: Store, query: str | lang.Query | None, metric: str, start: int, 
     if kinds is not None:
         f = dataclasses.replace(f, kinds=kinds)
     (m,) = parse_metrics(metric)
-    rows = stats(store, StatsRequest(filter=f, metrics=(m,)), tz)
+    rows = stats(reader, StatsRequest(filter=f, metrics=(m,)), tz)
     if not rows:
         return 0.0 if m.fn == "count" else None
     value = rows[0][m.name]

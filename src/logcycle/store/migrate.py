@@ -143,7 +143,8 @@ def _copy_rest(src: sqlite3.Connection, dst: PostgresStore, conn: Any, survey: S
         conn.execute(schema.record_table_ddl(entity, columns, dst.dialect))
         names = [*schema.RECORD_BASE_COLUMNS, *columns]
         dst.copy_rows(conn, table, names, _chunks(
-            src, f"SELECT {', '.join(names)} FROM {table} ORDER BY id", on_rows))
+            src, f"SELECT {', '.join(schema.quote(n) for n in names)} FROM {table} "
+            "ORDER BY id", on_rows))
     if survey.current_week is not None:
         week = survey.current_week
         conn.execute("INSERT INTO lc_meta (name, value) VALUES ('current_week', %s) "

@@ -53,7 +53,7 @@ from psycopg import sql as pgsql
 from psycopg.conninfo import conninfo_to_dict
 
 from logcycle import cycles
-from logcycle.errors import LogcycleError, StorageFull, StoreUnavailable
+from logcycle.errors import LogcycleError, StorageFull, StoreUnavailable, Unwritable
 from logcycle.ingest.tasks import EventBatch, IndexSearch, Reindex, WriteTask
 from logcycle.kinds import KINDS
 from logcycle.store import postgres_search, schema, search
@@ -74,6 +74,13 @@ SEQUENCE = "lc_event_id"
 TICKETS = "lc_ticket"
 ANALYZE_AFTER_ROWS = 50_000
 REINDEX_EVERY_S = 1.0
+
+
+# What PostgreSQL says about the values or names one request sent rather than about the
+# database (classes 22 and 23, and the names of a declared entity's columns).
+INPUT_FAULTS = (psycopg.DataError, psycopg.IntegrityError, pgerrors.SyntaxError,
+                pgerrors.DuplicateColumn, pgerrors.ReservedName, pgerrors.NameTooLong,
+                pgerrors.InvalidName, pgerrors.TooManyColumns, pgerrors.InvalidColumnDefinition)
 
 
 def parse_url(url: str) -> tuple[str, str]:
@@ -504,6 +511,9 @@ class PostgresStore(SqlStore):
         if isinstance(exc, pgerrors.DiskFull):
             return StorageFull("the database server's disk is full: nothing of this request "
                                "was stored; free space or lower --retention-weeks, then retry")
+        if isinstance(exc, INPUT_FAULTS):
+            return Unwritable(f"the store cannot hold this data ({one_line(exc)}); it was "
+                              "not stored")
         if isinstance(exc, pgerrors.LockNotAvailable):
             return StoreUnavailable(f"another logcycle process held the store's write lock "
                                     f"for over {LOCK_TIMEOUT_MS // 1000} s; retry later")
@@ -536,7 +546,8 @@ class PostgresStore(SqlStore):
         if not all(schema.COLUMN_NAME.fullmatch(n) for n in (table, *columns)):
             raise ValueError(f"not a table or column name: {table!r} {columns!r}")
         n = 0
-        with conn.cursor().copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+        quoted = ", ".join(schema.quote(c) for c in columns)
+        with conn.cursor().copy(f"COPY {table} ({quoted}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
                 n += 1

@@ -27,6 +27,10 @@ COLUMN_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
 RECORD_TYPES = ("text", "integer", "real", "boolean", "json")
 # Columns every record table has before the declared ones.
 RECORD_BASE_COLUMNS = ("id", "insert_instant", "data")
+# Names a declared column may not take: the base columns, and the engines' system columns
+# (PostgreSQL refuses them; SQLite would shadow its row id with them).
+RESERVED_COLUMNS = (*RECORD_BASE_COLUMNS, "tableoid", "xmin", "cmin", "xmax", "cmax", "ctid",
+                    "oid", "rowid", "_rowid_")
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,10 +141,23 @@ def record_table_ddl(entity: str, columns: dict[str, str], d: Dialect) -> str:
              "json": d.text}
     cols = [f"id {d.id_type}", f"insert_instant {d.bigint} NOT NULL", f"data {d.text} NOT NULL"]
     for name, typ in columns.items():
-        if not COLUMN_NAME.fullmatch(name) or name in RECORD_BASE_COLUMNS:
+        if not COLUMN_NAME.fullmatch(name) or name in RESERVED_COLUMNS:
             raise ValueError(f"invalid column name {name!r}")
-        cols.append(f"{name} {types[typ]}")
+        cols.append(f"{quote(name)} {types[typ]}")
     return f"CREATE TABLE IF NOT EXISTS {record_table(entity)} ({', '.join(cols)})"
+
+
+def quote(column: str) -> str:
+    """A declared column's name as a quoted identifier: a name matching COLUMN_NAME may
+    be an SQL keyword (``select``, ``order``), which both engines accept only quoted.
+    Quoting a lower-case name does not change it, so ``SELECT amount`` still finds it.
+
+    >>> quote("select")
+    '"select"'
+    """
+    if not COLUMN_NAME.fullmatch(column):
+        raise ValueError(f"invalid column name {column!r}")
+    return f'"{column}"'
 
 
 def rk_table(cycle: int) -> str:

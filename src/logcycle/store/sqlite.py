@@ -20,7 +20,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from logcycle import cycles
-from logcycle.errors import LogcycleError, StorageFull, StoreUnavailable
+from logcycle.errors import LogcycleError, StorageFull, StoreUnavailable, Unwritable
 from logcycle.ingest.tasks import IndexSearch, WriteTask
 from logcycle.kinds import KINDS
 from logcycle.store import schema, search, sqlite_fields, sqlite_search
@@ -212,6 +212,8 @@ class SQLiteStore(SqlStore):
         if code == sqlite3.SQLITE_FULL:
             return StorageFull("the disk is full: nothing of this request was stored; free "
                                "space or lower --retention-weeks, then retry")
+        if _input_fault(exc):
+            return Unwritable(f"the store cannot hold this data ({exc}); it was not stored")
         return StoreUnavailable(f"the store cannot take writes right now ({exc}); retry later")
 
     # -- the request_key index, built behind the writer ------------------------------------
@@ -432,3 +434,16 @@ class SQLiteStore(SqlStore):
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+
+
+# What SQLite says about the statement or its values rather than about the database: the
+# request that sent them is at fault, not the store.
+_INPUT_MESSAGES = ("syntax error", "has no column named", "too big", "too many columns",
+                   "duplicate column")
+
+
+def _input_fault(exc: Exception) -> bool:
+    if isinstance(exc, sqlite3.DataError | sqlite3.IntegrityError | sqlite3.InterfaceError):
+        return True
+    return isinstance(exc, sqlite3.OperationalError) and any(
+        m in str(exc) for m in _INPUT_MESSAGES)

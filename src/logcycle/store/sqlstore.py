@@ -16,7 +16,8 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from logcycle import cycles
-from logcycle.errors import BadRequest, Conflict, LogcycleError, NotFound, StoreUnavailable
+from logcycle.errors import Conflict, LogcycleError, NotFound, StoreUnavailable
+from logcycle.ingest.records import encode_record
 from logcycle.ingest.tasks import (
     DeclareEntity,
     EventBatch,
@@ -498,34 +499,12 @@ class SqlStore:
         names = ["id", "insert_instant", "data", *cols]
         table = schema.record_table(task.entity)
         first = int(conn.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table}").fetchone()[0]) + 1
-        rows = [(first + i, now_ms, orjson.dumps(rec).decode(),
-                 *(_coerce(rec.get(c), t, i, c) for c, t in cols.items()))
+        rows = [(first + i, now_ms, *encode_record(rec, cols, i))
                 for i, rec in enumerate(task.records)]
-        conn.cursor().executemany(f"INSERT INTO {table} ({', '.join(names)}) VALUES "
+        quoted = ", ".join(schema.quote(n) for n in names)
+        conn.cursor().executemany(f"INSERT INTO {table} ({quoted}) VALUES "
                                   f"({self.dialect.params(len(names))})", rows)
         return [r[0] for r in rows]
-
-
-def _coerce(value: Any, typ: str, index: int, column: str) -> Any:
-    """A record's value for a typed column, or a 400 naming the record and column."""
-    if value is None:
-        return None
-    ok = {
-        "text": isinstance(value, str),
-        "integer": isinstance(value, int) and not isinstance(value, bool),
-        "real": isinstance(value, int | float) and not isinstance(value, bool),
-        "boolean": isinstance(value, bool),
-        "json": True,
-    }[typ]
-    if not ok:
-        from logcycle.errors import FieldError
-        raise BadRequest(f"record {index}: {column}: expected {typ}, got {type(value).__name__}",
-                         code="invalid_record",
-                         errors=[FieldError(field=column, index=index,
-                                            message=f"expected {typ}")])
-    if typ == "integer" and not -(2**63) <= value < 2**63:
-        raise BadRequest(f"record {index}: {column}: integer out of range", code="invalid_record")
-    return orjson.dumps(value).decode() if typ == "json" else value
 
 
 def without_nul(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
