@@ -12,7 +12,7 @@ the key would answer 400 instead of 401 here.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 from starlette.routing import Route
@@ -174,6 +174,50 @@ SEARCHES = [{}, {"message": "*SECRET*"}, {"message": "SECRET"}, {"type": "Error"
 Probe = tuple[str, dict[str, Any], Any]
 
 
+class Raw(NamedTuple):
+    """A probe body sent as it is (the protocols' own formats), not as JSON."""
+
+    content: bytes
+    content_type: str
+
+
+_EID = "0123456789abcdef0123456789abcdef"
+_BULK = Raw(b'{"create":{}}\n{"message":"SECRET es","host.name":"prod/secret"}\n'
+            b'{"create":{}}\n{"message":"SECRET es no host"}\n', "application/x-ndjson")
+_CLEF = Raw(b'{"@t":"2026-11-23T15:00:00Z","@m":"SECRET clef"}\n',
+            "application/vnd.serilog.clef")
+_OTLP = {"resourceLogs": [{"resource": {"attributes": []}, "scopeLogs": [{"logRecords": [
+    {"timeUnixNano": str(T0 * 1_000_000), "body": {"stringValue": "SECRET otlp"}}]}]}]}
+_LOKI = {"streams": [{"stream": {"job": "SECRET"},
+                      "values": [[str(T0 * 1_000_000), "SECRET loki"]]}]}
+_ENVELOPE = Raw(f'{{"event_id":"{_EID}"}}\n{{"type":"event"}}\n'
+                '{"message":"SECRET sentry","level":"error"}\n'.encode(),
+                "application/x-sentry-envelope")
+
+
+def protocol_probes() -> dict[tuple[str, str], list[Probe]]:
+    """The protocol adapters' routes: reads of Elasticsearch's start-up documents, and writes
+    of events that a prefix key may not write (refused whole, nothing stored)."""
+    bulk = {(m, p): [(p.replace("{index}", "logs"), {}, _BULK)]
+            for p in ("/es/_bulk", "/es/{index}/_bulk") for m in ("post", "put")}
+    return {
+        ("get", "/es"): [("/es", {}, None)], ("get", "/es/"): [("/es/", {}, None)],
+        ("get", "/es/{probe}"): [("/es/_license", {}, None), ("/es/_nodes", {}, None)],
+        ("put", "/es/{probe}"): [("/es/_index_template/logs", {}, {})],
+        **bulk,
+        ("post", "/loki/api/v1/push"): [("/loki/api/v1/push", {}, _LOKI)],
+        ("post", "/api/events/raw"): [("/api/events/raw", {"clef": ""}, _CLEF),
+                                      ("/api/events/raw", {}, {"Events": [
+                                          {"Timestamp": "2026-11-23T15:00:00Z",
+                                           "MessageTemplate": "SECRET seq"}]})],
+        ("post", "/ingest/clef"): [("/ingest/clef", {}, _CLEF)],
+        ("post", "/v1/logs"): [("/v1/logs", {}, _OTLP)],
+        ("post", "/api/{project_id}/envelope/"): [("/api/1/envelope/", {}, _ENVELOPE)],
+        ("post", "/api/{project_id}/store/"): [("/api/1/store/", {}, {
+            "event_id": _EID, "message": "SECRET sentry store", "level": "error"})],
+    }
+
+
 def prefix_probes(ids: list[int]) -> dict[tuple[str, str], list[Probe]]:
     by_id = [(f"/api/v1/events/{i}", {}, None) for i in ids]
     logs = [(f"/api/system/event-log/{i}", {}, None) for i in ids]
@@ -209,6 +253,7 @@ def prefix_probes(ids: list[int]) -> dict[tuple[str, str], list[Probe]]:
         ("put", "/api/v1/entities/{entity}"): [("/api/v1/entities/orders", {}, {})],
         ("post", "/api/system/event-log"): [("/api/system/event-log", {}, {"eventLog": {
             "message": "SECRET created", "type": "Error"}})],
+        **protocol_probes(),
     }
 
 
@@ -249,8 +294,13 @@ def prefix_problems(client: TestClient, key: str, scope: str, visible: list[int]
                 continue
             own = False
             for path, params, body in todo:
-                r = client.request(method.upper(), path, params=params, json=body,
-                                   headers={"Authorization": key})
+                headers = {"Authorization": key}
+                if isinstance(body, Raw):
+                    r = client.request(method.upper(), path, params=params, content=body.content,
+                                       headers={**headers, "Content-Type": body.content_type})
+                else:
+                    r = client.request(method.upper(), path, params=params, json=body,
+                                       headers=headers)
                 where = f"{scope} prefix key: {method.upper()} {path} {params or body}"
                 if b"SECRET" in r.content:
                     problems.append(f"{where}: leaked {r.content[:300]!r}")
@@ -290,7 +340,9 @@ def expectations(method: str, route: str, path: str, r: Any, where: str, visible
             return [f"{where}: Log.List of other sources answered {statuses}"]
     refused = ("/api/v1/entities", "/api/v1/records/{entity}", "/api/v1/entities/{entity}",
                "/api/v1/status", "/api/system/event-log")
-    must_refuse = (method != "get" and route == "/api/v1/events") or route in refused
+    writes = ("/api/v1/events", *(r for m, r in protocol_probes() if m != "get"))
+    must_refuse = (method != "get" and route in writes
+                   and route != "/es/{probe}") or route in refused
     return [f"{where}: {status}, want 403"] if must_refuse and status != 403 else []
 
 
