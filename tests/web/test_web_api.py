@@ -195,8 +195,19 @@ def test_page_has_no_inline_script_or_style() -> None:
 def test_scripts_write_text_never_markup(path: str) -> None:
     source = (STATIC / path).read_text()
     for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(",
-                 "new Function", "localStorage", "setAttribute('style'"):
+                 "new Function", "setAttribute('style'"):
         assert sink not in source, f"{path} uses {sink}"
+    if path != "prefs.js":  # display preferences only, by name: never the key
+        assert "localStorage" not in source, f"{path} uses localStorage"
+
+
+def test_only_display_preferences_outlive_the_tab() -> None:
+    source = (STATIC / "prefs.js").read_text()
+    names = re.search(r"const NAMES = new Set\(\[(.*?)\]\)", source)
+    assert names is not None
+    assert sorted(re.findall(r"'(\w+)'", names.group(1))) == ["columns", "facets", "zone"]
+    code = "\n".join(line for line in source.splitlines() if not line.startswith("//"))
+    assert "sessionStorage" not in code and "getKey" not in code
 
 
 def test_assets_ship_in_the_package() -> None:
