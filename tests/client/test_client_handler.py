@@ -40,8 +40,12 @@ def test_levels_become_message_types(fake: FakeServer, app_log: logging.Logger) 
     events = _stored(fake, app_log)
     assert [(e["kind"], e["message"], e["message_type"]) for e in events] == [
         ("general", "d", "Debug"), ("general", "i arg", "Information"),
-        ("general", "w", "Warning"), ("general", "e", "Error"), ("general", "c", "Error"),
+        ("general", "w", "Information"), ("general", "e", "Error"), ("general", "c", "Error"),
         ("general", "between", "Information")]
+    # The Event Log API's three types, and the level itself beside them (a WARNING is
+    # findable as attributes.level:WARNING, and the Event Log API returns it).
+    assert [e["attributes"]["level"] for e in events] == [
+        "DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", "Level 25"]
     assert {e["module_name"] for e in events} == {"shop.checkout"}
     assert all(isinstance(e["instant"], int) for e in events)
 
@@ -70,9 +74,10 @@ def test_extra_fields_are_carried(fake: FakeServer, app_log: logging.Logger) -> 
                                     "action_name": "Pay"})
     app_log.warning("keyed", extra={"request_key": "rk-x"})
     first, second = _stored(fake, app_log)
-    assert first["attributes"] == {"order": 7, "tags": ["a"], "thing": "<opaque>"}
+    assert first["attributes"] == {"order": 7, "tags": ["a"], "thing": "<opaque>",
+                                   "level": "INFO"}
     assert first["action_name"] == "Pay" and first["request_key"] == "rk-9"
-    assert second["request_key"] == "rk-x" and "attributes" not in second
+    assert second["request_key"] == "rk-x" and second["attributes"] == {"level": "WARNING"}
 
 
 def test_stack_info_is_kept(fake: FakeServer, app_log: logging.Logger) -> None:

@@ -92,7 +92,7 @@ def test_histogram_counts_and_a_click_narrows_the_range(page: Any, web: Web) -> 
 
 def test_live_tail_shows_new_events_and_pauses(page: Any, web: Web) -> None:
     sign_in(page, web.read_key)
-    search(page, "*live tail*")
+    search(page, "\"live tail\"")
     expect(page.locator("#more")).to_have_text("No event matches.")
     page.click("#live")
     expect(page.locator("#live-status")).to_have_attribute("data-state", "live")

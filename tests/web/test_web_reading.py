@@ -148,6 +148,22 @@ def test_click_a_value_to_filter_and_facets_count(page: Any, web: Web) -> None:
     expect(user).to_contain_text("ada")
 
 
+def test_exclude_a_value_with_the_query_language(page: Any, web: Web) -> None:
+    sign_in(page, web.read_key)
+    search(page, "refused")
+    row = page.locator("#rows tr", has=page.locator("td[data-value='billing']")).first
+    row.hover()
+    row.locator("td[data-field='module_name'] button[data-act='exclude']").click()
+    expect(page.locator("#f-query")).to_have_value("refused -module_name:billing")
+    expect(page.locator("#rows tr")).to_have_count(1)  # the checkout's payment error
+    module = page.locator("#rows td[data-field='module_name']")
+    expect(module).to_have_attribute("data-value", "shop")
+    facet = page.locator("#facets [data-facet='module_name'] li", has_text="shop")
+    facet.locator("button[data-act='exclude']").click()
+    expect(page.locator("#f-query")).to_have_value("refused -module_name:billing -module_name:shop")
+    expect(page.locator("#more")).to_have_text("No event matches.")
+
+
 def test_kind_menu_is_a_view_of_the_query(page: Any, web: Web) -> None:
     sign_in(page, web.read_key)
     search(page, "refused")
