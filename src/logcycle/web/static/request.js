@@ -4,7 +4,7 @@
 // its duration on a waterfall bar, and errors highlighted with their detail.
 
 import { api } from './api.js';
-import { fmtTime } from './time.js';
+import { fmtTime, zoneLabel } from './time.js';
 import { el, fmtCount, fmtDuration, summary } from './util.js';
 
 /** A real error: an `error` event, or an event that carries one (its inline `error`). A
@@ -60,7 +60,7 @@ export class RequestView {
     const span = Math.max(1, t1 - t0);
     $('req-summary').textContent = `${fmtCount(tree.count)} events · ${fmtDuration(t1 - t0)}` +
       ` · ${errors ? `${errors} failed` : 'no error'}` +
-      (tree.truncated ? ' · truncated: only the first events are shown' : '');
+      (tree.truncated ? ' · truncated: only the first events are shown' : '') + ` · times in ${zoneLabel()}`;
     const groups = assign(tree.top_level, tree.drill);
     const roots = tree.top_level.map((top) =>
       this.node(top, t0, span, true, groups.get(top.id) ?? []));
