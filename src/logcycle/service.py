@@ -16,6 +16,7 @@ import gc
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, TypeVar
 
 from logcycle.api.auth import Auth
@@ -25,6 +26,7 @@ from logcycle.ingest.writer import Writer
 from logcycle.keys import hash_key, load_secret, new_key
 from logcycle.settings import Settings
 from logcycle.store import faults
+from logcycle.store.archive import Archiver
 from logcycle.store.base import MaintenanceReport, Store
 from logcycle.store.factory import make_store
 
@@ -58,6 +60,10 @@ class Service:
         self.opened = False
         self.started = False
         self.last_maintenance: MaintenanceReport | None = None
+        self.archiver: Archiver | None = None
+        if settings.archive_dir:
+            self.archiver = Archiver(self.store, Path(settings.archive_dir), tz=settings.tz,
+                                     clock=self.clock)
 
     def open(self) -> MaintenanceReport | None:
         """Create or check the schema and catch up the rotation (idempotent)."""
@@ -85,10 +91,14 @@ class Service:
             if start_bg is not None:
                 start_bg()
             self.writer.start()
+            if self.archiver is not None:
+                self.archiver.start()
             self.started = True
 
     def close(self) -> None:
         if self.started:
+            if self.archiver is not None:
+                self.archiver.stop()
             self.writer.stop()
             self.started = False
         self.reads.shutdown(wait=True)

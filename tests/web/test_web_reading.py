@@ -130,7 +130,7 @@ def test_click_a_value_to_filter_and_facets_count(page: Any, web: Web) -> None:
     expect(kinds).to_have_count(1)
     expect(kinds.first).to_contain_text("general")
     expect(kinds.first.locator(".facet-count")).to_have_text("130")
-    search(page, "refused")  # without /api/v1/stats: counted over the loaded events
+    search(page, "refused")  # the server's counts (/api/v1/stats), or over the loaded events
     module = page.locator("#facets [data-facet='module_name'] .facet-value[data-value='billing']")
     expect(module.locator(".facet-count")).to_have_text("3")
     module.click()

@@ -29,7 +29,7 @@ from typing import Any
 
 from logcycle.errors import StoreUnavailable
 from logcycle.ingest.tasks import EventBatch, RecordBatch, WriteTask
-from logcycle.store.base import KeyRow, MaintenanceReport, Rows, Store
+from logcycle.store.base import KeyRow, MaintenanceReport, Rows, Store, StoreHealth
 from logcycle.store.schema import Dialect
 from logcycle.store.search import MessageQuery, MessageResult
 
@@ -120,6 +120,9 @@ class FaultyStore:
 
     def revoke_key(self, key_id: int, now_ms: int) -> bool:
         return self.inner.revoke_key(key_id, now_ms)
+
+    def health(self) -> StoreHealth:
+        return self.inner.health()
 
     def close(self) -> None:
         self.inner.close()

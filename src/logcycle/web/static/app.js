@@ -4,12 +4,13 @@
 import { ApiError, api, clearKey, getKey, onUnauthorized, setKey } from './api.js';
 import { renderDetail } from './detail.js';
 import { detectQueryLanguage } from './query.js';
+import { ReportsView } from './reports.js';
 import { RequestView } from './request.js';
 import { SearchView } from './search.js';
 import { WeeksView } from './weeks.js';
 
 const $ = (id) => document.getElementById(id);
-const VIEWS = ['search', 'request', 'weeks'];
+const VIEWS = ['search', 'reports', 'request', 'weeks'];
 
 class App {
   constructor() {
@@ -18,6 +19,7 @@ class App {
     this.search = new SearchView(this);
     this.request = new RequestView(this);
     this.weeks = new WeeksView(this);
+    this.reports = new ReportsView(this);
   }
 
   /** Now on the server's clock (time ranges are the server's insert instants). */
@@ -27,6 +29,7 @@ class App {
     this.search.init();
     this.request.init();
     this.weeks.init();
+    this.reports.init();
     $('signin-form').addEventListener('submit', (e) => {
       e.preventDefault();
       this.signIn($('key').value.trim());
@@ -119,7 +122,8 @@ class App {
   /** Views are in the URL's fragment (#request=<key>, #weeks, #search?q=…), never the key. */
   go(view, key) {
     const hash = view === 'request' ? `#request=${encodeURIComponent(key ?? this.request.key ?? '')}`
-      : view === 'weeks' ? '#weeks' : this.search.constructor.hash(this.search.state);
+      : view === 'weeks' ? '#weeks' : view === 'reports' ? '#reports'
+        : this.search.constructor.hash(this.search.state);
     if (window.location.hash !== hash) window.history.pushState(null, '', hash);
     this.route();
   }
@@ -131,6 +135,9 @@ class App {
       const key = decodeURIComponent(hash.slice('#request='.length));
       if (key && key !== this.request.key) this.request.open(key);
       this.show(key ? 'request' : 'search');
+    } else if (hash === '#reports') {
+      this.show('reports');
+      this.reports.load();
     } else if (hash === '#weeks' && this.session.admin) {
       this.show('weeks');
       this.weeks.load();

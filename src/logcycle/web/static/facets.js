@@ -3,8 +3,9 @@
 // search (the "−" beside it, its exclusion, with the query language).
 //
 // Counts: with GET /api/v1/stats they are the server's, for the whole search and range;
-// the kind counts always are (the histogram's `kinds`); without stats the other fields
-// are counted over the events loaded so far, and the facet says so.
+// the kind counts always are (the histogram's `kinds`); without stats, and for
+// attributes.* (which stats cannot group by), a field is counted over the events loaded
+// so far, and the facet says so.
 
 import { api } from './api.js';
 import { fieldValue } from './detail.js';
@@ -54,7 +55,7 @@ export async function renderFacets(box, o) {
     let exact = true;
     if (field === 'kind' && o.histogram) {
       values = Object.entries(o.histogram.kinds).sort((a, b) => b[1] - a[1]).slice(0, TOP);
-    } else if (hasStats()) {
+    } else if (hasStats() && !field.includes('.')) { // stats groups by columns, not attributes.*
       try {
         values = await countServer(field, o.params, o.signal);
       } catch (err) {
