@@ -24,8 +24,12 @@ def expect(target: Any) -> Any:
 
 
 def search(page: Any, query: str = "") -> None:
+    """Search and wait until the page has shown the results (its search counter moved)."""
+    before = page.get_attribute("#view-search", "data-searches") or "0"
     page.fill("#f-query", query)
     page.click("#search")
+    page.wait_for_selector(f"#view-search[data-searches]:not([data-searches='{before}'])",
+                           state="attached")
 
 
 def test_sign_in_keeps_the_key_in_the_tab_only(page: Any, web: Web) -> None:
