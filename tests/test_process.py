@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -36,6 +37,26 @@ def test_first_start_prints_an_admin_key_once(tmp_path: Path, server_factory: An
     s2.stop()
     assert s2.proc is not None and s2.proc.stdout is not None
     assert "Created the first admin key" not in s2.proc.stdout.read().decode()
+
+
+def test_a_busy_port_is_refused_before_anything_else(tmp_path: Path) -> None:
+    """`make run` on a port already taken: one clear line, exit 1, and no store, no key."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        data = tmp_path / "data"
+        run = subprocess.run([sys.executable, "-m", "logcycle", "serve", "--data", str(data),
+                              "--port", str(port)], capture_output=True, text=True, timeout=60,
+                             env={**os.environ, "LOGCYCLE_API_KEY": ""}, check=False)
+    assert run.returncode == 1
+    assert f"port {port} on 127.0.0.1 is already in use" in run.stderr
+    assert f"--port {port + 1}" in run.stderr
+    assert "Created the first admin key" not in run.stdout + run.stderr
+    assert "startup complete" not in run.stderr
+    assert not (data / "logcycle.db").exists()
 
 
 def test_keys_cli_while_the_server_runs(tmp_path: Path, server_factory: Any) -> None:

@@ -81,7 +81,7 @@ def serve(**values: Any) -> None:
     from logcycle.service import Service
 
     settings = _settings(values)
-    why = serving.check_workers(settings)
+    why = serving.check_workers(settings) or serving.check_port(settings.host, settings.port)
     if why:
         _fail(why)
     logging.basicConfig(level=settings.log_level.upper(),

@@ -13,9 +13,11 @@ what it had acknowledged is committed, what it had not is retried by the clients
 from __future__ import annotations
 
 import dataclasses
+import errno
 import logging
 import os
 import signal
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -46,6 +48,29 @@ def check_workers(settings: Settings) -> str | None:
     if settings.workers > 1 and not is_postgres(settings.store_url):
         return ("--workers above 1 needs a PostgreSQL store (--store postgresql://…): a "
                 "SQLite file has a single writer; run one process, or see docs/scaling.md")
+    return None
+
+
+def check_port(host: str, port: int) -> str | None:
+    """Why the server cannot listen on host:port (None: it can, as far as a test bind
+    tells). Run before anything else, so a busy port creates no store and no key."""
+    if port == 0:
+        return None
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        return f"cannot listen on {host}:{port}: {exc}"
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return (f"port {port} on {host} is already in use (another logcycle, or a "
+                        "`make run` in another terminal?): stop that server, or choose "
+                        f"another port: --port {port + 1} or LOGCYCLE_PORT={port + 1}")
+            return f"cannot listen on {host}:{port}: {exc.strerror or exc}"
     return None
 
 

@@ -30,15 +30,18 @@ MODES = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
 # A live tail never ends: documented, but not something to fuzz request by request.
 NOT_FUZZED = ("/api/v1/tail",)
 # Operations whose document says exactly which requests they accept, so that every request
-# valid by the document must be answered 2xx. The native routes validate more than OpenAPI
-# can say (per-kind event fields, q or message but not both, ISO 8601 or epoch instants):
-# for them, the checks are no server error and answers exactly as documented.
+# valid by the document must be answered 2xx: schemathesis' default checks, all of them.
+# The event listings validate more than OpenAPI can say (per-kind event fields, the query
+# language's grammar, start before end, q or message but not both): for them, the checks
+# are no server error and answers exactly as documented.
 STRICT = ("/api/system/event-log/search", "/api/system/event-log/{logId}",
-          "/api/system/event-log", "/rpc", "/health", "/openapi.json")
+          "/api/system/event-log", "/rpc", "/health", "/openapi.json",
+          "/api/v1/events/{id}", "/api/v1/entities/{entity}", "/api/v1/records/{entity}")
 # Operations that also get requests the document forbids, which must be rejected. (The
 # search ignores unknown query parameters, as the original does, and an RPC frame answers
 # 200 with a status per command, as the seed says: neither rejects a request whole.)
-NEGATIVE = ("/api/system/event-log/{logId}", "/api/system/event-log")
+NEGATIVE = ("/api/system/event-log/{logId}", "/api/system/event-log", "/api/v1/events/{id}",
+            "/api/v1/entities/{entity}")
 
 
 def _openapi_path(path: str) -> str:

@@ -20,7 +20,7 @@ def test_examples_run_as_written(fake: FakeServer, tmp_path: Path) -> None:
     assert len(blocks) >= 5
     namespace: dict[str, object] = {"__name__": "docs_example"}
     root = logging.getLogger()
-    before = list(root.handlers)
+    before, level = list(root.handlers), root.level
     try:
         for block in blocks:
             code = block.replace("http://127.0.0.1:5380", fake.url)
@@ -30,6 +30,7 @@ def test_examples_run_as_written(fake: FakeServer, tmp_path: Path) -> None:
         added = [h for h in root.handlers if h not in before]
         for handler in added:
             root.removeHandler(handler)
+        root.setLevel(level)
     loggers = [v for v in namespace.values() if isinstance(v, Logger)]
     loggers += [h.logger for h in added if isinstance(h, LogcycleHandler)]
     for logger in loggers:

@@ -101,8 +101,10 @@ def test_with_a_spool_an_outage_loses_nothing_and_stores_once(
     loggers = [Logger(server.url, KEY, spool_dir=tmp_path / "spool", max_queue=500,
                       max_batch=500, **QUICK) for _ in range(2)]
     _log_through_an_outage(server, loggers, 3000)
-    for logger in loggers:
-        assert logger.close(30), logger.stats()
+    # Close every logger before any assert: one left running (its worker retrying with
+    # random jitter) would disturb the tests that run after this one.
+    closed = [logger.close(30) for logger in loggers]
+    assert all(closed), [logger.stats() for logger in loggers]
     messages = Counter(e["message"] for e in server.all_events())
     assert len(messages) == 6000 and set(messages.values()) == {1}
     for logger in loggers:

@@ -110,7 +110,7 @@ def test_413_on_a_single_event_drops_it(fake: FakeServer,
     fake.script.append((413, {"error": {"code": "too_large"}}, {}))
     logger = make_logger(fake.url)
     _errors(logger, 1)
-    assert logger.flush(5)
+    assert not logger.flush(5)  # events were lost: flush() says so
     assert logger.stats().dropped == {"too_large": 1}
 
 
@@ -123,7 +123,7 @@ def test_400_drops_only_the_named_events(fake: FakeServer,
                                         "errors": errors}}, {}))
     logger = make_logger(fake.url)
     _errors(logger, 5)
-    assert logger.flush(5)
+    assert not logger.flush(5)  # events were lost: flush() says so
     assert [e["message"] for e in fake.stored()] == ["boom 0", "boom 2", "boom 4"]
     retry_key = fake.requests[1].headers["Idempotency-Key"]
     assert retry_key == fake.requests[0].headers["Idempotency-Key"] + ".r"
@@ -137,7 +137,7 @@ def test_400_without_field_errors_drops_the_batch(fake: FakeServer,
     fake.script.append((400, {"error": {"code": "invalid_json", "message": "?"}}, {}))
     logger = make_logger(fake.url)
     _errors(logger, 3)
-    assert logger.flush(5)
+    assert not logger.flush(5)  # events were lost: flush() says so
     assert logger.stats().dropped == {"rejected": 3}
     assert logger.stats().details == {"rejected:invalid_json": 3}
 
@@ -147,11 +147,11 @@ def test_401_drops_and_reports_once(fake: FakeServer, make_logger: Callable[...,
     fake.script += [(401, None, {}), (401, None, {})]
     logger = make_logger(fake.url, max_batch=2)
     _errors(logger, 4)
-    assert logger.flush(5)
-    assert logger.close(1)
+    assert not logger.flush(5)  # events were lost: flush() says so
+    assert not logger.close(1)  # and so does close()
     assert logger.stats().dropped == {"unauthorized": 4}
     err = capsys.readouterr().err  # type: ignore[attr-defined]
-    assert err.count("unauthorized") == 1
+    assert err.count("ERROR: the logcycle server refused this client's API key") == 1
 
 
 def test_persistent_500_is_dropped_after_a_few_tries(
@@ -159,7 +159,7 @@ def test_persistent_500_is_dropped_after_a_few_tries(
     fake.script += [(500, {"error": {"code": "internal"}}, {})] * 4
     logger = make_logger(fake.url)
     _errors(logger, 2)
-    assert logger.flush(5)
+    assert not logger.flush(5)  # events were lost: flush() says so
     stats = logger.stats()
     assert stats.dropped == {"server_error": 2} and stats.retried == 3
 
@@ -168,7 +168,7 @@ def test_records_go_to_their_entity(fake: FakeServer, make_logger: Callable[...,
     fake.script.append((404, {"error": {"code": "unknown_entity"}}, {}))
     logger = make_logger(fake.url)
     logger.log_record("ghosts", {"boo": True})
-    assert logger.flush(5)
+    assert not logger.flush(5)  # events were lost: flush() says so
     logger.log_record("orders", {"id": 1, "total": 9.5})
     logger.log_record("orders", {"id": 2, "total": 1.0})
     logger.log_error("x", "m")
@@ -184,6 +184,6 @@ def test_url_prefix_is_kept(fake: FakeServer, make_logger: Callable[..., Logger]
     fake.script.append((404, {"error": {"code": "not_found"}}, {}))
     logger = make_logger(fake.url + "/logs/")
     _errors(logger, 1)
-    assert logger.flush(5)
+    assert not logger.flush(5)  # events were lost: flush() says so
     assert fake.requests[0].path == "/logs/api/v1/events"
     assert logger.stats().details == {"rejected:http_404": 1}

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -110,13 +111,18 @@ def seed(web: Web) -> None:
          "endpoint": "/api/payments/charge", "type": "REST", "request_key": web.request_key,
          "module_name": "shop", "error": {"message": "payment refused",
                                           "detail": "HTTP 402 from the acquirer\n  at charge()"}},
+        {"kind": "general", "instant": t + 250, "message": "charge retry scheduled",
+         "message_type": "Error", "request_key": web.request_key, "module_name": "shop"},
         {"kind": "general", "instant": t + 300, "message": "rolled back", "duration_ms": 2,
          "request_key": web.request_key, "module_name": "shop"},
     ])
     web.total += 1  # the inline error is stored as an event of its own
     web.post([
         {"kind": "error", "instant": t, "module_name": "billing",
-         "message": "payment refused for order 7"},
+         "message": "payment refused for order 7",
+         "detail": ("Traceback (most recent call last):\n"
+                    '  File "billing.py", line 7\nPaymentError'),
+         "attributes": {"user_id": "ada", "cart": {"items": 3}}},
         {"kind": "general", "instant": t, "message": "Payment of order 8 was refused",
          "module_name": "billing", "message_type": "Error"},
         {"kind": "general", "instant": t, "message": "refused: payment", "module_name": "billing"},
@@ -147,8 +153,16 @@ def web(tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Iterator[Web]
 def page(browser: Any, web: Web) -> Iterator[Any]:
     """A fresh tab (fresh session storage) on the page; fails the test on a script error,
     a dialog (an XSS would open one) or a Content-Security-Policy violation."""
-    context = browser.new_context(viewport={"width": 1300, "height": 900})
-    tab = context.new_page()
+    with new_tab(browser, web) as tab:
+        yield tab
+
+
+@contextmanager
+def new_tab(browser: Any, web: Web, **context: Any) -> Iterator[Any]:
+    """A tab in a new browser context (``viewport``, ``timezone_id``… as Playwright takes
+    them), failing the test on a script error, a dialog or a CSP violation."""
+    ctx = browser.new_context(**{"viewport": {"width": 1300, "height": 900}, **context})
+    tab = ctx.new_page()
     tab.set_default_timeout(10_000)
     problems: list[str] = []
     tab.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
@@ -157,7 +171,7 @@ def page(browser: Any, web: Web) -> Iterator[Any]:
            if m.type == "error" and "status of 401" not in m.text else None)
     tab.goto(web.url)
     yield tab
-    context.close()
+    ctx.close()
     if problems:
         pytest.fail("; ".join(problems), pytrace=False)
 

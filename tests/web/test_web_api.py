@@ -72,6 +72,8 @@ def test_plan_picks_nice_aligned_buckets() -> None:
     assert b.edges(0) == (T0 + 7, T0 + MINUTE - 1)
     assert plan(0, 10 * DAY, 4).width == 3 * DAY  # past a day: whole days
     assert plan(5, 5, 60).width == 1 and plan(5, 5, 60).count == 1
+    assert (plan(0, DAY, 24).width, plan(0, DAY, 24).count) == (HOUR, 24)
+    assert plan(0, DAY, 24).edges(23) == (23 * HOUR, DAY)  # the last holds `end` too
     with pytest.raises(ValueError, match="before"):
         plan(2, 1, 10)
 
@@ -88,6 +90,27 @@ def test_histogram_counts_per_bucket(client: TestClient, clock: ManualClock) -> 
     assert [b["count"] for b in body["buckets"]] == [3, 0, 1, 0, 0, 0, 0, 0, 0, 4]
     assert [b["start"] for b in body["buckets"]][:2] == [T0, T0 + MINUTE]
     assert body["total"] == 8 and body["kinds"] == {"error": 8}
+
+
+def test_a_day_in_24_buckets_is_24_hours(client: TestClient, clock: ManualClock) -> None:
+    """docs/web.md: buckets=24 over a day (both ends included) are 24 one-hour buckets;
+    the range's last instant counts in the last one, and each bucket counts its errors."""
+    day0 = T0 - T0 % DAY
+    for at, events in [(day0, [error_event(1)]),
+                       (day0 + 5 * HOUR, [error_event(2), {"kind": "general", "instant": T0,
+                                                           "message": "fine"}]),
+                       (day0 + DAY, [error_event(3)])]:
+        clock.set(at)
+        ingest(client, events)
+    body = client.get("/api/v1/histogram",
+                      params={"start": day0, "end": day0 + DAY, "buckets": 24}).json()
+    assert body["bucket_ms"] == HOUR and len(body["buckets"]) == 24
+    counts = [(b["count"], b["errors"]) for b in body["buckets"]]
+    assert counts[0] == (1, 1) and counts[5] == (2, 1) and counts[23] == (1, 1)
+    assert sum(c for c, _ in counts) == body["total"] == 4 and body["errors"] == 3
+    unaligned = client.get("/api/v1/histogram", params={
+        "start": day0 + 30 * MINUTE, "end": day0 + DAY + 30 * MINUTE, "buckets": 24}).json()
+    assert unaligned["bucket_ms"] == HOUR and len(unaligned["buckets"]) == 25  # clipped ends
 
 
 @pytest.mark.parametrize("filters", SEARCH_CASES)
@@ -196,8 +219,19 @@ def test_page_has_no_inline_script_or_style() -> None:
 def test_scripts_write_text_never_markup(path: str) -> None:
     source = (STATIC / path).read_text()
     for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(",
-                 "new Function", "localStorage", "setAttribute('style'"):
+                 "new Function", "setAttribute('style'"):
         assert sink not in source, f"{path} uses {sink}"
+    if path != "prefs.js":  # display preferences only, by name: never the key
+        assert "localStorage" not in source, f"{path} uses localStorage"
+
+
+def test_only_display_preferences_outlive_the_tab() -> None:
+    source = (STATIC / "prefs.js").read_text()
+    names = re.search(r"const NAMES = new Set\(\[(.*?)\]\)", source)
+    assert names is not None
+    assert sorted(re.findall(r"'(\w+)'", names.group(1))) == ["columns", "facets", "zone"]
+    code = "\n".join(line for line in source.splitlines() if not line.startswith("//"))
+    assert "sessionStorage" not in code and "getKey" not in code
 
 
 def test_assets_ship_in_the_package() -> None:

@@ -23,11 +23,13 @@ def expect(target: Any) -> Any:
     return playwright_expect(target)
 
 
-def search(page: Any, message: str = "", **fields: str) -> None:
-    page.fill("#f-message", message)
-    for name, value in fields.items():
-        page.fill(f"#f-{name}", value)
+def search(page: Any, query: str = "") -> None:
+    """Search and wait until the page has shown the results (its search counter moved)."""
+    before = page.get_attribute("#view-search", "data-searches") or "0"
+    page.fill("#f-query", query)
     page.click("#search")
+    page.wait_for_selector(f"#view-search[data-searches]:not([data-searches='{before}'])",
+                           state="attached")
 
 
 def test_sign_in_keeps_the_key_in_the_tab_only(page: Any, web: Web) -> None:
@@ -64,7 +66,7 @@ def test_wildcard_search_then_pages_load_on_scroll(page: Any, web: Web) -> None:
     texts = rows.locator(".c-msg").all_inner_texts()
     assert sorted(texts) == ["Payment of order 8 was refused", "payment refused"]
     expect(page.locator("#hist-total")).to_have_text("2 events")
-    search(page, "", module="orders")
+    search(page, "module_name:orders")
     expect(rows).to_have_count(100)
     page.locator("#more").scroll_into_view_if_needed()
     expect(rows).to_have_count(SCROLL_EVENTS)
@@ -72,8 +74,9 @@ def test_wildcard_search_then_pages_load_on_scroll(page: Any, web: Web) -> None:
     ids = [int(i) for i in rows.evaluate_all("rs => rs.map(r => r.dataset.id)")]
     assert ids == sorted(ids, reverse=True)  # newest first
     rows.first.click()
-    detail = page.locator("#detail .detail-json").inner_text()
-    assert '"module_name": "orders"' in detail and '"src": "dev/1"' in detail
+    fields = page.locator("#detail .detail-fields")
+    expect(fields.locator("tr[data-field='module_name'] td").first).to_have_text("orders")
+    expect(fields.locator("tr[data-field='src'] td").first).to_have_text("dev/1")
 
 
 def test_histogram_counts_and_a_click_narrows_the_range(page: Any, web: Web) -> None:
@@ -83,7 +86,7 @@ def test_histogram_counts_and_a_click_narrows_the_range(page: Any, web: Web) -> 
     before = page.input_value("#f-start")
     page.locator("#histogram g.bucket:not(.empty)").last.click()
     expect(page.locator("#quick button.active")).to_have_count(0)
-    page.wait_for_function(f"document.getElementById('f-start').value !== '{before}'")
+    expect(page.locator("#f-start")).not_to_have_value(before)
     start = datetime.fromisoformat(page.input_value("#f-start"))
     end = datetime.fromisoformat(page.input_value("#f-end"))
     assert 0 <= (end - start).total_seconds() < 60  # one bar of at most a minute
@@ -93,7 +96,7 @@ def test_histogram_counts_and_a_click_narrows_the_range(page: Any, web: Web) -> 
 
 def test_live_tail_shows_new_events_and_pauses(page: Any, web: Web) -> None:
     sign_in(page, web.read_key)
-    search(page, "*live tail*")
+    search(page, "\"live tail\"")
     expect(page.locator("#more")).to_have_text("No event matches.")
     page.click("#live")
     expect(page.locator("#live-status")).to_have_attribute("data-state", "live")
@@ -117,8 +120,7 @@ def test_live_tail_shows_new_events_and_pauses(page: Any, web: Web) -> None:
 
 def test_request_tree_from_an_error(page: Any, web: Web) -> None:
     sign_in(page, web.read_key)
-    page.select_option("#f-kind", "error")
-    search(page, "payment refused")
+    search(page, "kind:error payment refused")
     exact = page.locator(".c-msg", has_text=re.compile(r"^payment refused$"))
     page.locator("#rows tr", has=exact).click()
     page.click("#detail-request")
@@ -128,16 +130,16 @@ def test_request_tree_from_an_error(page: Any, web: Web) -> None:
     expect(top).to_have_count(1)
     expect(top.locator(":scope > .node-row .what")).to_have_text("Checkout · 320 ms")
     drill = top.locator(":scope > ol.children > li")
-    expect(drill).to_have_count(3)  # the error is nested under the call that failed
+    expect(drill).to_have_count(4)  # the error is nested under the call that failed
     offsets = drill.locator(":scope > .node-row .offset").all_inner_texts()
-    assert offsets == ["+10 ms", "+40 ms", "+300 ms"]
+    assert offsets == ["+10 ms", "+40 ms", "+250 ms", "+300 ms"]
     failed = drill.nth(1)
     assert "err" in (failed.get_attribute("class") or "")
     expect(failed.locator(".error-box")).to_contain_text("error: payment refused")
     expect(failed.locator(".error-detail")).to_contain_text("HTTP 402 from the acquirer")
     failed.locator(":scope > .node-row").click()
-    expect(page.locator("#req-detail .detail-json")).to_contain_text(
-        '"endpoint": "/api/payments/charge"')
+    expect(page.locator("#req-detail tr[data-field='endpoint'] td").first).to_have_text(
+        "/api/payments/charge")
     page.go_back()
     expect(page.locator("#view-search")).to_be_visible()
 
@@ -150,7 +152,9 @@ def test_logged_markup_and_escapes_render_as_text(page: Any, web: Web) -> None:
     assert cell.inner_text() == XSS.replace("\x1b", "\u241b")
     assert page.locator("#rows img, #detail img").count() == 0
     cell.click()
-    detail = page.locator("#detail .detail-json").inner_text()
+    message = page.locator("#detail tr[data-field='message'] td").first.inner_text()
+    assert message == XSS.replace("\x1b", "\u241b")
+    detail = page.locator("#detail .detail-json").text_content()
     assert "<img src=x onerror=alert(1)>" in detail and "\\u001b[31m" in detail
 
 

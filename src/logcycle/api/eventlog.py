@@ -147,10 +147,14 @@ def _order(f: _Fields, raw: Any) -> tuple[str, bool]:
 
 
 async def _json_object(request: Request, key: str) -> dict[str, Any]:
-    """The body's ``key`` object (absent: {}); 400 unless the body is a JSON object."""
+    """The body's ``key`` object (absent: {}); 400 unless the body is a JSON object (an
+    empty body too: the document requires one, and ``{}`` says "everything" on purpose)."""
     body = await read_body(request, MAX_JSON_BODY)
+    if not body.strip():
+        raise BadRequest(f'a JSON body is required: {{"{key}": {{...}}}} ({{}} for none)',
+                         code="invalidJSON")
     try:
-        data = orjson.loads(body) if body.strip() else {}
+        data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise BadRequest(f"the body is not valid JSON: {exc}", code="invalidJSON") from None
     inner = data.get(key, {}) if isinstance(data, dict) else None

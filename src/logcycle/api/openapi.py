@@ -20,6 +20,7 @@ from logcycle import __version__
 from logcycle.api.http import JSON
 from logcycle.kinds import KIND_NAMES
 from logcycle.query.eventlog import MAX_RESULTS, MAX_START_ROW, ORDER_COLUMNS, TYPES
+from logcycle.store.schema import RECORD_BASE_COLUMNS, RECORD_TYPES
 
 Schema = dict[str, Any]
 OBJ: Schema = {"type": "object"}
@@ -102,6 +103,30 @@ _SEARCH_PROPS: Schema = {
 }
 
 
+# The keyset token: base64url (unpadded) of "v1.<id>", the id 1 to 18 digits. Spelled out
+# so that every string the document allows is one the server takes: "v1." is "djEu", each
+# 3 digits are 4 characters, 1 or 2 digits at the end are 2 or 3.
+_D1 = "(?:[MN][DTjz]|O[DT])"  # the first 2 characters of 2 or 3 digits
+_G3 = f"{_D1}[AEIMQUYcgk][w-z0-5]"
+AFTER_TOKEN: Schema = {"type": "string", "pattern": (
+    f"^djEu(?:(?:{_G3}){{0,5}}(?:{_G3}|{_D1}[AEIMQUYcgk]|[MN][AQgw]|O[AQ]))$"),
+    "description": "the `next` of the previous page, unchanged"}
+ENTITY: Schema = {"type": "string", "pattern": "^[a-z][a-z0-9_]{0,62}$"}
+EVENT_ID: Schema = {"type": "integer", "minimum": 0, "maximum": 10**18 - 1}
+# Instants of the native routes: epoch ms (digits: 13 reach the year 2286, the server
+# takes up to 9999) or ISO 8601 with an offset; "" means absent.
+INSTANT: Schema = {"anyOf": [{"type": "string", "pattern": "^[0-9]{0,13}$"},
+                             {"type": "string", "format": "date-time"}]}
+KIND_LIST: Schema = {"type": "string", "pattern": (
+    f"^(?:(?:{'|'.join(KIND_NAMES)})(?:,(?:{'|'.join(KIND_NAMES)}))*)?$"),
+    "description": "kinds, comma separated"}
+ENTITY_SPEC: Schema = {"type": "object", "additionalProperties": False, "properties": {
+    "columns": {"type": "object", "maxProperties": 100,
+                "propertyNames": {"pattern": "^[a-z][a-z0-9_]{0,62}$",
+                                  "not": {"enum": list(RECORD_BASE_COLUMNS)}},
+                "additionalProperties": {"enum": list(RECORD_TYPES)}}}}
+
+
 def query(name: str, schema: Schema, description: str = "") -> Schema:
     return {"name": name, "in": "query", "required": False, "schema": schema,
             "description": description}
@@ -111,14 +136,16 @@ def path(name: str, schema: Schema) -> Schema:
     return {"name": name, "in": "path", "required": True, "schema": schema}
 
 
-FILTERS = [query("kind", STR, "kinds, comma separated"), query("q", STR, "substring of message"),
+FILTERS = [query("kind", KIND_LIST, "kinds, comma separated"),
+           query("q", STR, "substring of message"),
            query("message", STR, "message pattern, `*` any run"),
-           query("start", STR, "insert_instant ≥ (epoch ms or ISO 8601)"),
-           query("end", STR, "insert_instant ≤"), query("request_key", STR),
+           query("start", INSTANT, "insert_instant ≥ (epoch ms or ISO 8601 with an offset)"),
+           query("end", INSTANT, "insert_instant ≤ (epoch ms or ISO 8601 with an offset)"),
+           query("request_key", STR),
            query("src", STR), query("stream", STR), query("type", STR, "message_type"),
            query("module", STR, "module_name"),
            query("query", STR, "query language (docs/query.md), ANDed with the rest")]
-PAGE = [query("after", STR, "the previous page's `next`"),
+PAGE = [query("after", AFTER_TOKEN, "the previous page's `next`"),
         query("limit", {"type": "integer", "minimum": 1, "maximum": 1000})]
 
 
@@ -179,7 +206,8 @@ OPERATIONS: list[tuple[str, str, Schema]] = [
     op("get", "/api/v1/status", "Week, cycles, table sizes, writer queue", scope="admin",
        ok=OBJ, errors=(503,)),
     op("post", "/api/v1/events", "Ingest a JSON array (or NDJSON) of events", scope="ingest",
-       body={"type": "array", "items": OBJ},
+       body={"type": "array", "items": OBJ, "minItems": 1,
+             "description": "an empty batch is refused (400)"},
        ok={"type": "object", "required": ["ids"], "properties": {
            "ids": {"type": "array", "items": INT}}}, errors=(400, 413, 415, 503, 507)),
     op("get", "/api/v1/events", "List events, newest first, keyset pages", scope="read",
@@ -187,7 +215,7 @@ OPERATIONS: list[tuple[str, str, Schema]] = [
        ok={"type": "object", "required": ["events", "next"], "properties": {
            "events": {"type": "array", "items": EVENT}, "next": {"type": ["string", "null"]}}}),
     op("get", "/api/v1/events/{id}", "One event", scope="read", ok=EVENT,
-       params=[path("id", STR)], errors=(400, 404, 503)),
+       params=[path("id", EVENT_ID)], errors=(400, 404, 503)),
     op("get", "/api/v1/requests/{request_key}", "A request's events", scope="read", ok=OBJ,
        params=[path("request_key", STR)], errors=(400, 404, 503)),
     op("get", "/api/v1/histogram", "Matching events per time bucket", scope="read", ok=OBJ,
@@ -211,12 +239,13 @@ OPERATIONS: list[tuple[str, str, Schema]] = [
     op("get", "/api/v1/entities", "Declared record entities", scope="read", ok=OBJ,
        errors=(503,)),
     op("put", "/api/v1/entities/{entity}", "Declare a record entity", scope="admin", ok=OBJ,
-       params=[path("entity", STR)], body=OBJ, errors=(400, 409, 413, 503, 507)),
+       params=[path("entity", ENTITY)], body=ENTITY_SPEC, errors=(400, 409, 413, 503, 507)),
     op("post", "/api/v1/records/{entity}", "Store records", scope="ingest",
-       params=[path("entity", STR)], body={"type": ["object", "array"]},
+       params=[path("entity", ENTITY)],
+       body={"anyOf": [OBJ, {"type": "array", "items": OBJ, "minItems": 1}]},
        ok=OBJ, errors=(400, 404, 413, 415, 503, 507)),
     op("get", "/api/v1/records/{entity}", "List records", scope="read", ok=OBJ,
-       params=[path("entity", STR), *PAGE], errors=(400, 404, 503)),
+       params=[path("entity", ENTITY), *PAGE], errors=(400, 404, 503)),
     op("get", "/api/system/event-log/search", "Search event logs (seed 003)", scope="read",
        dialect="eventlog", params=[query(k, v) for k, v in _SEARCH_PROPS.items()],
        errors=(400, 500, 503),

@@ -23,6 +23,7 @@ from ._context import (
 from ._handler import LogcycleHandler
 from ._logger import Logger
 from ._stats import DROP_REASONS, ClientStats
+from ._wsgi import RequestKeyMiddleware
 from .errors import ConfigError, InvalidEventError, LogcycleClientError
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "LogcycleClientError",
     "LogcycleHandler",
     "Logger",
+    "RequestKeyMiddleware",
     "current_request_key",
     "new_request_key",
     "request_context",

@@ -4,7 +4,9 @@ One line wires it into an existing application::
 
     logging.getLogger().addHandler(LogcycleHandler(Logger(url, api_key)))
 
-A record becomes a ``general`` event (``message_type`` from its level); a record with
+A record becomes a ``general`` event (``message_type`` from its level: one of the Event
+Log API's three types, so every such event is an event log; a WARNING is "Information",
+and ``attributes.level`` keeps the record's level name, "WARNING"); a record with
 ``exc_info`` becomes an ``error`` event with the formatted traceback in ``detail``.
 ``extra=`` fields travel in ``attributes`` (values JSON cannot hold as their repr), except
 ``request_key`` and the kind's own optional fields (``action_name``, ``user_id``, ...),
@@ -24,7 +26,7 @@ from ._logger import Logger
 MESSAGE_TYPES = {
     logging.DEBUG: "Debug",
     logging.INFO: "Information",
-    logging.WARNING: "Warning",
+    logging.WARNING: "Information",  # the Event Log API's types: Information, Debug, Error
     logging.ERROR: "Error",
     logging.CRITICAL: "Error",
 }
@@ -39,12 +41,10 @@ def message_type(levelno: int) -> str:
     """The ``message_type`` for a logging level (between levels: the one below).
 
     >>> message_type(logging.WARNING), message_type(25)
-    ('Warning', 'Information')
+    ('Information', 'Information')
     """
     if levelno >= logging.ERROR:
         return "Error"
-    if levelno >= logging.WARNING:
-        return "Warning"
     return "Information" if levelno >= logging.INFO else "Debug"
 
 
@@ -73,6 +73,7 @@ class LogcycleHandler(logging.Handler):
             "module_name": record.name,
         }
         self._add_extra(fields, record, _GENERAL)
+        fields.setdefault("attributes", {}).setdefault("level", record.levelname)
         if record.stack_info:
             fields.setdefault("attributes", {})["stack_info"] = record.stack_info
         return fields

@@ -78,6 +78,7 @@ class Logger:
             retry_max=retry_max, shutdown_timeout=shutdown_timeout)
         self._strict = strict
         self._max_batch = max_batch
+        self._lost_seen = 0  # events lost as of the last flush()
         self._closed = False
         self._start()
         with _LIVE_LOCK:
@@ -205,11 +206,18 @@ class Logger:
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait at most ``timeout`` seconds until every call made before is acknowledged
-        by the server (or counted lost). True when that happened in time."""
+        by the server (or counted lost). True when that happened in time and no event
+        was lost since the previous flush (or the start): a refused key (401/403), a
+        rejected batch or a full queue make it False (``stats()`` says why)."""
         if not self._worker.alive:
-            return not self._queue
-        marker = self._wakeup.flush_marker(self._queue)
-        return marker.wait(max(0.0, timeout))
+            done = not self._queue
+        else:
+            done = self._wakeup.flush_marker(self._queue).wait(max(0.0, timeout))
+        self._counters.print_reports()
+        lost = self._counters.lost()
+        clean = lost == self._lost_seen
+        self._lost_seen = lost
+        return done and clean
 
     async def aflush(self, timeout: float = 5.0) -> bool:
         """`flush` for asyncio code: waits in a thread, never blocks the event loop."""
@@ -218,7 +226,9 @@ class Logger:
     def close(self, timeout: float = 5.0) -> bool:
         """Send what is queued within ``timeout`` seconds, then stop. What is still unsent
         then is kept in the spool (if any) for the next start, or counted as dropped
-        (``shutdown``). Later calls are counted as ``closed``. True when all was sent."""
+        (``shutdown``). Later calls are counted as ``closed``. True when all was sent:
+        False if any event was lost since the logger began (a refused key, a rejected
+        batch, a full queue...)."""
         deadline = time.monotonic() + max(0.0, timeout)
         if self._closed:
             self._worker.join(deadline)
@@ -239,7 +249,8 @@ class Logger:
         stragglers = self._count_stragglers() if ended else 0
         self._counters.print_reports()
         worker = self._worker
-        return ended and not (worker.pending or worker.unsent or stragglers or self._queue)
+        sent_all = not (worker.pending or worker.unsent or stragglers or self._queue)
+        return ended and sent_all and self._counters.lost() == 0
 
     async def aclose(self, timeout: float = 5.0) -> bool:
         """`close` for asyncio code."""

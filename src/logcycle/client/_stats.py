@@ -93,6 +93,11 @@ class Counters:
                 key = f"{reason}:{detail}"
                 self._details[key] = self._details.get(key, 0) + count
 
+    def lost(self) -> int:
+        """Events dropped so far, for any reason but ``closed`` (calls after close())."""
+        with self._lock:
+            return sum(n for reason, n in self._dropped.items() if reason != "closed")
+
     def retry(self, reason: str) -> None:
         """Count one request sent again, and why ("network", "503", "429", ...)."""
         self.retried += 1

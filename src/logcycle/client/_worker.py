@@ -416,7 +416,13 @@ class Worker:
 
     def _lose(self, batch: Batch, reason: str, why: str, detail: str | None = None) -> None:
         self._counters.drop(reason, batch.count, detail)
-        self._problem(reason, f"dropped {batch.count} event(s), {reason}: {why}")
+        if reason == "unauthorized":
+            self._problem(reason, "ERROR: the logcycle server refused this client's API key "
+                          f"({why}): {batch.count} event(s) dropped, and every later batch "
+                          "will be too. Pass an ingest or admin key to Logger(url, key); "
+                          "flush() and close() return False.")
+        else:
+            self._problem(reason, f"dropped {batch.count} event(s), {reason}: {why}")
         self._complete(batch)
 
     def _retire(self, batch: Batch) -> None:

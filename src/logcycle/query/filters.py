@@ -75,7 +75,7 @@ def decode_token(token: str) -> int:
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
         version, _, value = raw.partition(".")
-        if version != "v1" or not (value.isascii() and value.isdigit()):
+        if version != "v1" or not (value.isascii() and value.isdigit()) or len(value) > 18:
             raise ValueError(raw)
         return int(value)
     except (ValueError, binascii.Error, UnicodeDecodeError):

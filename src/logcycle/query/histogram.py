@@ -10,7 +10,11 @@ parallel on the read threads and :func:`merge` adds them up.
     merge(b, parts)["buckets"][0]   # {"start": …, "count": …}
 
 Buckets have a "nice" width (1, 2, 5 … ms, s, min, h, then whole days) and start at a
-multiple of it, so their edges read well on an axis; there are at most ``buckets + 1``.
+multiple of it, so their edges read well on an axis; there are at most ``buckets + 1``
+(exactly ``buckets`` when the range starts on a multiple of the width: 24 buckets over a
+day are 24 one-hour buckets). The last bucket also holds the range's last instant.
+Each bucket also counts its ``errors``: the events of kind ``error`` (an inline error is
+stored as one).
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ MAX_BUCKETS = 1000
 @dataclass(frozen=True, slots=True)
 class Buckets:
     """The range [start, end] (epoch ms, inclusive) cut in ``count`` buckets of ``width``
-    ms, the first starting at ``origin`` (<= start)."""
+    ms, the first starting at ``origin`` (<= start); the last one also holds ``end``."""
 
     start: int
     end: int
@@ -50,7 +54,8 @@ class Buckets:
     def edges(self, i: int) -> tuple[int, int]:
         """First and last instant of bucket ``i``, clipped to the range."""
         lo = self.origin + i * self.width
-        return max(lo, self.start), min(lo + self.width - 1, self.end)
+        last = self.end if i == self.count - 1 else min(lo + self.width - 1, self.end)
+        return max(lo, self.start), last
 
 
 def plan(start: int, end: int, buckets: int) -> Buckets:
@@ -59,15 +64,20 @@ def plan(start: int, end: int, buckets: int) -> Buckets:
     >>> b = plan(0, 3_599_999, 60)
     >>> b.width, b.count
     (60000, 60)
+    >>> b = plan(0, 86_400_000, 24)   # a day, both ends included
+    >>> b.width, b.count
+    (3600000, 24)
     """
     if end < start:
         raise ValueError("end is before start")
     if not 1 <= buckets <= MAX_BUCKETS:
         raise ValueError(f"buckets must be 1 to {MAX_BUCKETS}")
-    raw = -(-(end - start + 1) // buckets)  # ceiling division
+    # The span (end - start), not the count of instants: a day is 24 one-hour buckets, and
+    # the instant `end` itself goes in the last bucket.
+    raw = max(1, -(-(end - start) // buckets))  # ceiling division
     width = next((w for w in NICE_WIDTHS if w >= raw), -(-raw // DAY) * DAY)
     origin = start - start % width
-    return Buckets(start, end, origin, width, (end - origin) // width + 1)
+    return Buckets(start, end, origin, width, max(1, -(-(end - origin) // width)))
 
 
 def tables(reader: Reader, f: EventFilter, b: Buckets,
@@ -96,16 +106,23 @@ def count_table(reader: Reader, kind: str, cycle: int, f: EventFilter,
 def merge(b: Buckets, parts: list[tuple[str, list[tuple[int, int]]]]) -> dict[str, Any]:
     """The API's answer from each table's (kind, counts)."""
     counts = [0] * b.count
+    errors = [0] * b.count
     by_kind: dict[str, int] = {}
     for kind, rows in parts:
         for bucket, n in rows:
+            if bucket == b.count:  # the instant `end`, on the edge of a bucket
+                bucket = b.count - 1
             if 0 <= bucket < b.count:
                 counts[bucket] += n
+                if kind == "error":
+                    errors[bucket] += n
                 by_kind[kind] = by_kind.get(kind, 0) + n
     return {
         "start": b.start, "end": b.end, "bucket_ms": b.width,
-        "buckets": [{"start": b.origin + i * b.width, "count": n} for i, n in enumerate(counts)],
+        "buckets": [{"start": b.origin + i * b.width, "count": n, "errors": e}
+                    for i, (n, e) in enumerate(zip(counts, errors, strict=True))],
         "total": sum(counts),
+        "errors": sum(errors),
         "kinds": dict(sorted(by_kind.items())),
     }
 

@@ -2,6 +2,8 @@
 // Plain ES modules served by the server itself: no build step, no CDN, no inline script.
 
 import { ApiError, api, clearKey, getKey, onUnauthorized, setKey } from './api.js';
+import { renderDetail } from './detail.js';
+import { detectQueryLanguage } from './query.js';
 import { ReportsView } from './reports.js';
 import { RequestView } from './request.js';
 import { SearchView } from './search.js';
@@ -75,6 +77,7 @@ class App {
   }
 
   async enter(session) {
+    await detectQueryLanguage();
     this.setSession(session);
     document.body.classList.add('signed-in');
     $('signin').hidden = true;
@@ -82,8 +85,7 @@ class App {
     $('sign-out').hidden = false;
     $('tab-weeks').hidden = !session.admin;
     $('who').textContent = `${session.key} · ${session.scope}`;
-    this.route();
-    await this.search.search();
+    await this.route();
   }
 
   setSession(session) {
@@ -117,15 +119,16 @@ class App {
     this.showSignIn(message);
   }
 
-  /** Views are in the URL's fragment (#request=<key>, #weeks), never the key. */
+  /** Views are in the URL's fragment (#request=<key>, #weeks, #search?q=…), never the key. */
   go(view, key) {
     const hash = view === 'request' ? `#request=${encodeURIComponent(key ?? this.request.key ?? '')}`
-      : view === 'weeks' ? '#weeks' : view === 'reports' ? '#reports' : '#';
+      : view === 'weeks' ? '#weeks' : view === 'reports' ? '#reports'
+        : this.search.constructor.hash(this.search.state);
     if (window.location.hash !== hash) window.history.pushState(null, '', hash);
     this.route();
   }
 
-  route() {
+  async route() {
     if (!this.session) return;
     const hash = window.location.hash;
     if (hash.startsWith('#request=')) {
@@ -140,6 +143,7 @@ class App {
       this.weeks.load();
     } else {
       this.show('search');
+      await this.search.restore(hash.startsWith('#search') ? hash : '#search');
     }
   }
 
@@ -156,17 +160,15 @@ class App {
     this.go('request', key);
   }
 
-  /** Every field of an event, pretty-printed JSON, in a detail panel. */
-  showEvent(panel, ev) {
-    panel.querySelector('.detail-title').textContent = `${ev.kind} #${ev.id}`;
-    panel.querySelector('.detail-json').textContent = JSON.stringify(ev, null, 2);
+  /** Every field of an event in a detail panel (detail.js), and a way to its request. */
+  showEvent(panel, ev, actions = {}) {
+    renderDetail(panel, ev, actions);
     const open = panel.querySelector('.detail-request');
     if (open) {
       open.hidden = !ev.request_key;
       open.dataset.key = ev.request_key ?? '';
       open.textContent = ev.request_key ? 'Open its request' : '';
     }
-    panel.hidden = false;
   }
 }
 

@@ -5,7 +5,8 @@
 // page and the API never disagree.
 
 import { api } from './api.js';
-import { el, fmtCount, fmtTime, svg } from './util.js';
+import { fmtTime } from './time.js';
+import { el, fmtCount, svg } from './util.js';
 
 const $ = (id) => document.getElementById(id);
 const HOUR = 3600000;

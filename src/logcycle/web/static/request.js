@@ -4,7 +4,12 @@
 // its duration on a waterfall bar, and errors highlighted with their detail.
 
 import { api } from './api.js';
-import { el, fmtCount, fmtDuration, fmtTime, isError, summary } from './util.js';
+import { fmtTime, zoneLabel } from './time.js';
+import { el, fmtCount, fmtDuration, summary } from './util.js';
+
+/** A real error: an `error` event, or an event that carries one (its inline `error`). A
+ * `general` event whose message_type is "Error" is a message about an error, not one. */
+export const failed = (ev) => ev.kind === 'error' || !!ev.error;
 
 const $ = (id) => document.getElementById(id);
 
@@ -20,7 +25,7 @@ export class RequestView {
       const node = e.target.closest('[data-id]');
       if (node) this.select(Number(node.dataset.id));
     });
-    $('req-back').addEventListener('click', () => this.app.show('search'));
+    $('req-back').addEventListener('click', () => this.app.go('search'));
     $('req-detail-close').addEventListener('click', () => { $('req-detail').hidden = true; });
   }
 
@@ -33,21 +38,29 @@ export class RequestView {
     $('req-detail').hidden = true;
     try {
       const tree = await api(`/api/v1/requests/${encodeURIComponent(key)}`);
-      if (this.key === key) this.render(tree);
+      if (this.key === key) {
+        this.tree = tree;
+        this.render(tree);
+      }
     } catch (err) {
       if (this.key === key) $('req-summary').textContent = err.message;
     }
   }
 
+  /** The zone changed: draw the times again. */
+  redraw() {
+    if (this.tree && this.key) this.render(this.tree);
+  }
+
   render(tree) {
     const all = [...tree.top_level, ...tree.drill];
-    const errors = all.filter(isError).length;
+    const errors = all.filter(failed).length;
     const t0 = Math.min(...all.map((e) => e.instant));
     const t1 = Math.max(...all.map((e) => e.instant + (e.duration_ms ?? 0)));
     const span = Math.max(1, t1 - t0);
     $('req-summary').textContent = `${fmtCount(tree.count)} events · ${fmtDuration(t1 - t0)}` +
-      ` · ${errors ? `${errors} with an error` : 'no error'}` +
-      (tree.truncated ? ' · truncated: only the first events are shown' : '');
+      ` · ${errors ? `${errors} failed` : 'no error'}` +
+      (tree.truncated ? ' · truncated: only the first events are shown' : '') + ` · times in ${zoneLabel()}`;
     const groups = assign(tree.top_level, tree.drill);
     const roots = tree.top_level.map((top) =>
       this.node(top, t0, span, true, groups.get(top.id) ?? []));
@@ -65,10 +78,11 @@ export class RequestView {
     this.events.set(ev.id, ev);
     const offset = ev.instant - t0;
     const bar = el('span', { class: 'wf-fill' });
+    // CSSOM properties, not a style attribute: the Content-Security-Policy allows these.
     bar.style.left = `${(offset / span) * 100}%`;
     bar.style.width = `${Math.max(0.4, ((ev.duration_ms ?? 0) / span) * 100)}%`;
     const err = ev.kind === 'error' ? ev : ev.error;
-    return el('li', { class: ['node', top ? 'top' : 'drill', isError(ev) ? 'err' : ''].join(' ') },
+    return el('li', { class: ['node', top ? 'top' : 'drill', failed(ev) ? 'err' : ''].join(' ') },
       el('div', { class: 'node-row', dataset: { id: ev.id }, tabindex: 0, title: fmtTime(ev.instant) },
         el('span', { class: 'offset' }, top ? fmtTime(ev.instant).slice(11) : `+${fmtDuration(offset)}`),
         el('span', { class: `chip kind-${ev.kind}` }, ev.kind),

@@ -50,35 +50,6 @@ export function visible(text) {
   });
 }
 
-const pad = (n, w = 2) => String(n).padStart(w, '0');
-
-/** Local time as 2026-11-23 15:00:00.120 */
-export function fmtTime(ms) {
-  if (typeof ms !== 'number' || !Number.isFinite(ms)) return '';
-  const d = new Date(ms);
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ` +
-    `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
-}
-
-/** Local time without seconds, for axes and headings. */
-export function fmtShort(ms) {
-  const d = new Date(ms);
-  return `${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
-}
-
-/** The value of an <input type=datetime-local step=1> for an instant, and back. */
-export function toLocalInput(ms) {
-  const d = new Date(ms);
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T` +
-    `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
-}
-
-export function fromLocalInput(value) {
-  if (!value) return null;
-  const ms = new Date(value).getTime();
-  return Number.isFinite(ms) ? ms : null;
-}
-
 /** 1234 → "1.2 s", 86400000 → "1 d" */
 export function fmtDuration(ms) {
   if (typeof ms !== 'number') return '';

@@ -3,7 +3,8 @@
 
 import { api } from './api.js';
 import { KINDS } from './search.js';
-import { el, fmtCount, fmtDuration, fmtTime } from './util.js';
+import { fmtTime, zoneLabel } from './time.js';
+import { el, fmtCount, fmtDuration } from './util.js';
 
 const $ = (id) => document.getElementById(id);
 const CYCLES = 10;
@@ -36,8 +37,8 @@ export class WeeksView {
         `week ${s.week}${weekStart ? ` since ${fmtTime(weekStart)}` : ''} · views oslog_<kind>`),
       card('Previous cycle', String(s.previous_cycle), 'views oslog_<kind>_previous'),
       card('Retention', `${s.retention_weeks} weeks`, 'kept besides the current week'),
-      card('Next rotation', fmtTime(s.next_rotation),
-        `in ${fmtDuration(s.next_rotation - s.now)} · Friday 23:45 ${s.timezone}`),
+      card('Next rotation', fmtTime(s.next_rotation).slice(0, 16),
+        `${zoneLabel(s.next_rotation)} · in ${fmtDuration(s.next_rotation - s.now)} · Friday 23:45 ${s.timezone}`),
       card('Store', s.store, `writer: ${fmtCount(s.writer?.pending_events ?? 0)} events pending`),
     );
     const head = el('tr', {}, el('th', {}, 'kind \\ cycle'),
