@@ -43,9 +43,11 @@ NEEDS: dict[tuple[str, str], str] = {
     ("GET", "/api/system/event-log/search"): "read",
     ("POST", "/api/system/event-log/search"): "read",
     ("GET", "/api/system/event-log/{log_id}"): "read",
+    ("GET", "/api/v1/errors"): "read",
+    ("PATCH", "/api/v1/errors/{fingerprint}"): "read",
 }
 SAMPLES = {"id": "1", "log_id": "1", "request_key": "req-1", "entity": "orders",
-           "name": "app.js"}
+           "name": "app.js", "fingerprint": "0123456789abcdef"}
 BODIES: dict[str, Any] = {
     "/api/v1/events": [{"kind": "general", "instant": 0, "message": "m"}],
     "/api/system/event-log": {"eventLog": {"message": "m", "type": "Information"}},

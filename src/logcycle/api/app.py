@@ -19,6 +19,7 @@ from logcycle.api import (
     admin,
     eventlog,
     events,
+    groups,
     histogram,
     openapi,
     records,
@@ -53,7 +54,7 @@ def create_app(service: Service, *, extra_routes: list[BaseRoute] | None = None)
             service.close()
 
     routes: list[BaseRoute] = [*admin.routes, *events.routes, *records.routes,
-                               *histogram.routes, *tail.routes, *session.routes,
+                               *histogram.routes, *groups.routes, *tail.routes, *session.routes,
                                *eventlog.routes, *rpc.routes, *openapi.routes,
                                *web.routes,
                                *(extra_routes or [])]

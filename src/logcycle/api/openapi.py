@@ -43,6 +43,14 @@ EVENT_LOG: Schema = {"type": "object", "required": ["id", "insertInstant", "mess
 EVENT: Schema = {"type": "object", "required": ["kind", "id", "insert_instant"],
                  "properties": {"kind": {"enum": list(KIND_NAMES)}, "id": INT,
                                 "insert_instant": INT}}
+ERROR_GROUP: Schema = {
+    "type": "object", "required": ["fingerprint", "status"], "properties": {
+        "fingerprint": STR, "message": {"type": ["string", "null"]},
+        "module_name": {"type": ["string", "null"]}, "count": INT, "total": INT,
+        "first_seen": INT, "last_seen": INT, "last_id": INT,
+        "last_request_key": {"type": ["string", "null"]},
+        "status": {"enum": ["unresolved", "resolved", "ignored", "regressed"]},
+        "daily": {"type": "array", "items": {"type": "array", "items": INT}}}}
 _JSON_VALUE: Schema = {"type": ["object", "array", "string"]}
 RPC_COMMAND: Schema = {"type": "object", "required": ["cmd"], "properties": {
     "cmd": {"enum": ["/v1/Log.Log", "/v1/Log.List"]}, "id": {"type": ["integer", "string"]},
@@ -157,6 +165,20 @@ OPERATIONS: list[tuple[str, str, Schema]] = [
        media="text/event-stream", errors=(400, 503),
        params=[p for p in FILTERS if p["name"] not in ("start", "end")]
        + [query("after_id", STR)]),
+    op("get", "/api/v1/errors", "Error groups (docs/errors.md)", scope="read",
+       params=[query("start", STR, "occurrences inserted at or after (epoch ms or ISO 8601)"),
+               query("end", STR, "... at or before"),
+               query("query", STR, "count only the matching errors (filters as a query string)"),
+               query("status", STR, "unresolved, resolved, ignored, regressed (comma list)"),
+               query("order", {"enum": ["last_seen", "count", "first_seen"]}),
+               query("limit", {"type": "integer", "minimum": 1, "maximum": 1000})],
+       errors=(400, 503), ok={"type": "object", "required": ["groups"], "properties": {
+           "groups": {"type": "array", "items": ERROR_GROUP}}}),
+    op("patch", "/api/v1/errors/{fingerprint}", "Set an error group's status", scope="read",
+       params=[path("fingerprint", STR)], errors=(400, 404, 413, 503),
+       body={"type": "object", "required": ["status"], "additionalProperties": False,
+             "properties": {"status": {"enum": ["unresolved", "resolved", "ignored"]}}},
+       ok=ERROR_GROUP),
     op("get", "/api/v1/whoami", "The caller's key and the week model", scope=None, ok=OBJ,
        errors=(401,)),
     op("get", "/api/v1/entities", "Declared record entities", scope="read", ok=OBJ,

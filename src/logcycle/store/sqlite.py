@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 from logcycle import cycles
 from logcycle.errors import LogcycleError, StorageFull, StoreUnavailable
 from logcycle.kinds import KINDS
-from logcycle.store import schema, search, sqlite_search
+from logcycle.store import errorgroups, schema, search, sqlite_search
 from logcycle.store.base import KeyRow, MaintenanceReport, Rows
 from logcycle.store.sqlstore import SqlStore
 
@@ -140,8 +140,12 @@ class SQLiteStore(SqlStore):
         return True
 
     def _reindex(self, conn: Any) -> int:
-        """Index the request keys of the rows written since the last run (sqlstore.py)."""
-        return self._copy_request_keys(conn, (self._meta(conn, "next_id") or 1) - 1)
+        """Index the request keys of the rows written since the last run (sqlstore.py),
+        and fold new errors into their groups (store/errorgroups.py); the keys indexed."""
+        high = (self._meta(conn, "next_id") or 1) - 1
+        done = self._copy_request_keys(conn, high)
+        errorgroups.index_errors(conn, self.dialect, high)
+        return done
 
     def _empty_cycle(self, conn: Any, cycle: int) -> None:
         super()._empty_cycle(conn, cycle)
@@ -239,6 +243,10 @@ class SQLiteStore(SqlStore):
             "((SELECT COALESCE(MAX(id), 0) + 1 FROM lc_keys), ?, ?, ?, ?, ?)",
             (hash_, scope, name, src_prefix, now_ms))
         return int(cur.lastrowid or 0)
+
+    def small_write(self, sql: str, params: tuple[Any, ...]) -> int:
+        """One statement in a short transaction of its own (any thread); rows changed."""
+        return int(self._short_write(sql, params).rowcount)
 
     def list_keys(self) -> list[KeyRow]:
         _, rows = self.fetch("SELECT id, hash, scope, name, src_prefix, created, revoked "
