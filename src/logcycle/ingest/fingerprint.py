@@ -23,6 +23,7 @@ False
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ _UUID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{
 _EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
 _HEX = re.compile(r"\b0x[0-9a-f]+\b|\b(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{8,}\b",
                   re.IGNORECASE)
+_DIGIT = re.compile(r"\d")
 _NUMBER = re.compile(r"(?<![\w<])[-+]?\d+(?:[.,:]\d+)*")
 # A path segment that names one thing (an id), not a route: all digits, 3 digits or more,
 # a long hex or token. "v1" and "orders" stay.
@@ -46,15 +48,15 @@ _SEGMENT_VARIABLE = re.compile(r"^\d+$|\d{3,}|^[0-9a-f-]{16,}$|^[A-Za-z0-9_-]{20
                                re.IGNORECASE)
 
 # Exception types: dotted names ending the way exception classes do, or a Python builtin.
-_TYPE_NAME = (r"(?:[A-Za-z_$][\w$]*[.:]{1,2})*(?:[A-Za-z_$][\w$]*)?"
+_TYPE_NAME = (r"[A-Za-z_$][\w$.:]*"
               r"(?:Error|Exception|Fault|Warning|Interrupt|Exit|Failure|Panic|Timeout)")
 _TYPE_AT_START = re.compile(rf"^\s*(?:Uncaught\s+)?(?:Unhandled exception\.\s+)?({_TYPE_NAME})"
                             r"(?=:|\s*$|\s*\()")
-_PY_LAST = re.compile(rf"^({_TYPE_NAME}|[A-Za-z_][\w.]*)(?::|$)")
+_PY_LAST = re.compile(r"([A-Za-z_][\w.]*)(?::|$)")
 _JAVA_HEAD = re.compile(rf"^(?:Exception in thread \"[^\"]*\"\s+)?({_TYPE_NAME})(?::|$)")
 
 # Frames.
-_PY_FRAME = re.compile(r'^\s*File "([^"]+)", line \d+, in (\S+)')
+_PY_FRAMES = re.compile(r'^[ \t]*File "([^"\n]+)", line \d+, in (\S+)', re.MULTILINE)
 _JAVA_FRAME = re.compile(r"^\s*at ([\w$.<>/]+)\.([\w$<>\[\]`]+)\((?:[^():]*?)?([\w$.-]*)"
                          r"(?::\d+)?\)\s*$")
 _DOTNET_FRAME = re.compile(r"^\s*at ([\w$.`<>+\[\], ]+)\.([\w$`<>]+)\([^)]*\)"
@@ -89,12 +91,16 @@ def _type_from_message(message: str) -> str:
 
 def mask_message(message: str) -> str:
     """The message with what varies between occurrences replaced by placeholders."""
-    text = _URL.sub(_mask_url, message)
-    text = _QUOTED.sub("<str>", text)
-    text = _UUID.sub("<uuid>", text)
-    text = _EMAIL.sub("<email>", text)
-    text = _HEX.sub("<hex>", text)
-    text = _NUMBER.sub("<n>", text)
+    # Each pass only when its telltale character is there: most messages need two.
+    text = _URL.sub(_mask_url, message) if "://" in message else message
+    if "'" in text or '"' in text or "`" in text:
+        text = _QUOTED.sub("<str>", text)
+    if "-" in text:
+        text = _UUID.sub("<uuid>", text)
+    if "@" in text:
+        text = _EMAIL.sub("<email>", text)
+    if _DIGIT.search(text):
+        text = _NUMBER.sub("<n>", _HEX.sub("<hex>", text))
     return " ".join(text.split())
 
 
@@ -108,10 +114,12 @@ def parse_trace(detail: str) -> Trace:
     """The exception type and top frames of a Python, Java, .NET or JavaScript trace
     (Chrome/Node ``at f (file:line:col)`` or Firefox/Safari ``f@file:line:col``); an
     empty Trace when ``detail`` holds none."""
-    lines = detail[:_DETAIL_CHARS].splitlines()
-    python = [m for line in lines if (m := _PY_FRAME.match(line))]
-    if python:
-        return _python(lines, python)
+    text = detail[:_DETAIL_CHARS]
+    if 'File "' in text:
+        python = _PY_FRAMES.findall(text)
+        if python:
+            return _python(text, python)
+    lines = text.splitlines()
     head = _head_type(lines)
     frames: list[str] = []
     for line in lines:
@@ -125,10 +133,10 @@ def parse_trace(detail: str) -> Trace:
     return Trace(head, tuple(frames))
 
 
-def _python(lines: list[str], frames: list[re.Match[str]]) -> Trace:
-    top = [f"{_file(m.group(1))}:{m.group(2)}" for m in reversed(frames[-TOP_FRAMES:])]
+def _python(text: str, frames: list[tuple[str, str]]) -> Trace:
+    top = [f"{_file(f)}:{fn}" for f, fn in reversed(frames[-TOP_FRAMES:])]
     etype = ""
-    for line in reversed(lines):
+    for line in reversed(text[text.rfind('File "'):].splitlines()):
         s = line.strip()
         if s and not s.startswith(("File ", "^", "~")):
             m = _PY_LAST.match(s)
@@ -162,6 +170,7 @@ def _frame(line: str) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=4096)  # the same files recur in every trace of an app
 def _file(path: str) -> str:
     """The last two parts of a path or URL, without query, line numbers or bundle hashes:
     the same code deployed in another directory or build keeps its fingerprint."""

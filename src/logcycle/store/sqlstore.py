@@ -27,7 +27,7 @@ from logcycle.ingest.tasks import (
     WriteTask,
 )
 from logcycle.kinds import ERROR_KIND, KINDS
-from logcycle.store import errorgroups, schema, search
+from logcycle.store import alertrules, errorgroups, schema, search
 from logcycle.store.base import MaintenanceReport, Rows
 
 log = logging.getLogger("logcycle.store")
@@ -188,7 +188,7 @@ class SqlStore:
     # -- schema ---------------------------------------------------------------------------
     def _create_schema(self, conn: Any, now_ms: int) -> None:
         for stmt in (schema.meta_ddl(self.dialect) + schema.all_kind_ddl(self.dialect)
-                     + errorgroups.ddl(self.dialect)):
+                     + errorgroups.ddl(self.dialect) + alertrules.ddl(self.dialect)):
             conn.execute(stmt)
         self._add_new_columns(conn)
         version = self._meta(conn, "schema_version")
