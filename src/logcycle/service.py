@@ -18,6 +18,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from logcycle.alerts.notify import Notifier
+from logcycle.alerts.scheduler import Scheduler
 from logcycle.api.auth import Auth
 from logcycle.clock import Clock, SystemClock
 from logcycle.ingest.decode import BatchDecoder
@@ -54,9 +56,16 @@ class Service:
                                     max_batch=settings.max_batch_events)
         self.writer = Writer(self.store, self.clock, max_pending=settings.max_pending_events,
                              tz=settings.tz, lanes=self.store.write_lanes)
+        notifier = Notifier(smtp_url=settings.smtp_url, smtp_from=settings.smtp_from,
+                            on_result=lambda i, r: None, now_ms=self.clock.now_ms)
+        self.alerts = Scheduler(self.store, self.clock, notifier, tz=settings.tz,
+                                public_url=settings.public_url
+                                or f"http://{settings.host}:{settings.port}")
+        notifier.on_result = self.alerts.record
         self.reads = ThreadPoolExecutor(settings.read_threads, thread_name_prefix="logcycle-read")
         self.opened = False
         self.started = False
+        self.run_alerts = True  # tests drive Scheduler.tick() themselves
         self.last_maintenance: MaintenanceReport | None = None
 
     def open(self) -> MaintenanceReport | None:
@@ -85,10 +94,13 @@ class Service:
             if start_bg is not None:
                 start_bg()
             self.writer.start()
+            if self.run_alerts:
+                self.alerts.start()
             self.started = True
 
     def close(self) -> None:
         if self.started:
+            self.alerts.stop()
             self.writer.stop()
             self.started = False
         self.reads.shutdown(wait=True)

@@ -33,6 +33,9 @@ class Settings:
     workers: int = 1
     write_lanes: int = 0  # 0: auto (effective_write_lanes)
     log_level: str = "info"
+    smtp_url: str = ""  # empty: no e-mail notifications
+    smtp_from: str = "logcycle@localhost"
+    public_url: str = ""  # empty: http://HOST:PORT
 
     @property
     def tz(self) -> ZoneInfo:
@@ -76,6 +79,11 @@ HELP: dict[str, str] = {
     "write_lanes": "PostgreSQL: writer connections per process whose group commits overlap "
                    "(1-8; 0: 3 with one process, 1 per worker with several).",
     "log_level": "Server log level: debug, info, warning, error.",
+    "smtp_url": "Mail server for alert e-mails: smtp://user:pass@host:port (STARTTLS when "
+                "offered) or smtps://… (TLS); empty: no e-mail.",
+    "smtp_from": "Sender address of alert e-mails.",
+    "public_url": "The server's address as people reach it, for links in alerts "
+                  "(default http://HOST:PORT).",
 }
 
 FIELDS: tuple[dataclasses.Field[object], ...] = dataclasses.fields(Settings)

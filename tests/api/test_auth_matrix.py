@@ -45,6 +45,11 @@ NEEDS: dict[tuple[str, str], str] = {
     ("GET", "/api/system/event-log/{log_id}"): "read",
     ("GET", "/api/v1/errors"): "read",
     ("PATCH", "/api/v1/errors/{fingerprint}"): "read",
+    ("GET", "/api/v1/alerts"): "admin",
+    ("POST", "/api/v1/alerts"): "admin",
+    ("GET", "/api/v1/alerts/{id}"): "admin",
+    ("PUT", "/api/v1/alerts/{id}"): "admin",
+    ("DELETE", "/api/v1/alerts/{id}"): "admin",
 }
 SAMPLES = {"id": "1", "log_id": "1", "request_key": "req-1", "entity": "orders",
            "name": "app.js", "fingerprint": "0123456789abcdef"}

@@ -17,6 +17,7 @@ from starlette.routing import BaseRoute
 
 from logcycle.api import (
     admin,
+    alerts,
     eventlog,
     events,
     groups,
@@ -54,7 +55,8 @@ def create_app(service: Service, *, extra_routes: list[BaseRoute] | None = None)
             service.close()
 
     routes: list[BaseRoute] = [*admin.routes, *events.routes, *records.routes,
-                               *histogram.routes, *groups.routes, *tail.routes, *session.routes,
+                               *histogram.routes, *groups.routes, *alerts.routes,
+                               *tail.routes, *session.routes,
                                *eventlog.routes, *rpc.routes, *openapi.routes,
                                *web.routes,
                                *(extra_routes or [])]

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl
 
-from logcycle.api.events import FILTER_PARAMS, parse_filter
-from logcycle.api.http import check_params
 from logcycle.errors import BadRequest
 from logcycle.query.filters import EventFilter
 
@@ -36,6 +34,11 @@ def selection(query: str | None, *, field: str = "query") -> EventFilter:
     except ValueError:
         raise BadRequest(f"{field}: not a query (filters as in GET /api/v1/events, for "
                          "example kind=error&module=shop)", code="invalid_parameter") from None
+    # The filters are the native API's (api/events.py imports the service, which imports
+    # the alerts that call this): imported here, when first used.
+    from logcycle.api.events import FILTER_PARAMS, parse_filter
+    from logcycle.api.http import check_params
+
     params = dict(pairs)
     if len(params) != len(pairs):
         raise BadRequest(f"{field}: a filter is given twice", code="invalid_parameter")
