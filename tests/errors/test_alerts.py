@@ -35,7 +35,7 @@ class Receiver:
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 outer.got.append(({k.lower(): v for k, v in self.headers.items()}, body))
                 self.send_response(outer.answers.pop(0) if outer.answers else 200)
@@ -253,7 +253,7 @@ def test_mail_over_smtp(tmp_path: Path, store_url: str, clock: ManualClock) -> N
     got: list[bytes] = []
 
     class Handler:
-        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
             got.append(envelope.content)
             return "250 OK"
 
