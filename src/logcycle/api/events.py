@@ -22,13 +22,15 @@ from logcycle.errors import BadRequest, Forbidden, NotFound
 from logcycle.ingest.decode import Prepared
 from logcycle.ingest.tasks import EventBatch
 from logcycle.kinds import KINDS
+from logcycle.query.compile import check_fields
 from logcycle.query.events import find_event, list_events, request_tree
 from logcycle.query.filters import EventFilter, decode_token, parse_kinds
+from logcycle.query.lang import Query, parse
 from logcycle.service import Service
 
 # The filters every event query shares (list, histogram, live tail).
 FILTER_PARAMS = ("kind", "q", "message", "start", "end", "request_key", "src", "stream", "type",
-                 "module")
+                 "module", "query")
 LIST_PARAMS = (*FILTER_PARAMS, "after", "limit")
 NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonlines",
                 "application/x-jsonlines")
@@ -92,8 +94,9 @@ def parse_filter(p: Mapping[str, str]) -> EventFilter:
     if q is not None and message is not None:
         raise BadRequest("give either q (a substring) or message (a * pattern), not both",
                          code="invalid_parameter")
+    kinds = parse_kinds(p.get("kind"))
     f = EventFilter(
-        kinds=parse_kinds(p.get("kind")),
+        kinds=kinds,
         q=q if message is None else message,
         wildcard=message is not None,
         start=parse_instant(p.get("start"), "start"),
@@ -103,10 +106,20 @@ def parse_filter(p: Mapping[str, str]) -> EventFilter:
         stream=parse_text(p.get("stream"), "stream"),
         message_type=parse_text(p.get("type"), "type"),
         module_name=parse_text(p.get("module"), "module"),
+        query=parse_query(p.get("query"), kinds),
     )
     if f.start is not None and f.end is not None and f.start > f.end:
         raise BadRequest("start is after end", code="invalid_parameter")
     return f
+
+
+def parse_query(text: str | None, kinds: tuple[str, ...]) -> Query | None:
+    """The ``query`` parameter (docs/query.md), its fields checked against ``kinds``."""
+    if text is None or not text.strip():
+        return None
+    q = parse(text)
+    check_fields(q, kinds)
+    return q
 
 
 async def get_events(request: Request) -> Response:

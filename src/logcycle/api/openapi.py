@@ -102,7 +102,8 @@ FILTERS = [query("kind", STR, "kinds, comma separated"), query("q", STR, "substr
            query("start", STR, "insert_instant ≥ (epoch ms or ISO 8601)"),
            query("end", STR, "insert_instant ≤"), query("request_key", STR),
            query("src", STR), query("stream", STR), query("type", STR, "message_type"),
-           query("module", STR, "module_name")]
+           query("module", STR, "module_name"),
+           query("query", STR, "query language (docs/query.md), ANDed with the rest")]
 PAGE = [query("after", STR, "the previous page's `next`"),
         query("limit", {"type": "integer", "minimum": 1, "maximum": 1000})]
 

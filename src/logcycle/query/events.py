@@ -19,11 +19,12 @@ import orjson
 
 from logcycle import cycles
 from logcycle.kinds import KINDS, FieldType, is_top_level
+from logcycle.query import compile as qc
 from logcycle.query.filters import EventFilter, encode_token, like_pattern
 from logcycle.query.wildcards import substring_pattern, wildcard_pattern
 from logcycle.store import schema
 from logcycle.store.base import Store
-from logcycle.store.search import MessageQuery
+from logcycle.store.search import MessagePattern, MessageQuery
 
 MAX_REQUEST_EVENTS = 10_000
 _JSON_COLUMNS = {k: {f.name for f in v.fields if f.type in (FieldType.JSON, FieldType.OBJECT)}
@@ -78,9 +79,19 @@ def time_range(start: int | None, end: int | None, p: str) -> tuple[list[str], l
 
 
 def _where(f: EventFilter, p: str, like: str, after: int | None,
-           rk: tuple[str, list[Any]] | None = None) -> tuple[str, list[Any]]:
+           rk: tuple[str, list[Any]] | None = None, *, kind: str | None = None,
+           dialect: schema.Dialect | None = None,
+           query: qc.Expr | bool | None = True) -> tuple[str, list[Any]]:
+    """The WHERE clause of ``f`` over one table of ``kind``. ``query``: True for all of
+    ``f.query``, or the part of it left to add (None: nothing; the caller searched the
+    message with the rest)."""
     clauses: list[str] = []
     params: list[Any] = []
+    expr = (f.query.expr if f.query is not None else None) if query is True else query
+    if expr is not None and expr is not False:
+        if kind is None or dialect is None:
+            raise ValueError("a filter with a query needs the kind and the dialect")
+        clauses, params = qc.where_for(expr, kind, dialect)
     if rk is not None:
         clauses.append(rk[0])
         params.extend(rk[1])
@@ -101,23 +112,35 @@ def _where(f: EventFilter, p: str, like: str, after: int | None,
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
+def _pattern(f: EventFilter) -> tuple[MessagePattern | None, qc.Expr | bool | None]:
+    """The message pattern a search of ``f`` reads through the store's message search
+    (``q``/``message``, else a bare word of ``f.query``) and what of ``f.query`` is left
+    for the WHERE clause (True: all of it)."""
+    if f.q is not None:
+        return (wildcard_pattern(f.q) if f.wildcard else substring_pattern(f.q)), True
+    if f.query is not None:
+        return qc.message_pattern(f.query)
+    return None, True
+
+
 def _search(store: Store, f: EventFilter, kind: str, cycle: int, after: int | None,
             rk: tuple[str, list[Any]] | None, limit: int) -> list[tuple[int, dict[str, Any]]]:
-    """Rows of one table whose message matches ``f.q``, through the store's message search
-    (SQLite: the trigram index built behind the writer, exact; store/sqlite_search.py)."""
-    pattern = wildcard_pattern(f.q or "") if f.wildcard else substring_pattern(f.q or "")
-    where, params = _where(dataclasses.replace(f, q=None), store.dialect.param,
-                           store.dialect.like, None, rk)
+    """Rows of one table whose message matches ``f.q`` or a bare word of ``f.query``,
+    through the store's message search (SQLite: the trigram index built behind the
+    writer, exact; store/sqlite_search.py)."""
+    d = store.dialect
+    pattern, rest = _pattern(f)
+    where, params = _where(dataclasses.replace(f, q=None), d.param, d.like, None, rk,
+                           kind=kind, dialect=d, query=rest)
     if pattern is not None:
         columns = KINDS[kind].columns
         q = MessageQuery(kind=kind, cycles=(cycle,), columns=columns, pattern=pattern,
                          where=(where.removeprefix(" WHERE "),) if where else (),
                          params=tuple(params), below_id=after, limit=limit)
         return [(r[0], to_event(kind, list(columns), r)) for r in store.search_messages(q).rows]
-    where, params = _where(f, store.dialect.param, store.dialect.like, after, rk)
+    where, params = _where(f, d.param, d.like, after, rk, kind=kind, dialect=d)
     names, rows = store.fetch(f"SELECT * FROM {schema.table(kind, cycle)}{where} "
-                              f"ORDER BY id DESC LIMIT {store.dialect.param}",
-                              [*params, limit])
+                              f"ORDER BY id DESC LIMIT {d.param}", [*params, limit])
     return [(r[0], to_event(kind, names, r)) for r in rows]
 
 
@@ -126,6 +149,7 @@ def list_events(store: Store, f: EventFilter, *, after: int | None, limit: int,
     """One page of events matching ``f``, newest first, and the token of the next."""
     kinds = f.searched_kinds()
     d = store.dialect
+    searched = _pattern(f)[0] is not None
     found: list[tuple[int, dict[str, Any]]] = []
     for week in weeks_to_read(store.held(), f.start, f.end, tz):
         cycle = week % cycles.CYCLES
@@ -133,10 +157,10 @@ def list_events(store: Store, f: EventFilter, *, after: int | None, limit: int,
         for kind in kinds:
             rk = (store.request_key_condition(kind, cycle, f.request_key)
                   if f.request_key is not None else None)
-            if kind == "general" and f.q is not None:
+            if searched and "message" in KINDS[kind].columns:
                 batch.extend(_search(store, f, kind, cycle, after, rk, limit + 1 - len(found)))
                 continue
-            where, params = _where(f, d.param, d.like, after, rk)
+            where, params = _where(f, d.param, d.like, after, rk, kind=kind, dialect=d)
             sql = (f"SELECT * FROM {schema.table(kind, cycle)}{where} "
                    f"ORDER BY id DESC LIMIT {d.param}")
             names, rows = store.fetch(sql, [*params, limit + 1 - len(found)])

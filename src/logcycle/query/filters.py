@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 from logcycle.errors import BadRequest
 from logcycle.kinds import KIND_NAMES, KINDS
+from logcycle.query import compile as qc
+from logcycle.query.lang import Query
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -30,6 +32,7 @@ class EventFilter:
     stream: str | None = None
     message_type: str | None = None
     module_name: str | None = None
+    query: Query | None = None  # the query language (docs/query.md), ANDed with the rest
 
     def equalities(self) -> list[tuple[str, str]]:
         """(column, value) pairs that must match exactly."""
@@ -40,7 +43,8 @@ class EventFilter:
     def searched_kinds(self) -> tuple[str, ...]:
         """The kinds that have every column this filter needs."""
         need = [c for c, _ in self.equalities()] + (["message"] if self.q is not None else [])
-        return tuple(k for k in self.kinds if all(c in KINDS[k].columns for c in need))
+        return tuple(k for k in self.kinds if all(c in KINDS[k].columns for c in need)
+                     and (self.query is None or qc.possible(self.query, k)))
 
 
 def parse_kinds(value: str | None) -> tuple[str, ...]:

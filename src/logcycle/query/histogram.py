@@ -83,7 +83,7 @@ def count_table(store: Store, kind: str, cycle: int, f: EventFilter,
     d = store.dialect
     p = d.param
     ranged = dataclasses.replace(f, start=b.start, end=b.end)
-    where, params = _where(ranged, p, d.like, None)
+    where, params = _where(ranged, p, d.like, None, kind=kind, dialect=d)
     # CAST: PostgreSQL must divide integers (psycopg may send a Python int as numeric).
     sql = (f"SELECT (insert_instant - CAST({p} AS BIGINT)) / CAST({p} AS BIGINT) AS bucket, "
            f"count(*) FROM {schema.table(kind, cycle)}{where} GROUP BY 1")

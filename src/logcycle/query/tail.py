@@ -49,8 +49,6 @@ def events_after(store: Store, f: EventFilter, after: int, upto: int, *, limit: 
     d = store.dialect
     p = d.param
     timeless = dataclasses.replace(f, start=None, end=None)
-    where, params = _where(timeless, p, d.like, None)
-    where = f"{where} AND id > {p} AND id <= {p}" if where else f" WHERE id > {p} AND id <= {p}"
     weeks = weeks_to_read(store.held(), None, None, ZoneInfo("UTC"))
     if recent_only:
         weeks = weeks[:2]
@@ -58,6 +56,9 @@ def events_after(store: Store, f: EventFilter, after: int, upto: int, *, limit: 
     for week in weeks:
         cycle = week % cycles.CYCLES
         for kind in f.searched_kinds():
+            where, params = _where(timeless, p, d.like, None, kind=kind, dialect=d)
+            where = (f"{where} AND id > {p} AND id <= {p}" if where
+                     else f" WHERE id > {p} AND id <= {p}")
             names, rows = store.fetch(
                 f"SELECT * FROM {schema.table(kind, cycle)}{where} ORDER BY id LIMIT {p}",
                 [*params, after, upto, limit + 1])
