@@ -95,7 +95,7 @@ def errors(api: TestClient, n: int, module: str = "shop") -> None:
 
 def test_count_rule_fires_once_and_resolves_once(api: TestClient, svc: Service,
                                                  clock: ManualClock, receiver: Receiver) -> None:
-    rule = {"name": "shop errors", "query": "kind=error&module=shop",
+    rule = {"name": "shop errors", "query": "kind:error module_name:shop",
             "condition": {"type": "count", "above": 2, "window_s": 60}, "every_s": 30,
             "notify": [{"webhook": receiver.url, "secret": "s3cret"}]}
     r = api.post("/api/v1/alerts", json=rule)
@@ -108,7 +108,7 @@ def test_count_rule_fires_once_and_resolves_once(api: TestClient, svc: Service,
     (headers, raw), = receiver.got
     body = orjson.loads(raw)
     assert body["alert"] == "shop errors" and body["state"] == "firing" and body["value"] == 3
-    assert body["threshold"] == 2 and body["query"] == "kind=error&module=shop"
+    assert body["threshold"] == 2 and body["query"] == "kind:error module_name:shop"
     assert body["started_at"] == T0 and body["link"].startswith("http://127.0.0.1:5380/#")
     want = "sha256=" + hmac.new(b"s3cret", raw, hashlib.sha256).hexdigest()
     assert headers["x-logcycle-signature"] == want
@@ -174,7 +174,7 @@ def test_new_and_regressed_groups(api: TestClient, svc: Service, clock: ManualCl
 
 
 def test_stat_rule_p95(api: TestClient, svc: Service, receiver: Receiver) -> None:
-    api.post("/api/v1/alerts", json={"name": "slow checkout", "query": "kind=screen",
+    api.post("/api/v1/alerts", json={"name": "slow checkout", "query": "kind:screen",
                                      "condition": {"type": "stat", "metric": "p95(duration_ms)",
                                                    "above": 900, "window_s": 300},
                                      "notify": [{"webhook": receiver.url}]})
@@ -233,7 +233,7 @@ def test_bad_rules_are_400_and_names_unique(api: TestClient) -> None:
     assert api.post("/api/v1/alerts", json=ok).status_code == 409
     for bad in ({"name": "y"}, {"name": "y", "condition": {"type": "count"}},
                 {"name": "y", "condition": {"type": "stat", "metric": "p95(screen)", "above": 1}},
-                {"name": "y", "condition": {"type": "new_error_group"}, "query": "nope=1"},
+                {"name": "y", "condition": {"type": "new_error_group"}, "query": "nope:1"},
                 {"name": "y", "condition": {"type": "new_error_group"},
                  "notify": [{"webhook": "file:///etc/passwd"}]},
                 {"name": "y", "condition": {"type": "new_error_group"}, "notify": [{"x": 1}]}):

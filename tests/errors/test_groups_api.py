@@ -103,7 +103,7 @@ def test_patch_rejects_bad_input_and_unknown_groups(client: TestClient) -> None:
     assert client.patch("/api/v1/errors/a%20b", json={"status": "resolved"}).status_code == 400
     assert groups(client)[0]["status"] == "unresolved"
     for params in ({"order": "name"}, {"status": "open"}, {"limit": "0"}, {"x": "1"},
-                   {"query": "nope=1"}, {"start": "2", "end": "1"}):
+                   {"query": "nope:1"}, {"query": "duration_ms:>"}, {"start": "2", "end": "1"}):
         r = client.get("/api/v1/errors", params=params)
         assert r.status_code == 400, params
 
@@ -117,9 +117,9 @@ def test_range_and_query(client: TestClient, service: Service, clock: ManualCloc
     assert [(g["message"], g["count"], g["total"]) for g in groups(client, start=later)] == \
         [("a 3", 2, 3)]
     assert {g["module_name"] for g in groups(client, end=later - 1)} == {"shop", "billing"}
-    got = groups(client, query="module=billing")
+    got = groups(client, query="module_name:billing")
     assert [(g["module_name"], g["count"]) for g in got] == [("billing", 1)]
-    assert groups(client, query="q=a 2")[0]["count"] == 1
+    assert groups(client, query='"a 2"')[0]["count"] == 1
 
 
 def test_groups_outlive_their_weeks(client: TestClient, service: Service,

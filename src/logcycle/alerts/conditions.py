@@ -5,8 +5,8 @@ A window is read by id range: ids grow with time, so :func:`window_low_id` finds
 binary search on the primary key (about 20 lookups), an id below every row inserted in
 the window (with a minute of slack for writers whose clocks and commits overlap); the
 query then reads only the window's rows, and still checks ``insert_instant``: exact.
-(Issue 14's query language and stats engine will replace :func:`selection` and
-:func:`_stat`; until then this is an exact computation over the window's rows.)
+A ``query`` is the query language (docs/query.md, through query/selection.py); a
+statistic is computed exactly over the window's rows.
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def _window_rows(store: Store, f: EventFilter, column: str, start: int,
         for kind in f.searched_kinds():
             if column not in KINDS[kind].columns:
                 continue
-            where, params = _where(f, d.param, d.like, None)
+            where, params = _where(f, d.param, d.like, None, kind=kind, dialect=d)
             where += f" AND id > {d.param}"
             _, rows = store.fetch(f"SELECT {column} FROM {schema.table(kind, cycle)}{where}",
                                   [*params, low])
@@ -99,7 +99,7 @@ def count_in_window(store: Store, f: EventFilter, start: int, end: int, tz: Zone
         cycle = week % cycles.CYCLES
         low = window_low_id(store, cycle, start)
         for kind in f.searched_kinds():
-            where, params = _where(f, d.param, d.like, None)
+            where, params = _where(f, d.param, d.like, None, kind=kind, dialect=d)
             _, rows = store.fetch(f"SELECT count(*) FROM {schema.table(kind, cycle)}{where} "
                                   f"AND id > {d.param}", [*params, low])
             total += int(rows[0][0])

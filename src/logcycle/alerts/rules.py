@@ -1,6 +1,6 @@
 """An alert rule as it is sent, stored and shown (docs/alerts.md), validated with msgspec:
 
->>> r = parse_rule(b'{"name": "5xx", "query": "kind=error", '
+>>> r = parse_rule(b'{"name": "5xx", "query": "kind:error", '
 ...                b'"condition": {"type": "count", "above": 10, "window_s": 300}}')
 >>> r.every_s, r.condition.type
 (30, 'count')

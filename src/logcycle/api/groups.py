@@ -47,7 +47,8 @@ async def get_errors(request: Request) -> Response:
                          code="invalid_parameter")
     q = GroupQuery(start=parse_instant(p.get("start"), "start"),
                    end=parse_instant(p.get("end"), "end"),
-                   selection=selection(p.get("query")) if p.get("query") else None,
+                   selection=(selection(p["query"], kinds=("error",))
+                              if (p.get("query") or "").strip() else None),
                    statuses=parse_statuses(p.get("status")), order=order,
                    limit=parse_int(p.get("limit"), "limit", default=100, lo=1, hi=1000))
     if q.start is not None and q.end is not None and q.start > q.end:

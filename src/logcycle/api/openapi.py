@@ -169,7 +169,7 @@ OPERATIONS: list[tuple[str, str, Schema]] = [
     op("get", "/api/v1/errors", "Error groups (docs/errors.md)", scope="read",
        params=[query("start", STR, "occurrences inserted at or after (epoch ms or ISO 8601)"),
                query("end", STR, "... at or before"),
-               query("query", STR, "count only the matching errors (filters as a query string)"),
+               query("query", STR, "count only the matching errors (docs/query.md)"),
                query("status", STR, "unresolved, resolved, ignored, regressed (comma list)"),
                query("order", {"enum": ["last_seen", "count", "first_seen"]}),
                query("limit", {"type": "integer", "minimum": 1, "maximum": 1000})],

@@ -79,7 +79,7 @@ def _tables_tally(store: Store, q: GroupQuery, f: EventFilter, low: int) -> dict
     """Per fingerprint, the error rows above id ``low`` that match ``f`` in q's range."""
     d = store.dialect
     f = dataclasses.replace(f, kinds=("error",), start=q.start, end=q.end)
-    where, params = _where(f, d.param, d.like, None)
+    where, params = _where(f, d.param, d.like, None, kind="error", dialect=d)
     cond = (where + " AND " if where else " WHERE ") + f"id > {d.param} AND fingerprint IS NOT NULL"
     if q.fingerprint is not None:
         cond += f" AND fingerprint = {d.param}"

@@ -1,49 +1,26 @@
 """What a ``query`` selects, as the store reads it: the one place that turns the text of
 a ``query`` (an alert rule's, ``GET /api/v1/errors?query=``) into an
-:class:`~logcycle.query.filters.EventFilter`.
+:class:`~logcycle.query.filters.EventFilter`: the query language of docs/query.md.
 
-Until the query language lands (issue 14) a query is the filters of
-``GET /api/v1/events`` written as a query string:
-
->>> selection("kind=error&module=shop&q=payment").module_name
-'shop'
->>> selection(None).kinds[:2]
-('screen', 'integration')
+>>> selection("kind:error module_name:shop").query.fields()
+('kind', 'module_name')
+>>> selection(None).query is None
+True
 """
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl
-
-from logcycle.errors import BadRequest
+from logcycle.kinds import KIND_NAMES
+from logcycle.query.compile import check_fields
 from logcycle.query.filters import EventFilter
+from logcycle.query.lang import parse
 
-MAX_QUERY = 4096
 
-
-def selection(query: str | None, *, field: str = "query") -> EventFilter:
-    """The filter of ``query`` (None or empty: everything); a 400 naming ``field`` and
-    the problem when it is not one."""
-    if not query:
-        return EventFilter()
-    if len(query) > MAX_QUERY:
-        raise BadRequest(f"{field} is longer than {MAX_QUERY} characters",
-                         code="invalid_parameter")
-    try:
-        pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=True)
-    except ValueError:
-        raise BadRequest(f"{field}: not a query (filters as in GET /api/v1/events, for "
-                         "example kind=error&module=shop)", code="invalid_parameter") from None
-    # The filters are the native API's (api/events.py imports the service, which imports
-    # the alerts that call this): imported here, when first used.
-    from logcycle.api.events import FILTER_PARAMS, parse_filter
-    from logcycle.api.http import check_params
-
-    params = dict(pairs)
-    if len(params) != len(pairs):
-        raise BadRequest(f"{field}: a filter is given twice", code="invalid_parameter")
-    try:
-        check_params(params, (*FILTER_PARAMS,))
-        return parse_filter(params)
-    except BadRequest as exc:
-        raise BadRequest(f"{field}: {exc.message}", code="invalid_parameter") from None
+def selection(query: str | None, *, kinds: tuple[str, ...] = KIND_NAMES) -> EventFilter:
+    """The filter of ``query`` over ``kinds`` (None or blank: everything); a 400 naming
+    the ``query`` parameter, the position and the problem when it is not one."""
+    if query is None or not query.strip():
+        return EventFilter(kinds=kinds)
+    q = parse(query)
+    check_fields(q, kinds)
+    return EventFilter(kinds=kinds, query=q)
