@@ -2,8 +2,8 @@
 
 >>> r = parse_rule(b'{"name": "5xx", "query": "kind:error", '
 ...                b'"condition": {"type": "count", "above": 10, "window_s": 300}}')
->>> r.every_s, r.condition.type
-(30, 'count')
+>>> r.every_s, type(r.condition).__name__
+(30, 'Count')
 """
 
 from __future__ import annotations
