@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import http.server
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,33 +23,7 @@ from logcycle.ingest.tasks import Reindex
 from logcycle.service import Service
 from logcycle.settings import Settings
 from tests.conftest import ADMIN, T0, free_port
-
-
-class Receiver:
-    """A local webhook receiver: records each POST; answers the statuses queued."""
-
-    def __init__(self) -> None:
-        self.got: list[tuple[dict[str, str], bytes]] = []
-        self.answers: list[int] = []
-        outer = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                outer.got.append(({k.lower(): v for k, v in self.headers.items()}, body))
-                self.send_response(outer.answers.pop(0) if outer.answers else 200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def bodies(self) -> list[dict[str, Any]]:
-        return [orjson.loads(b) for _, b in self.got]
+from tests.errors.receiver import Receiver
 
 
 @pytest.fixture
@@ -211,18 +184,26 @@ def test_two_schedulers_on_one_store_run_each_rule_once(settings: Settings, cloc
         b.open()
         for s in (a, b):
             s.alerts.notifier.start()
-        api.post("/api/v1/alerts", json={"name": "n", "condition": {
-            "type": "count", "above": 0, "window_s": 600}, "notify": [{"webhook": receiver.url}]})
+        for i in range(10):
+            api.post("/api/v1/alerts", json={"name": f"n{i}", "condition": {
+                "type": "count", "above": 0, "window_s": 600},
+                "notify": [{"webhook": receiver.url}]})
         errors(api, 1)
-        threads = [threading.Thread(target=s.alerts.tick) for s in (a, b)]
+        start = threading.Barrier(2)
+
+        def run(s: Service) -> None:
+            start.wait()
+            s.alerts.tick()
+
+        threads = [threading.Thread(target=run, args=(s,)) for s in (a, b)]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
-        assert a.alerts.runs + b.alerts.runs == 1
+        assert a.alerts.runs + b.alerts.runs == 10
         for s in (a, b):
             assert s.alerts.notifier.wait_idle(10)
-        assert len(receiver.got) == 1
+        assert sorted(x["alert"] for x in receiver.bodies()) == [f"n{i}" for i in range(10)]
     b.close()
     a.close()
 
