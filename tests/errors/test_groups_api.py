@@ -10,9 +10,10 @@ from starlette.testclient import TestClient
 
 from logcycle.clock import ManualClock
 from logcycle.cycles import WEEK_MS
-from logcycle.ingest.tasks import Maintain, Reindex
+from logcycle.ingest.tasks import Maintain
 from logcycle.service import Service
 from tests.conftest import T0
+from tests.errors.folding import fold
 
 TRACE = """Traceback (most recent call last):
   File "/srv/app/shop/orders.py", line {line}, in place
@@ -39,10 +40,6 @@ def groups(client: TestClient, **params: Any) -> list[dict[str, Any]]:
     assert r.status_code == 200, r.text
     out: list[dict[str, Any]] = r.json()["groups"]
     return out
-
-
-def fold(service: Service) -> None:
-    service.writer.submit_wait(Reindex())
 
 
 def test_occurrences_of_one_bug_are_one_group_before_and_after_folding(

@@ -43,9 +43,17 @@ class Measure:
     groups: tuple[str, ...] = ()
 
 
-def window_low_id(store: Store, cycle: int, start: int) -> int:
+Lows = dict[tuple[int, int], int]
+
+
+def window_low_id(store: Store, cycle: int, start: int, cache: Lows | None = None) -> int:
     """An id such that every row of ``cycle``'s tables inserted at or after ``start`` has
-    a greater id (0 when the whole table may hold such rows)."""
+    a greater id (0 when the whole table may hold such rows); ``cache`` keeps the answers
+    of one moment (rules with the same window share them)."""
+    if cache is not None:
+        if (cycle, start) not in cache:
+            cache[(cycle, start)] = window_low_id(store, cycle, start)
+        return cache[(cycle, start)]
     p = store.dialect.param
     bound = start - SLACK_MS
     lo, hi, table = 0, 0, ""
@@ -72,14 +80,14 @@ def window_low_id(store: Store, cycle: int, start: int) -> int:
 
 
 def _window_rows(store: Store, f: EventFilter, column: str, start: int,
-                 end: int, tz: ZoneInfo) -> list[tuple[Any, ...]]:
+                 end: int, tz: ZoneInfo, lows: Lows | None = None) -> list[tuple[Any, ...]]:
     """``column`` of each event matching ``f`` inserted in [start, end]."""
     d = store.dialect
     f = dataclasses.replace(f, start=start, end=end)
     out: list[tuple[Any, ...]] = []
     for week in weeks_to_read(store.held(), start, end, tz):
         cycle = week % cycles.CYCLES
-        low = window_low_id(store, cycle, start)
+        low = window_low_id(store, cycle, start, lows)
         for kind in f.searched_kinds():
             if column not in KINDS[kind].columns:
                 continue
@@ -91,13 +99,14 @@ def _window_rows(store: Store, f: EventFilter, column: str, start: int,
     return out
 
 
-def count_in_window(store: Store, f: EventFilter, start: int, end: int, tz: ZoneInfo) -> int:
+def count_in_window(store: Store, f: EventFilter, start: int, end: int, tz: ZoneInfo,
+                    lows: Lows | None = None) -> int:
     d = store.dialect
     f = dataclasses.replace(f, start=start, end=end)
     total = 0
     for week in weeks_to_read(store.held(), start, end, tz):
         cycle = week % cycles.CYCLES
-        low = window_low_id(store, cycle, start)
+        low = window_low_id(store, cycle, start, lows)
         for kind in f.searched_kinds():
             where, params = _where(f, d.param, d.like, None, kind=kind, dialect=d)
             _, rows = store.fetch(f"SELECT count(*) FROM {schema.table(kind, cycle)}{where} "
@@ -123,7 +132,8 @@ def stat_value(values: list[float], metric: str) -> float | None:
     return sorted(values)[rank - 1]
 
 
-def measure(store: Store, rule: Rule, now: int, mark: int | None, tz: ZoneInfo) -> Measure:
+def measure(store: Store, rule: Rule, now: int, mark: int | None, tz: ZoneInfo,
+            lows: Lows | None = None) -> Measure:
     """Run ``rule``'s condition as of ``now`` (``mark``: the last run's watermark)."""
     c = rule.condition
     if isinstance(c, NewGroup | Regressed):
@@ -131,18 +141,19 @@ def measure(store: Store, rule: Rule, now: int, mark: int | None, tz: ZoneInfo) 
     f = selection(rule.query)
     start = now - c.window_s * 1000 + 1
     if isinstance(c, Count):
-        n = count_in_window(store, f, start, now, tz)
+        n = count_in_window(store, f, start, now, tz, lows)
         return Measure(n, n > c.above, c.above)
-    return _stat(store, f, c, start, now, tz)
+    return _stat(store, f, c, start, now, tz, lows)
 
 
-def _stat(store: Store, f: EventFilter, c: Stat, start: int, now: int, tz: ZoneInfo) -> Measure:
+def _stat(store: Store, f: EventFilter, c: Stat, start: int, now: int, tz: ZoneInfo,
+          lows: Lows | None) -> Measure:
     m = _METRIC.fullmatch(c.metric)
     assert m is not None  # checked by parse_rule
     if m.group(1) is None:  # count()
-        n = count_in_window(store, f, start, now, tz)
+        n = count_in_window(store, f, start, now, tz, lows)
         return Measure(n, n > c.above, c.above)
-    rows = _window_rows(store, f, m.group(2), start, now, tz)
+    rows = _window_rows(store, f, m.group(2), start, now, tz, lows)
     value = stat_value([float(r[0]) for r in rows if r[0] is not None], m.group(1))
     return Measure(value if value is not None else 0.0,
                    value is not None and value > c.above, c.above)

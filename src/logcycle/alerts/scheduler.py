@@ -71,45 +71,48 @@ class Scheduler:
     def tick(self) -> int:
         """Run every due rule this process can claim; the number run."""
         now = self.clock.now_ms()
-        _, rows = self.store.fetch(sql.select_sql(self.store.dialect,
-                                                  f" WHERE next_run <= {self.store.dialect.param}"),
-                                   [now])
-        done = 0
+        d = self.store.dialect
+        _, rows = self.store.fetch(sql.select_sql(d, f" WHERE next_run <= {d.param}"), [now])
+        if not rows:
+            return 0
+        claims = [(now, int(r[0]), now) for r in rows]
+        mine = {int(r[0]) for r in self.store.small_writes(sql.claim_sql(d), claims,
+                                                           returning=True)}
+        saves: list[tuple[Any, ...]] = []
+        notes: list[tuple[Note, Rule]] = []
+        lows: dict[tuple[int, int], int] = {}  # window bounds shared by the rules of a tick
         for row in rows:
             a = sql.as_dict(row)
-            claimed = self.store.small_write(sql.claim_sql(self.store.dialect),
-                                             (now + int(a["every_s"]) * 1000, a["id"],
-                                              a["next_run"]))
-            if claimed == 1:
-                self._run(a, now)
-                done += 1
-        self.runs += done
-        return done
+            if a["id"] in mine:
+                self._run(a, now, lows, saves, notes)
+        if saves:
+            self.store.small_writes(sql.save_sql(d), saves)
+        for note, rule in notes:  # once the new states are stored
+            self.notifier.send(note, targets(rule))
+        self.runs += len(mine)
+        return len(mine)
 
-    def _run(self, a: dict[str, Any], now: int) -> None:
+    def _run(self, a: dict[str, Any], now: int, lows: dict[tuple[int, int], int],
+             saves: list[tuple[Any, ...]], notes: list[tuple[Note, Rule]]) -> None:
         rule = msgspec.json.decode(a["rule"], type=Rule)
         if not rule.enabled:
             return
         try:
-            m = conditions.measure(self.store, rule, now, a["mark"], self.tz)
+            m = conditions.measure(self.store, rule, now, a["mark"], self.tz, lows)
         except LogcycleError as exc:
-            self._save(a, a["state"], a["state_since"], a["value"], a["mark"], now, exc.message)
+            saves.append((a["state"], a["state_since"], a["value"], a["mark"], now,
+                          exc.message, a["id"]))
             return
         state = "firing" if m.firing else "ok"
         since = a["state_since"] if state == a["state"] else now
         mark = m.mark if m.mark is not None else a["mark"]
-        self._save(a, state, since, m.value, mark, now, None)
+        saves.append((state, since, m.value, mark, now, None, a["id"]))
         if state != a["state"]:
             started = now if state == "firing" else int(a["state_since"] or now)
-            note = Note(int(a["id"]), rule.name, "firing" if state == "firing" else "resolved",
-                        m.value, m.threshold, rule.query, msgspec.to_builtins(rule.condition),
-                        started, now, self._link(rule, now), m.groups)
-            self.notifier.send(note, targets(rule))
-
-    def _save(self, a: dict[str, Any], state: str, since: int | None, value: float | None,
-              mark: int | None, now: int, error: str | None) -> None:
-        self.store.small_write(sql.save_sql(self.store.dialect),
-                               (state, since, value, mark, now, error, a["id"]))
+            notes.append((Note(int(a["id"]), rule.name,
+                               "firing" if state == "firing" else "resolved", m.value,
+                               m.threshold, rule.query, msgspec.to_builtins(rule.condition),
+                               started, now, self._link(rule, now), m.groups), rule))
 
     def _link(self, rule: Rule, now: int) -> str:
         """The page showing what the rule counts: the Errors view for group conditions,

@@ -48,9 +48,11 @@ def delete_sql(d: Dialect) -> str:
 
 
 def claim_sql(d: Dialect) -> str:
-    """Take a due run (new next_run, id, the next_run seen): 1 row changed = ours."""
+    """Take a due run (now, id, now): the id comes back when the run is ours. The row lock
+    and the re-check of ``next_run`` give each run to one process, whoever else tries."""
     p = d.param
-    return f"UPDATE lc_alerts SET next_run = {p} WHERE id = {p} AND next_run = {p}"
+    return (f"UPDATE lc_alerts SET next_run = {p} + every_s * 1000 WHERE id = {p} AND "
+            f"next_run <= {p} RETURNING id")
 
 
 def save_sql(d: Dialect) -> str:

@@ -124,6 +124,10 @@ class FaultyStore:
     def small_write(self, sql: str, params: tuple[Any, ...]) -> int:
         return self.inner.small_write(sql, params)
 
+    def small_writes(self, sql: str, rows: list[tuple[Any, ...]], *,
+                     returning: bool = False) -> list[tuple[Any, ...]]:
+        return self.inner.small_writes(sql, rows, returning=returning)
+
     def close(self) -> None:
         self.inner.close()
 
