@@ -2,12 +2,13 @@
 // Plain ES modules served by the server itself: no build step, no CDN, no inline script.
 
 import { ApiError, api, clearKey, getKey, onUnauthorized, setKey } from './api.js';
+import { ErrorsView } from './errors.js';
 import { RequestView } from './request.js';
 import { SearchView } from './search.js';
 import { WeeksView } from './weeks.js';
 
 const $ = (id) => document.getElementById(id);
-const VIEWS = ['search', 'request', 'weeks'];
+const VIEWS = ['search', 'request', 'weeks', 'errors'];
 
 class App {
   constructor() {
@@ -16,6 +17,7 @@ class App {
     this.search = new SearchView(this);
     this.request = new RequestView(this);
     this.weeks = new WeeksView(this);
+    this.errors = new ErrorsView(this);
   }
 
   /** Now on the server's clock (time ranges are the server's insert instants). */
@@ -25,6 +27,7 @@ class App {
     this.search.init();
     this.request.init();
     this.weeks.init();
+    this.errors.init();
     $('signin-form').addEventListener('submit', (e) => {
       e.preventDefault();
       this.signIn($('key').value.trim());
@@ -117,7 +120,8 @@ class App {
   /** Views are in the URL's fragment (#request=<key>, #weeks), never the key. */
   go(view, key) {
     const hash = view === 'request' ? `#request=${encodeURIComponent(key ?? this.request.key ?? '')}`
-      : view === 'weeks' ? '#weeks' : '#';
+      : view === 'weeks' ? '#weeks'
+        : view === 'errors' ? (key ? `#error=${encodeURIComponent(key)}` : '#errors') : '#';
     if (window.location.hash !== hash) window.history.pushState(null, '', hash);
     this.route();
   }
@@ -129,6 +133,10 @@ class App {
       const key = decodeURIComponent(hash.slice('#request='.length));
       if (key && key !== this.request.key) this.request.open(key);
       this.show(key ? 'request' : 'search');
+    } else if (hash === '#errors' || hash.startsWith('#error=')) {
+      this.show('errors');
+      if (hash.startsWith('#error=')) this.errors.show(decodeURIComponent(hash.slice(7)));
+      else this.errors.load();
     } else if (hash === '#weeks' && this.session.admin) {
       this.show('weeks');
       this.weeks.load();
