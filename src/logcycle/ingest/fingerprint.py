@@ -31,6 +31,7 @@ from dataclasses import dataclass
 MESSAGE_CHARS = 1000
 TOP_FRAMES = 5
 _DETAIL_CHARS = 65536
+_CACHED_CHARS = 8192
 
 _URL = re.compile(r"\b([a-z][a-z0-9+.-]*://[^/\s?#'\"]+)([^\s?#'\"]*)(\?[^\s#'\"]*)?(#\S*)?",
                   re.IGNORECASE)
@@ -56,7 +57,8 @@ _PY_LAST = re.compile(r"([A-Za-z_][\w.]*)(?::|$)")
 _JAVA_HEAD = re.compile(rf"^(?:Exception in thread \"[^\"]*\"\s+)?({_TYPE_NAME})(?::|$)")
 
 # Frames.
-_PY_FRAMES = re.compile(r'^[ \t]*File "([^"\n]+)", line \d+, in (\S+)', re.MULTILINE)
+# Starts with a literal: the regex engine searches for it (no ^ tried at every position).
+_PY_FRAMES = re.compile(r'File "([^"\n]+)", line \d+, in (\S+)')
 _JAVA_FRAME = re.compile(r"^\s*at ([\w$.<>/]+)\.([\w$<>\[\]`]+)\((?:[^():]*?)?([\w$.-]*)"
                          r"(?::\d+)?\)\s*$")
 _DOTNET_FRAME = re.compile(r"^\s*at ([\w$.`<>+\[\], ]+)\.([\w$`<>]+)\([^)]*\)"
@@ -77,7 +79,12 @@ class Trace:
 
 def fingerprint(module_name: str | None, message: str | None, detail: str | None) -> str:
     """16 hex characters naming the error group of an error event."""
-    trace = parse_trace(detail) if detail else Trace("", ())
+    if not detail:
+        trace = Trace("", ())
+    elif len(detail) <= _CACHED_CHARS:  # one bug's occurrences mostly repeat one trace
+        trace = _cached_trace(detail)
+    else:
+        trace = parse_trace(detail)
     text = (message or "")[:MESSAGE_CHARS]
     etype = trace.type or _type_from_message(text)
     parts = [module_name or "", etype, mask_message(text), *trace.frames]
@@ -108,6 +115,11 @@ def _mask_url(m: re.Match[str]) -> str:
     base, path, query = m.group(1), m.group(2) or "", m.group(3)
     segments = ["<*>" if _SEGMENT_VARIABLE.search(s) else s for s in path.split("/")]
     return base + "/".join(segments) + ("?<*>" if query else "")
+
+
+@functools.lru_cache(maxsize=512)  # at most 512 traces of 8 KB: 4 MB
+def _cached_trace(detail: str) -> Trace:
+    return parse_trace(detail)
 
 
 def parse_trace(detail: str) -> Trace:
