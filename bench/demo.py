@@ -28,6 +28,7 @@ MODULES = ["shop", "billing", "auth", "search", "catalog", "mobile_api", "report
 SCREENS = ["Checkout", "Cart", "Login", "ProductList", "ProductDetail", "Orders", "Profile"]
 ENDPOINTS = ["/api/orders", "/api/payments/charge", "/api/stock", "/soap/InvoiceService",
              "/api/customers/lookup"]
+USERS = 50_000
 WORDS = ("request processed for customer order payment timeout retry cache miss user session "
          "invalid token refreshed upstream latency database query slow index scan").split()
 FAILURES = [("payment refused by the acquirer", "PaymentError: HTTP 402 from /api/payments/charge"),
@@ -90,6 +91,10 @@ def request(rng: random.Random, t: int) -> list[dict[str, Any]]:
     for _ in range(rng.randint(2, 6)):
         offset += rng.randint(1, 120)
         events.append(_drill(rng, key, t + offset, module))
+    # The user of the request, one of USERS, in attributes (bench/query.py's selective
+    # filter); drawn from the key, so the other draws, and the other benchmarks' data,
+    # stay as they were.
+    events[0]["attributes"] = {"user_id": f"user-{int(key[:8], 16) % USERS}"}
     if rng.random() < 0.08:
         message, head = rng.choice(FAILURES)
         events.append({"kind": "error", "instant": t + offset + 1, "request_key": key,

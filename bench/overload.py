@@ -3,6 +3,7 @@
     .venv/bin/python bench/overload.py [--seconds 60] [--write-rate 5000] [--flooders 2]
                                        [--connections 40] [--loggers 2] [--logger-rate 500]
                                        [--json FILE]
+    .venv/bin/python bench/overload.py --attacks [--before OLD_SRC]   # bench/attacks.py
 
 The server runs with the test-only knob ``LOGCYCLE_FAULT_WRITE_RATE`` (its writer commits
 at most that many events a second, a slow disk; see docs/reliability.md). For
@@ -325,6 +326,22 @@ def report(r: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+def attack_main(args: argparse.Namespace) -> None:
+    """The connection and header attacks, this checkout beside ``--before``."""
+    import attacks
+
+    with tempfile.TemporaryDirectory(prefix="attacks-") as tmp:
+        now = attacks.run_all(None, Path(tmp) / "now")
+        before = attacks.run_all(args.before, Path(tmp) / "before") if args.before else None
+    print(attacks.table(now, before))
+    if args.json:
+        args.json.write_text(json.dumps({"now": now, "before": before}, indent=1))
+    ok = all(r["server_alive"] and r["health"]["failed"] == 0 for r in now.values())
+    print("ok   /health answered during every attack" if ok
+          else "FAIL /health failed during an attack")
+    sys.exit(0 if ok else 1)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -343,7 +360,14 @@ def main() -> None:
     ap.add_argument("--rss-limit-mb", type=float, default=300.0)
     ap.add_argument("--drain-timeout", type=float, default=120.0)
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--attacks", action="store_true",
+                    help="run the connection and header attacks (bench/attacks.py) instead")
+    ap.add_argument("--before", type=Path, default=None,
+                    help="with --attacks: also attack the version whose src directory this is")
     args = ap.parse_args()
+    if args.attacks:
+        attack_main(args)
+        return
     with tempfile.TemporaryDirectory(prefix="overload-") as tmp:
         result = run(args, Path(tmp) / "data")
     print(report(result))

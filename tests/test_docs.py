@@ -27,7 +27,7 @@ def test_every_setting_is_documented(name: str) -> None:
 
 
 @pytest.mark.parametrize("command", ["serve", "keys create", "keys list", "keys revoke",
-                                     "maintain"])
+                                     "maintain", "export"])
 def test_every_command_is_in_the_readme(command: str) -> None:
     assert f"logcycle {command}" in README
 

@@ -1,4 +1,4 @@
-"""The ``logcycle`` command: ``serve``, ``keys``, ``maintain``.
+"""The ``logcycle`` command: ``serve``, ``keys``, ``maintain``, ``export``, ``migrate``.
 
 Every option of ``serve`` is a setting (logcycle.settings) and also reads the environment
 variable ``LOGCYCLE_<OPTION>``.
@@ -20,6 +20,7 @@ import click
 from logcycle import __version__, cycles
 from logcycle.errors import LogcycleError
 from logcycle.keys import SCOPES, hash_key, load_secret, new_key
+from logcycle.kinds import KIND_NAMES
 from logcycle.settings import FIELDS, HELP, Settings, env_name, option_name
 
 _COMMON = ("data", "store", "timezone", "retention_weeks", "durability")
@@ -242,29 +243,108 @@ def _iso(ms: int | None) -> str:
 @click.option("--now", "now_iso", default=None, metavar="ISO-8601",
               help="Run as of this instant (default: now), e.g. 2026-11-27T23:45:00Z.")
 @click.option("--force", is_flag=True, help="Allow going back to an earlier week.")
+@click.option("--ahead-of-clock", is_flag=True,
+              help="Allow --now more than a week ahead of this host's clock (it empties "
+                   "the tables that are older than the retention as of --now).")
 @_options(_COMMON)
-def maintain(now_iso: str | None, force: bool, **values: Any) -> None:
+def maintain(now_iso: str | None, force: bool, ahead_of_clock: bool, **values: Any) -> None:
     """Run rotation and retention as of a time: move the views to that week's tables and
     empty the tables older than the retention."""
     from logcycle.clock import SystemClock
     from logcycle.ingest.tasks import Maintain
 
     settings, store = _open_store(values, maintain=False)
+    clock = SystemClock().now_ms()
     try:
-        now = cycles.ms_of(now_iso.replace("Z", "+00:00")) if now_iso else SystemClock().now_ms()
+        now = cycles.ms_of(now_iso.replace("Z", "+00:00")) if now_iso else clock
     except ValueError as exc:
         _fail(f"--now: {exc}")
         return
+    if now - clock > cycles.WEEK_MS and not ahead_of_clock:
+        plan = cycles.plan(cycles.week_of(now, settings.tz), store.held(),
+                           settings.retention_weeks)
+        words = _emptied(store, plan.empty)
+        store.close()
+        _fail(f"--now is {(now - clock) / 86_400_000:.1f} days ahead of this host's clock: "
+              f"it would empty {words}, and a server on this store would write into week "
+              f"{plan.week} until its clock gets there. If that is what you want, run "
+              "again with --ahead-of-clock")
+    sizes = _cycle_rows(store)
     (result,) = store.apply([Maintain(now, force=force)], now)
     store.close()
     if isinstance(result, LogcycleError):
         _fail(result.message)
+    emptied = ", ".join(f"{c} ({sizes.get(c, 0)} events)" for c in result.emptied)
     click.echo(f"week {result.week}: current cycle {result.current_cycle}, previous "
-               f"{result.previous_cycle}; emptied cycles: "
-               f"{', '.join(map(str, result.emptied)) or 'none'}; retention "
+               f"{result.previous_cycle}; emptied cycles: {emptied or 'none'}; retention "
                f"{settings.retention_weeks} weeks")
 
 
+def _cycle_rows(store: Any) -> dict[int, int]:
+    """Events held by each cycle's tables."""
+    out: dict[int, int] = {}
+    for name, n in store.table_sizes().items():
+        cycle = int(name.rsplit("_", 1)[1])
+        out[cycle] = out.get(cycle, 0) + n
+    return out
+
+
+def _emptied(store: Any, empty: frozenset[int]) -> str:
+    if not empty:
+        return "no table"
+    held, rows = store.held(), _cycle_rows(store)
+    parts = [f"cycle {c} (week {held.get(c)}, {rows.get(c, 0)} events)" for c in sorted(empty)]
+    return f"{sum(rows.get(c, 0) for c in empty)} events in " + ", ".join(parts)
+
+
+def _instant(value: str, name: str) -> int:
+    from logcycle.api.http import parse_instant
+
+    try:
+        ms = parse_instant(value, name)
+    except LogcycleError as exc:
+        raise click.BadParameter(exc.message, param_hint=f"--{name}") from None
+    assert ms is not None
+    return ms
+
+
+@main.command("export")
+@click.option("--start", required=True, metavar="ISO-8601|MS",
+              help="First insert instant to export, e.g. 2026-11-16T00:00:00Z.")
+@click.option("--end", required=True, metavar="ISO-8601|MS", help="Last insert instant.")
+@click.option("--kind", "kinds", multiple=True, type=click.Choice(list(KIND_NAMES)),
+              help="A kind to export (repeat it; default: every kind).")
+@click.option("--format", "fmt", type=click.Choice(["parquet", "ndjson"]), default="parquet",
+              show_default=True, help="Parquet (typed columns, zstd) or NDJSON.")
+@click.option("--out", required=True, type=click.Path(path_type=Path),
+              help="Directory of the files (one per kind and week) and manifest.json.")
+@_options(_COMMON)
+def export_command(start: str, end: str, kinds: tuple[str, ...], fmt: str, out: Path,
+                   **values: Any) -> None:
+    """Copy events into columnar files, one per kind and week, for DuckDB, ClickHouse,
+    Spark or pandas. Safe while a server runs (reads in short chunks); run it again after
+    an interruption and it goes on where it stopped (docs/export.md)."""
+    from logcycle.store import export
+
+    lo, hi = _instant(start, "start"), _instant(end, "end")
+    if lo > hi:
+        raise click.BadParameter("--start is after --end", param_hint="--start")
+    settings, store = _open_store(values, maintain=False)
+    try:
+        parts = export.plan(store, lo, hi, kinds or KIND_NAMES, settings.tz)
+        total = sum(export.count(store, p) for p in parts)
+        with click.progressbar(length=total, label=f"exporting {fmt}", show_pos=True,
+                               file=sys.stderr) as bar:
+            written = export.export(store, out, start=lo, end=hi, kinds=kinds or KIND_NAMES,
+                                    fmt=fmt, tz=settings.tz, progress=bar.update, parts=parts)
+    except (LogcycleError, OSError) as exc:
+        _fail(f"the export stopped ({exc}); run it again to go on")
+        return
+    finally:
+        store.close()
+    rows = sum(n for _, n in written)
+    click.echo(f"wrote {sum(1 for _, n in written if n)} files ({rows} rows) to {out}; "
+               f"{len(parts) - len(written)} parts were done already")
 
 
 @main.command("migrate")

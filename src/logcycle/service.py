@@ -16,6 +16,7 @@ import gc
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, TypeVar
 
 from logcycle.alerts.notify import Notifier
@@ -27,6 +28,7 @@ from logcycle.ingest.writer import Writer
 from logcycle.keys import hash_key, load_secret, new_key
 from logcycle.settings import Settings
 from logcycle.store import faults
+from logcycle.store.archive import Archiver
 from logcycle.store.base import MaintenanceReport, Store
 from logcycle.store.factory import make_store
 
@@ -67,6 +69,10 @@ class Service:
         self.started = False
         self.run_alerts = True  # tests drive Scheduler.tick() themselves
         self.last_maintenance: MaintenanceReport | None = None
+        self.archiver: Archiver | None = None
+        if settings.archive_dir:
+            self.archiver = Archiver(self.store, Path(settings.archive_dir), tz=settings.tz,
+                                     clock=self.clock)
 
     def open(self) -> MaintenanceReport | None:
         """Create or check the schema and catch up the rotation (idempotent)."""
@@ -96,11 +102,15 @@ class Service:
             self.writer.start()
             if self.run_alerts:
                 self.alerts.start()
+            if self.archiver is not None:
+                self.archiver.start()
             self.started = True
 
     def close(self) -> None:
         if self.started:
             self.alerts.stop()
+            if self.archiver is not None:
+                self.archiver.stop()
             self.writer.stop()
             self.started = False
         self.reads.shutdown(wait=True)

@@ -23,6 +23,7 @@ from typing import Any
 import orjson
 from starlette.applications import Starlette
 
+from logcycle.connections import GuardedProtocol, Limits, fd_budget, guarded_protocol
 from logcycle.service import Service
 from logcycle.settings import Settings
 
@@ -59,10 +60,27 @@ def _has(module: str) -> bool:
 SHUTDOWN_GRACE_S = 5
 
 
-def _uvicorn_options(settings: Settings) -> dict[str, Any]:
+def limits_of(settings: Settings) -> Limits:
+    """The connection limits of ``settings`` (connections within the open-file limit)."""
+    return Limits(max_connections=fd_budget(settings.max_connections),
+                  max_header_bytes=settings.max_header_bytes, max_headers=settings.max_headers,
+                  header_timeout_s=settings.header_timeout_s,
+                  body_timeout_s=settings.body_timeout_s)
+
+
+class WorkerProtocol(GuardedProtocol):
+    """The protocol of a worker process (named by import path: uvicorn starts workers
+    with spawn); :func:`worker_app` sets its limits from the settings handed down."""
+
+
+def _uvicorn_options(settings: Settings, *, workers: bool = False) -> dict[str, Any]:
+    # httptools behind the guards of logcycle.connections (header size and count, slow
+    # headers and bodies, a connection cap): uvicorn has no knob for most of them.
+    http: Any = ("logcycle.serving:WorkerProtocol" if workers
+                 else guarded_protocol(limits_of(settings)))
     return {"host": settings.host, "port": settings.port,
-            "loop": "uvloop" if _has("uvloop") else "asyncio",
-            "http": "httptools" if _has("httptools") else "h11",
+            "loop": "uvloop" if _has("uvloop") else "asyncio", "http": http,
+            "timeout_keep_alive": settings.keep_alive_s,
             "log_level": settings.log_level, "access_log": False, "server_header": False,
             # Live tails (server-sent events) never end by themselves: at shutdown they get
             # this long, then are cancelled (clients resume from their Last-Event-ID).
@@ -87,7 +105,7 @@ def serve_workers(settings: Settings) -> None:
     os.environ[SETTINGS_ENV] = orjson.dumps(values, default=str).decode()
     os.environ[PARENT_ENV] = str(os.getpid())
     uvicorn.run("logcycle.serving:worker_app", factory=True, workers=settings.workers,
-                **_uvicorn_options(settings))
+                **_uvicorn_options(settings, workers=True))
 
 
 def worker_app() -> Starlette:
@@ -97,6 +115,7 @@ def worker_app() -> Starlette:
     _die_with_parent(int(os.environ.get(PARENT_ENV, "0")))
     values = orjson.loads(os.environ[SETTINGS_ENV])
     settings = Settings(**{**values, "data": Path(values["data"])})
+    WorkerProtocol.limits = limits_of(settings)
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     service = Service(settings, bootstrap_key=os.environ.get("LOGCYCLE_API_KEY") or None)

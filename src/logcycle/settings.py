@@ -36,6 +36,14 @@ class Settings:
     smtp_url: str = ""  # empty: no e-mail notifications
     smtp_from: str = "logcycle@localhost"
     public_url: str = ""  # empty: http://HOST:PORT
+    max_connections: int = 2048
+    max_header_bytes: int = 64 * 1024
+    max_headers: int = 100
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 30.0
+    keep_alive_s: float = 5.0
+    archive_dir: str = ""  # empty: no archive
+    index_attributes: str = ""  # top-level attribute keys indexed on SQLite, comma separated
 
     @property
     def tz(self) -> ZoneInfo:
@@ -54,6 +62,11 @@ class Settings:
         if self.write_lanes > 0:
             return self.write_lanes
         return 3 if self.workers == 1 else 1
+
+    @property
+    def attribute_keys(self) -> tuple[str, ...]:
+        """``index_attributes`` as a tuple of keys."""
+        return tuple(k.strip() for k in self.index_attributes.split(",") if k.strip())
 
     def replace(self, **changes: object) -> Settings:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
@@ -84,6 +97,20 @@ HELP: dict[str, str] = {
     "smtp_from": "Sender address of alert e-mails.",
     "public_url": "The server's address as people reach it, for links in alerts "
                   "(default http://HOST:PORT).",
+    "max_connections": "Open connections per process; at the limit a new one closes the "
+                       "connection idle longest (lowered to what the open-file limit "
+                       "allows).",
+    "max_header_bytes": "Largest header section of a request (bytes); beyond: 431.",
+    "max_headers": "Most header lines in a request; beyond: 431.",
+    "header_timeout_s": "Seconds a request's headers may take to arrive; then 408 and close.",
+    "body_timeout_s": "Seconds a request's body may take to arrive after its headers; "
+                      "then 408 and close.",
+    "keep_alive_s": "Seconds an idle keep-alive connection is kept open.",
+    "index_attributes": "SQLite: top-level attribute keys to index behind the writer, comma "
+                        "separated (e.g. user_id,tenant), so that attributes.<key>:value is a "
+                        "lookup; each costs the writer about as much as a request key.",
+    "archive_dir": "Directory where each complete week is exported to Parquet once, before "
+                   "retention empties it (docs/export.md); empty: no archive.",
 }
 
 FIELDS: tuple[dataclasses.Field[object], ...] = dataclasses.fields(Settings)

@@ -39,6 +39,7 @@ NEEDS: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/entities"): "read",
     ("GET", "/api/v1/records/{entity}"): "read",
     ("GET", "/api/v1/histogram"): "read",
+    ("GET", "/api/v1/stats"): "read",
     ("GET", "/api/v1/tail"): "read",
     ("GET", "/api/system/event-log/search"): "read",
     ("POST", "/api/system/event-log/search"): "read",

@@ -263,3 +263,68 @@ def test_rpc_dispatcher_answers_every_command(client: TestClient, body: bytes) -
     for resp in answer["resp"]:
         assert isinstance(resp["status"], int)
         assert resp["status"] == 0 or (400 <= resp["status"] < 500 and resp["status_msg"])
+
+
+# -- values that strict parsers reject (issue 16) ------------------------------------------
+def _general(**extra: Any) -> dict[str, Any]:
+    return {"kind": "general", "instant": T0 - 1000, "message": "m", **extra}
+
+
+DEEP = "[" * 40 + "1e400" + "]" * 40
+HOSTILE_VALUES = [
+    ('{"kind":"general","instant":0,"message":"m","attributes":{"a":1e400}}', "attributes"),
+    ('{"kind":"general","instant":0,"message":"m","attributes":{"a":' + DEEP + "}}",
+     "attributes"),
+    ('{"kind":"general","instant":0,"message":"m","attributes":{"a":-2e308}}', "attributes"),
+    ('{"kind":"general","instant":0,"message":"m","attributes":{"a":' + str(2**64) + "}}",
+     "attributes"),
+    ('{"kind":"general","instant":0,"message":"m","msg":{"n":' + str(2**63) + "}}", "msg"),
+    ('{"kind":"general","instant":0,"message":"m","msg":[' + str(-(2**63 + 1)) + "]}", "msg"),
+    ('{"kind":"general","instant":0,"message":"m","msg":1' + "0" * 400 + ".0}", "msg"),
+    ('{"kind":"general","instant":"0001-01-01T00:00:00Z","message":"m"}', "instant"),
+    ('{"kind":"general","instant":0,"module_name":"m","message":"m",'
+     '"error":{"message":"x","instant":"1969-12-31T23:59:59Z"}}', "error.instant"),
+]
+
+
+def test_values_strict_parsers_reject_are_400_naming_the_field(
+        client: TestClient, service: Service) -> None:
+    for line, field in HOSTILE_VALUES:  # one service for all: a loop, not parameters
+        for body, ctype in ((f"[{line}]", "application/json"),
+                            (line, "application/x-ndjson")):
+            r = client.post("/api/v1/events", content=body, headers={"Content-Type": ctype})
+            assert r.status_code == 400, (line, r.text)
+            assert r.json()["error"]["errors"][0]["field"] == field, line
+    _, rows = service.store.fetch("SELECT count(*) FROM oslog_general", ())
+    assert rows[0][0] == 0
+
+
+def test_64_bit_integers_and_long_digit_strings_are_kept(client: TestClient) -> None:
+    attrs = {"max": 2**63 - 1, "min": -(2**63), "id": "12345678901234567890123", "f": 1e300}
+    r = client.post("/api/v1/events", json=[_general(attributes=attrs)])
+    assert r.status_code == 200, r.text
+    (event,) = client.get("/api/v1/events").json()["events"]
+    assert event["attributes"] == attrs
+
+
+def test_a_nul_in_a_search_parameter_is_a_400(client: TestClient) -> None:
+    for params in ({"q": "a\x00b"}, {"message": "a\x00b"}, {"query": "a\x00b"},
+                   {"query": "message:a\x00b"}):
+        r = client.get("/api/v1/events", params=params)
+        assert r.status_code == 400 and "NUL" in r.text, r.text
+    r = client.get("/api/system/event-log/search", params={"message": "a\x00b"})
+    assert r.status_code == 400 and r.json()["fieldErrors"]["message"], r.text
+    r = client.post("/api/system/event-log/search", json={"search": {"message": "*a\x00b*"}})
+    assert r.status_code == 400 and r.json()["fieldErrors"]["search.message"], r.text
+
+
+def test_text_after_a_nul_is_searchable(client: TestClient, service: Service) -> None:
+    """A NUL is stored as U+FFFD on both stores, so the rest of the text is found."""
+    r = client.post("/api/v1/events", json=[_general(message="invoice\x00secret tail",
+                                                     message_type="Error")])
+    assert r.status_code == 200
+    wait_for_search_index(service, r.json()["ids"][0])
+    found = client.get("/api/v1/events", params={"q": "secret"}).json()["events"]
+    assert [e["message"] for e in found] == ["invoice\ufffdsecret tail"]
+    logs = client.get("/api/system/event-log/search", params={"message": "secret"}).json()
+    assert logs["total"] == 1

@@ -14,19 +14,23 @@ DOC = (Path(__file__).resolve().parents[2] / "docs" / "query.md").read_text()
 
 
 def examples() -> list[tuple[str, list[str]]]:
-    section = DOC.split("## Examples", 1)[1]
+    section = DOC.split("## Examples", 1)[1].split("## Statistics", 1)[0]
     rows = re.findall(r"^\| `(.+?)` \| (.+?) \|$", section, flags=re.M)
     out = [(query, sorted(re.findall(r"`([a-z_]+ r\d)`", finds))) for query, finds in rows]
     assert len(out) >= 10
     return out
 
 
-def test_every_example_finds_what_the_doc_says(client: TestClient) -> None:
+def load_events(client: TestClient) -> None:
     events = re.search(r"```json\n(.*?)```", DOC, flags=re.S)
     assert events is not None
     r = client.post("/api/v1/events", content=events.group(1),
                     headers={"Content-Type": "application/json"})
     assert r.status_code == 200, r.text
+
+
+def test_every_example_finds_what_the_doc_says(client: TestClient) -> None:
+    load_events(client)
     wrong = []
     for query, finds in examples():
         r = client.get("/api/v1/events", params={"query": query})
@@ -48,3 +52,14 @@ def test_the_curl_example_is_a_valid_query(client: TestClient) -> None:
     r = client.get(url.removeprefix("http://127.0.0.1:5380"), params={name: value})
     assert r.status_code == 200, r.text
     assert orjson.loads(r.content)["events"] == []
+
+
+def test_every_statistics_example_answers_what_the_doc_says(client: TestClient) -> None:
+    load_events(client)
+    section = DOC.split("## Statistics", 1)[1].split("## How it runs", 1)[0]
+    rows = re.findall(r"^\| `([a-z_]+=.+?)` \| `(.+?)` \|$", section, flags=re.M)
+    assert len(rows) >= 3
+    for request, answer in rows:
+        r = client.get("/api/v1/stats?" + request.replace(" ", "%20"))
+        assert r.status_code == 200, (request, r.text)
+        assert r.json()["rows"] == orjson.loads(answer), request

@@ -30,7 +30,7 @@ def test_groups_status_and_group_page(page: Any, web: Web) -> None:
     expect(row(page, "payment refused for order 7")).to_have_count(1)
     billing = row(page, "payment refused for order 7")
     expect(billing).to_contain_text("billing")
-    expect(billing.locator("svg.spark rect")).to_have_count(14)
+    expect(billing.locator("svg.err-spark rect")).to_have_count(14)
     assert "#errors" in page.url
     billing.locator("button[data-status=resolved]").click()
     expect(row(page, "payment refused for order 7")).to_have_count(0)  # default: open ones

@@ -154,6 +154,21 @@ def test_logged_markup_and_escapes_render_as_text(page: Any, web: Web) -> None:
     assert "<img src=x onerror=alert(1)>" in detail and "\\u001b[31m" in detail
 
 
+def test_bidi_controls_are_shown_not_obeyed(page: Any, web: Web) -> None:
+    """U+202E would show 'invoice_\u202egnp.exe' as 'invoice_exe.png': it is made visible,
+    as C0 controls are, in the list and in the detail."""
+    spoof = "invoice_\u202egnp.exe \u2066x\u2069 \u200f"
+    web.post([{"kind": "general", "instant": now_ms(), "message": spoof}])
+    sign_in(page, web.read_key)
+    search(page, "invoice_*")
+    cell = page.locator("#rows tr .c-msg")
+    expect(cell).to_have_count(1)
+    shown = cell.inner_text()
+    assert shown == "invoice_\u27e8U+202E\u27e9gnp.exe \u27e8U+2066\u27e9x\u27e8U+2069\u27e9 " \
+                    "\u27e8U+200F\u27e9"
+    assert not any(c in shown for c in "\u202e\u2066\u2069\u200f")
+
+
 def test_week_model_panel_for_admins(page: Any, web: Web) -> None:
     sign_in(page, ADMIN)
     page.click("#tab-weeks")

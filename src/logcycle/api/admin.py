@@ -18,6 +18,13 @@ async def health(request: Request) -> Response:
     svc = svc_of(request)
     if not svc.ready:
         return JSON({"status": "starting"}, status_code=503, headers={"Retry-After": "1"})
+    store = svc.store.health()  # two stat() calls on SQLite: cheap enough for the loop
+    if store.refused:
+        return JSON({"status": "failing", "problems": store.problems, "version": __version__},
+                    status_code=503, headers={"Retry-After": "5"})
+    if store.problems:  # writes are still taken: say what fails behind them
+        return JSON({"status": "degraded", "problems": store.problems,
+                     "version": __version__})
     return JSON({"status": "ok", "version": __version__})
 
 
@@ -37,6 +44,7 @@ def _status(svc: Service) -> dict[str, Any]:
         "retention_weeks": svc.settings.retention_weeks,
         "held": {str(c): w for c, w in sorted(svc.store.held().items())},
         "tables": svc.store.table_sizes(),
+        "problems": svc.store.health().problems,
         "writer": {"pending_events": svc.writer.pending, "commits": svc.writer.commits,
                    "failures": svc.writer.failures},
     }

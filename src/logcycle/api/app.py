@@ -13,7 +13,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute
+from starlette.routing import BaseRoute, Match, Route
 
 from logcycle.api import (
     admin,
@@ -26,6 +26,7 @@ from logcycle.api import (
     records,
     rpc,
     session,
+    stats,
     tail,
 )
 from logcycle.api.errors import error_response, handle_logcycle_error, handle_unexpected
@@ -42,7 +43,22 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         err = LogcycleError(str(exc.detail))
         err.status = exc.status_code
         err.code = "method_not_allowed" if exc.status_code == 405 else "http_error"
-    return error_response(request, err)
+    response = error_response(request, err)
+    response.headers.update(exc.headers or {})
+    if exc.status_code == 405:
+        response.headers["Allow"] = _allowed(request)
+    return response
+
+
+def _allowed(request: Request) -> str:
+    """Every method some route takes at this path (Starlette names only the first
+    route's, and GET and POST of one path are often two routes)."""
+    methods: set[str] = set()
+    for route in request.app.routes:
+        if isinstance(route, Route) and route.methods \
+                and route.matches(request.scope)[0] is not Match.NONE:
+            methods |= route.methods
+    return ", ".join(sorted(methods))
 
 
 def create_app(service: Service, *, extra_routes: list[BaseRoute] | None = None) -> Starlette:
@@ -55,7 +71,7 @@ def create_app(service: Service, *, extra_routes: list[BaseRoute] | None = None)
             service.close()
 
     routes: list[BaseRoute] = [*admin.routes, *events.routes, *records.routes,
-                               *histogram.routes, *groups.routes, *alerts.routes,
+                               *histogram.routes, *stats.routes, *groups.routes, *alerts.routes,
                                *tail.routes, *session.routes,
                                *eventlog.routes, *rpc.routes, *openapi.routes,
                                *web.routes,

@@ -77,7 +77,7 @@ class _Fields:
             return None
         return raw
 
-    def text(self, raw: Any, name: str, max_len: int) -> str | None:
+    def text(self, raw: Any, name: str, max_len: int, *, search: bool = False) -> str | None:
         if raw is None:
             return None
         if not isinstance(raw, str):
@@ -85,6 +85,9 @@ class _Fields:
             return None
         if len(raw) > max_len:
             self.bad(name, "tooLong", f"must be at most {max_len} characters")
+            return None
+        if search and "\x00" in raw:  # stored text holds none (NUL is stored as U+FFFD)
+            self.bad(name, "invalid", "must not contain a NUL character")
             return None
         return raw
 
@@ -103,7 +106,7 @@ def parse_search(values: Mapping[str, Any], prefix: str) -> EventLogSearch:
         f.bad("type", "invalid", f"must be one of {', '.join(TYPES)}")
     column, descending = _order(f, values.get("orderBy"))
     s = EventLogSearch(
-        message=f.text(values.get("message"), "message", MAX_PATTERN),
+        message=f.text(values.get("message"), "message", MAX_PATTERN, search=True),
         start=_instant(f.integer(values.get("start"), "start", 0, 2**63 - 1)),
         end=_instant(f.integer(values.get("end"), "end", 0, 2**63 - 1)),
         type=type_,

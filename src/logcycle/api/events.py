@@ -117,6 +117,7 @@ def parse_query(text: str | None, kinds: tuple[str, ...]) -> Query | None:
     """The ``query`` parameter (docs/query.md), its fields checked against ``kinds``."""
     if text is None or not text.strip():
         return None
+    parse_text(text, "query", max_len=len(text))  # a NUL: 400, as for q and message
     q = parse(text)
     check_fields(q, kinds)
     return q

@@ -162,6 +162,16 @@ OPERATIONS: list[tuple[str, str, Schema]] = [
     op("get", "/api/v1/histogram", "Matching events per time bucket", scope="read", ok=OBJ,
        params=[*FILTERS, query("buckets", {"type": "integer", "minimum": 1, "maximum": 1000})],
        errors=(400, 503)),
+    op("get", "/api/v1/stats", "Metrics of matching events per group and time bucket",
+       scope="read", errors=(400, 503),
+       params=[*FILTERS, query("by", STR, "fields to group by, comma separated"),
+               query("metrics", STR, "count, error_rate, avg(f), min(f), max(f), sum(f), "
+                     "p50(f), p90(f), p95(f), p99(f), count_distinct(f)"),
+               query("interval", STR, "time buckets, 1m to 1w"),
+               query("order", STR, "a metric, then asc or desc"),
+               query("limit", {"type": "integer", "minimum": 1, "maximum": 10000})],
+       ok={"type": "object", "required": ["rows"], "properties": {
+           "rows": {"type": "array", "items": OBJ}}}),
     op("get", "/api/v1/tail", "Live tail (server-sent events)", scope="read", ok=STR,
        media="text/event-stream", errors=(400, 503),
        params=[p for p in FILTERS if p["name"] not in ("start", "end")]

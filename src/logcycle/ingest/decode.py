@@ -33,7 +33,8 @@ from logcycle.kinds import (
     Kind,
 )
 
-_INSTANT = (Annotated[int, msgspec.Meta(ge=0, le=253_402_300_799_999)]
+MAX_INSTANT_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+_INSTANT = (Annotated[int, msgspec.Meta(ge=0, le=MAX_INSTANT_MS)]
             | Annotated[str, msgspec.Meta(min_length=1, max_length=64)])
 _PY_TYPES: dict[FieldType, Any] = {
     FieldType.TEXT: Annotated[str, msgspec.Meta(max_length=MAX_TEXT)],
@@ -47,6 +48,8 @@ _PY_TYPES: dict[FieldType, Any] = {
 
 
 _ABSENT = msgspec.Raw()
+MAX_ERRORS = 100  # invalid events named in one 400
+_RAW_ARRAY = msgspec.json.Decoder(list[msgspec.Raw])
 
 
 def _struct(kind: Kind, *, tagged: bool, all_optional: bool = False) -> type[msgspec.Struct]:
@@ -136,7 +139,10 @@ def _parse_instant(value: int | str, field: str, index: int) -> int:
         raise _bad(index, field, f"not an ISO 8601 instant or epoch ms: {value!r}") from None
     if dt.tzinfo is None:
         raise _bad(index, field, f"ISO 8601 instant {value!r} needs a UTC offset (e.g. Z)")
-    return int(dt.timestamp() * 1000)
+    ms = int(dt.timestamp() * 1000)
+    if not 0 <= ms <= MAX_INSTANT_MS:  # as for integer instants: 1970 to 9999
+        raise _bad(index, field, f"{value!r} is before 1970 (negative epoch ms) or after 9999")
+    return ms
 
 
 def _bad(index: int, field: str, message: str) -> BadRequest:
@@ -144,14 +150,29 @@ def _bad(index: int, field: str, message: str) -> BadRequest:
                       errors=[FieldError(field=field, message=message, index=index)])
 
 
-def _depth_ok(value: Any, depth: int = 0) -> bool:
+# Only JSON holding one of these can hold a number that strict parsers refuse (an integer
+# beyond 64 bits, a float beyond double range): the rest is never decoded here.
+_BIG_NUMBER = re.compile(rb"\d{19}|[eE][+-]?\d{3}")
+INT64 = range(-(2**63), 2**63)
+
+
+def _json_problem(value: Any, depth: int = 0) -> str | None:
+    """Why a decoded JSON value is refused (too deep, an integer beyond 64 bits), or None."""
     if depth > MAX_JSON_DEPTH:
-        return False
+        return f"JSON nested deeper than {MAX_JSON_DEPTH} levels"
     if isinstance(value, dict):
-        return all(_depth_ok(v, depth + 1) for v in value.values())
-    if isinstance(value, list):
-        return all(_depth_ok(v, depth + 1) for v in value)
-    return True
+        items: Any = value.values()
+    elif isinstance(value, list):
+        items = value
+    elif type(value) is int and value not in INT64:
+        return f"integer {str(value)[:30]} does not fit in 64 bits"
+    else:
+        return None
+    for v in items:
+        why = _json_problem(v, depth + 1)
+        if why:
+            return why
+    return None
 
 
 def _json_text(raw: msgspec.Raw, field: str, index: int, object_only: bool) -> str | None:
@@ -162,13 +183,17 @@ def _json_text(raw: msgspec.Raw, field: str, index: int, object_only: bool) -> s
         raise _bad(index, field, f"larger than {MAX_JSON_BYTES} bytes of JSON")
     if object_only and not data.startswith(b"{"):
         raise _bad(index, field, "must be a JSON object")
-    if data.count(b"{") + data.count(b"[") > MAX_JSON_DEPTH:
+    if data.count(b"{") + data.count(b"[") > MAX_JSON_DEPTH or _BIG_NUMBER.search(data):
         try:
-            ok = _depth_ok(msgspec.json.decode(data))
+            why = _json_problem(msgspec.json.decode(data))
         except RecursionError:
-            ok = False
-        if not ok:
-            raise _bad(index, field, f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+            why = f"JSON nested deeper than {MAX_JSON_DEPTH} levels"
+        except msgspec.ValidationError as exc:  # 1e400: "Number out of range"
+            why = f"{str(exc).split(' - at ')[0]} (numbers must fit in a double)"
+        except msgspec.DecodeError as exc:
+            why = f"invalid JSON: {exc}"
+        if why:
+            raise _bad(index, field, why)
     return data.decode()
 
 
@@ -239,29 +264,62 @@ class BatchDecoder:
         try:
             structs = self._array.decode(body)
         except msgspec.ValidationError as exc:
-            raise self._invalid(_field_error(exc, None)) from None
+            first = self._invalid(_field_error(exc, None))
+            raise self._every_error(body, now_ms, first) from None
         except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
             raise BadRequest(f"invalid JSON: {_reason(exc)}", code="invalid_json") from None
-        return self._prepare(structs, now_ms, nul=_may_hold_nul(body))
+        try:
+            return self._prepare(structs, now_ms, nul=_may_hold_nul(body))
+        except BadRequest as exc:
+            if exc.code != "invalid_event":
+                raise
+            raise self._every_error(body, now_ms, exc) from None
+
+    def _every_error(self, body: bytes, now_ms: int, first: BadRequest) -> BadRequest:
+        """The 400 for a JSON array with an invalid event: every invalid event named (up
+        to MAX_ERRORS), found by validating the items one by one; only a batch already
+        refused pays for this."""
+        try:
+            items = _RAW_ARRAY.decode(body)
+        except (msgspec.DecodeError, RecursionError):
+            return first
+        if len(items) > self.max_batch:
+            return self._too_many()
+        errors = self.decode_each([bytes(i) for i in items], now_ms=now_ms,
+                                  max_errors=MAX_ERRORS).rejected
+        return _combined(errors) if errors else first
 
     def decode_ndjson(self, body: bytes, *, now_ms: int) -> Batch:
         """Validate newline-delimited JSON: one event per non-empty line."""
+        lines = [line for line in body.split(b"\n") if line.strip()]
+        if len(lines) > self.max_batch:
+            raise self._too_many()
         structs: list[msgspec.Struct] = []
-        for line in body.split(b"\n"):
-            if not line.strip():
-                continue
-            if len(structs) >= self.max_batch:
-                raise self._too_many()
+        for i, line in enumerate(lines):
             try:
                 structs.append(self._one.decode(line))
-            except msgspec.ValidationError as exc:
-                raise self._invalid(_field_error(exc, len(structs))) from None
-            except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
-                raise BadRequest(f"invalid JSON on event line {len(structs)}: {_reason(exc)}",
-                                 code="invalid_json") from None
-        return self._prepare(structs, now_ms, nul=_may_hold_nul(body))
+            except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError,
+                    RecursionError):
+                raise self._every_line_error(lines, now_ms, i) from None
+        try:
+            return self._prepare(structs, now_ms, nul=_may_hold_nul(body))
+        except BadRequest as exc:
+            if exc.code != "invalid_event":
+                raise
+            raise _combined(self.decode_each(lines, now_ms=now_ms,
+                                             max_errors=MAX_ERRORS).rejected) from None
 
-    def decode_each(self, items: list[bytes], *, now_ms: int) -> Partial:
+    def _every_line_error(self, lines: list[bytes], now_ms: int, first: int) -> BadRequest:
+        """The 400 for NDJSON with an invalid line: every invalid event (up to
+        MAX_ERRORS); a line that is not JSON at all keeps the code ``invalid_json``."""
+        errors = self.decode_each(lines, now_ms=now_ms, max_errors=MAX_ERRORS).rejected
+        out = _combined(errors)
+        if errors[0].message.startswith("invalid JSON"):
+            out.code = "invalid_json"
+        return out
+
+    def decode_each(self, items: list[bytes], *, now_ms: int,
+                    max_errors: int | None = None) -> Partial:
         """Validate each item (one native event as JSON bytes) on its own: the protocol
         adapters (``ingest/protocols/``) answer per item, so one bad event rejects only
         itself. ``Partial.indexes[i]`` is the position in ``items`` of ``events[i]``.
@@ -287,6 +345,8 @@ class BatchDecoder:
                 out.events.append(self._one_event(s, i, limit))
             except BadRequest as exc:
                 out.rejected.extend(exc.errors or [FieldError("$", exc.message, i)])
+                if max_errors is not None and len(out.rejected) >= max_errors:
+                    break
                 continue
             out.indexes.append(i)
             out.nul = out.nul or _may_hold_nul(item)
@@ -338,6 +398,17 @@ class BatchDecoder:
         out.error = with_fingerprint(tuple(values))
         if err.attributes is not _ABSENT:
             out.error_attributes = _json_text(err.attributes, "error.attributes", index, True)
+
+
+def _combined(errors: list[FieldError]) -> BadRequest:
+    """One 400 naming every invalid event of a refused batch (each error has its index)."""
+    first = errors[0]
+    more = len({e.index for e in errors}) - 1
+    tail = (f" (and {more} more invalid event{'s' if more > 1 else ''}"
+            f"{', the first ' + str(MAX_ERRORS) + ' listed' if len(errors) >= MAX_ERRORS else ''})"
+            if more else "")
+    return BadRequest(f"event {first.index}: {first.field}: {first.message}{tail}; nothing of "
+                      "the batch was stored", code="invalid_event", errors=errors[:MAX_ERRORS])
 
 
 def _may_hold_nul(body: bytes) -> bool:

@@ -59,6 +59,9 @@ class Maintain:
 
     now_ms: int
     force: bool = False
+    # The server's own runs (at start, at each turn): a store ahead of the clock is left
+    # as it is (no Conflict, nothing emptied) and the result may be None.
+    catch_up: bool = False
     size: int = 1
 
 

@@ -63,7 +63,9 @@ class Writer:
         self._next_rotation = 0
         self._next_reindex = 0
         self.reindex_interval_ms = 1000
-        self._dirty = False
+        # True at start: indexes built behind the writer catch up once at start (after an
+        # upgrade added one, or rows written by a process that stopped before indexing).
+        self._dirty = True
         self.search_index = SearchIndexPacer()
         self.commits = 0
         self.failures = 0
@@ -280,4 +282,4 @@ class Writer:
         fut: concurrent.futures.Future[Any] = concurrent.futures.Future()
         with self._lock:
             self._pending += 1
-        self._commit([(Maintain(now), fut)], 1)
+        self._commit([(Maintain(now, catch_up=True), fut)], 1)

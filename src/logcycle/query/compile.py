@@ -16,7 +16,7 @@ that kind's tables altogether.
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,22 +37,26 @@ class Sql:
 
 Compiled = Sql | bool
 Expr = lang.Expr
+# The store's index of top-level attributes for the table being read: (key, value as
+# text) → a WHERE fragment and its parameters, or None (Store.attribute_condition).
+Index = Callable[[str, str], "tuple[str, list[Any]] | None"]
 _INTEGER = {"id", "error_id"}
 _OPS = {">": ">", ">=": ">=", "<": "<", "<=": "<="}
 
 
-def to_sql(e: lang.Expr, kind: str, d: Dialect) -> Compiled:
-    """``e`` for the rows of ``kind``: SQL, or True/False when it does not depend on them."""
+def to_sql(e: lang.Expr, kind: str, d: Dialect, index: Index | None = None) -> Compiled:
+    """``e`` for the rows of ``kind``: SQL, or True/False when it does not depend on them.
+    ``index`` (for one table) serves ``attributes.<key>:value`` where it can."""
     if isinstance(e, lang.Term):
-        return _term(e, kind, d)
+        return _term(e, kind, d, index)
     if isinstance(e, lang.Not):
-        inner = to_sql(e.item, kind, d)
+        inner = to_sql(e.item, kind, d, index)
         if isinstance(inner, bool):
             return not inner
         # A term on a NULL column is NULL, and NOT NULL is NULL: "not ada" must keep the
         # rows without a user.
         return Sql(f"NOT COALESCE(({inner.text}), FALSE)", inner.params)
-    parts = [to_sql(item, kind, d) for item in e.items]
+    parts = [to_sql(item, kind, d, index) for item in e.items]
     absorbing = isinstance(e, lang.Or)  # True absorbs an OR, False an AND
     if absorbing in parts:
         return absorbing
@@ -107,7 +111,7 @@ def _pattern(t: lang.Term) -> MessagePattern | None:
     return substring_pattern(value) if t.op == "phrase" else wildcard_pattern(value)
 
 
-def _term(t: lang.Term, kind: str, d: Dialect) -> Compiled:
+def _term(t: lang.Term, kind: str, d: Dialect, index: Index | None) -> Compiled:
     columns = KINDS[kind].columns
     if t.field is None:
         if "message" not in columns:
@@ -122,7 +126,12 @@ def _term(t: lang.Term, kind: str, d: Dialect) -> Compiled:
     if root not in columns:
         return False
     if dot:
-        return _json_term(t, root, path.split("."), d)
+        keys = path.split(".")
+        if index is not None and root == "attributes" and len(keys) == 1 and t.op == "eq":
+            found = index(keys[0], _json_text(t.value))
+            if found is not None:
+                return Sql(found[0], tuple(found[1]))
+        return _json_term(t, root, keys, d)
     return _column_term(t, root, d)
 
 
@@ -194,12 +203,13 @@ def _json_text(value: object) -> str:
     return str(value)
 
 
-def where_for(q: lang.Expr | None, kind: str, d: Dialect) -> tuple[list[str], list[Any]]:
+def where_for(q: lang.Expr | None, kind: str, d: Dialect,
+              index: Index | None = None) -> tuple[list[str], list[Any]]:
     """The clauses (zero or one) that ``q`` adds to a query of ``kind``'s table. Callers
     skip kinds where :func:`possible` is False; a False here reads nothing."""
     if q is None:
         return [], []
-    sql = to_sql(q, kind, d)
+    sql = to_sql(q, kind, d, index)
     if sql is True:
         return [], []
     if sql is False:

@@ -11,6 +11,7 @@ the cycles that can hold matches.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -81,17 +82,19 @@ def time_range(start: int | None, end: int | None, p: str) -> tuple[list[str], l
 def _where(f: EventFilter, p: str, like: str, after: int | None,
            rk: tuple[str, list[Any]] | None = None, *, kind: str | None = None,
            dialect: schema.Dialect | None = None,
-           query: qc.Expr | bool | None = True) -> tuple[str, list[Any]]:
+           query: qc.Expr | bool | None = True,
+           index: qc.Index | None = None) -> tuple[str, list[Any]]:
     """The WHERE clause of ``f`` over one table of ``kind``. ``query``: True for all of
     ``f.query``, or the part of it left to add (None: nothing; the caller searched the
-    message with the rest)."""
+    message with the rest). ``index``: the store's attribute index of that table
+    (:func:`attribute_index`)."""
     clauses: list[str] = []
     params: list[Any] = []
     expr = (f.query.expr if f.query is not None else None) if query is True else query
     if expr is not None and expr is not False:
         if kind is None or dialect is None:
             raise ValueError("a filter with a query needs the kind and the dialect")
-        clauses, params = qc.where_for(expr, kind, dialect)
+        clauses, params = qc.where_for(expr, kind, dialect, index)
     if rk is not None:
         clauses.append(rk[0])
         params.extend(rk[1])
@@ -112,6 +115,11 @@ def _where(f: EventFilter, p: str, like: str, after: int | None,
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
+def attribute_index(store: Store, kind: str, cycle: int) -> qc.Index:
+    """The store's index of top-level attributes for ``oslog_<kind>_<cycle>``."""
+    return functools.partial(store.attribute_condition, kind, cycle)
+
+
 def _pattern(f: EventFilter) -> tuple[MessagePattern | None, qc.Expr | bool | None]:
     """The message pattern a search of ``f`` reads through the store's message search
     (``q``/``message``, else a bare word of ``f.query``) and what of ``f.query`` is left
@@ -130,15 +138,16 @@ def _search(store: Store, f: EventFilter, kind: str, cycle: int, after: int | No
     writer, exact; store/sqlite_search.py)."""
     d = store.dialect
     pattern, rest = _pattern(f)
+    index = attribute_index(store, kind, cycle)
     where, params = _where(dataclasses.replace(f, q=None), d.param, d.like, None, rk,
-                           kind=kind, dialect=d, query=rest)
+                           kind=kind, dialect=d, query=rest, index=index)
     if pattern is not None:
         columns = KINDS[kind].columns
         q = MessageQuery(kind=kind, cycles=(cycle,), columns=columns, pattern=pattern,
                          where=(where.removeprefix(" WHERE "),) if where else (),
                          params=tuple(params), below_id=after, limit=limit)
         return [(r[0], to_event(kind, list(columns), r)) for r in store.search_messages(q).rows]
-    where, params = _where(f, d.param, d.like, after, rk, kind=kind, dialect=d)
+    where, params = _where(f, d.param, d.like, after, rk, kind=kind, dialect=d, index=index)
     names, rows = store.fetch(f"SELECT * FROM {schema.table(kind, cycle)}{where} "
                               f"ORDER BY id DESC LIMIT {d.param}", [*params, limit])
     return [(r[0], to_event(kind, names, r)) for r in rows]
@@ -160,7 +169,8 @@ def list_events(store: Store, f: EventFilter, *, after: int | None, limit: int,
             if searched and "message" in KINDS[kind].columns:
                 batch.extend(_search(store, f, kind, cycle, after, rk, limit + 1 - len(found)))
                 continue
-            where, params = _where(f, d.param, d.like, after, rk, kind=kind, dialect=d)
+            where, params = _where(f, d.param, d.like, after, rk, kind=kind, dialect=d,
+                                   index=attribute_index(store, kind, cycle))
             sql = (f"SELECT * FROM {schema.table(kind, cycle)}{where} "
                    f"ORDER BY id DESC LIMIT {d.param}")
             names, rows = store.fetch(sql, [*params, limit + 1 - len(found)])

@@ -21,7 +21,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from logcycle import cycles
-from logcycle.query.events import _where, weeks_to_read
+from logcycle.query.events import _where, attribute_index, weeks_to_read
 from logcycle.query.filters import EventFilter
 from logcycle.store import schema
 from logcycle.store.base import Store
@@ -83,7 +83,8 @@ def count_table(store: Store, kind: str, cycle: int, f: EventFilter,
     d = store.dialect
     p = d.param
     ranged = dataclasses.replace(f, start=b.start, end=b.end)
-    where, params = _where(ranged, p, d.like, None, kind=kind, dialect=d)
+    where, params = _where(ranged, p, d.like, None, kind=kind, dialect=d,
+                           index=attribute_index(store, kind, cycle))
     # CAST: PostgreSQL must divide integers (psycopg may send a Python int as numeric).
     sql = (f"SELECT (insert_instant - CAST({p} AS BIGINT)) / CAST({p} AS BIGINT) AS bucket, "
            f"count(*) FROM {schema.table(kind, cycle)}{where} GROUP BY 1")

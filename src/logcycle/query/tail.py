@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from logcycle import cycles
 from logcycle.kinds import KINDS
-from logcycle.query.events import _where, to_event, weeks_to_read
+from logcycle.query.events import _where, attribute_index, to_event, weeks_to_read
 from logcycle.query.filters import EventFilter
 from logcycle.store import schema
 from logcycle.store.base import Store
@@ -56,7 +56,8 @@ def events_after(store: Store, f: EventFilter, after: int, upto: int, *, limit: 
     for week in weeks:
         cycle = week % cycles.CYCLES
         for kind in f.searched_kinds():
-            where, params = _where(timeless, p, d.like, None, kind=kind, dialect=d)
+            where, params = _where(timeless, p, d.like, None, kind=kind, dialect=d,
+                                   index=attribute_index(store, kind, cycle))
             where = (f"{where} AND id > {p} AND id <= {p}" if where
                      else f" WHERE id > {p} AND id <= {p}")
             names, rows = store.fetch(

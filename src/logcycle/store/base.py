@@ -29,6 +29,19 @@ class MaintenanceReport:
 
 
 @dataclass(frozen=True, slots=True)
+class StoreHealth:
+    """``refused``: why no write is acknowledged any more (None: writes are taken);
+    ``warnings``: what fails behind the writes (they are still taken)."""
+
+    refused: str | None = None
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def problems(self) -> list[str]:
+        return [p for p in (self.refused, *self.warnings) if p]
+
+
+@dataclass(frozen=True, slots=True)
 class KeyRow:
     id: int
     hash: str
@@ -67,6 +80,14 @@ class Store(Protocol):
             tuple[str, list[Any]]:
         """A WHERE fragment (and its parameters) selecting one request's rows of
         ``oslog_<kind>_<cycle>``, using whatever index the engine keeps for it."""
+        ...
+
+    def attribute_condition(self, kind: str, cycle: int, key: str, value: str) -> \
+            tuple[str, list[Any]] | None:
+        """A WHERE fragment (and its parameters) selecting the rows of
+        ``oslog_<kind>_<cycle>`` whose ``attributes.<key>`` equals ``value`` as the query
+        language compares it, through an index the engine keeps (SQLite: built behind the
+        writer, store/sqlite_fields.py); None when it keeps none for it."""
         ...
 
     def search_messages(self, query: MessageQuery) -> MessageResult:
@@ -111,5 +132,10 @@ class Store(Protocol):
         ...
 
     def revoke_key(self, key_id: int, now_ms: int) -> bool: ...
+
+    def health(self) -> StoreHealth:
+        """Why the store refuses writes (its files were deleted) and what fails behind it
+        (checkpoints), in words for /health and /api/v1/status."""
+        ...
 
     def close(self) -> None: ...

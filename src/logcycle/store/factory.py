@@ -12,7 +12,8 @@ def make_store(settings: Settings) -> Store:
     if url.startswith("sqlite:///"):
         from logcycle.store.sqlite import SQLiteStore
         return SQLiteStore(url, tz=settings.tz, retention_weeks=settings.retention_weeks,
-                           durability=settings.durability)
+                           durability=settings.durability,
+                           index_attributes=settings.attribute_keys)
     if url.startswith(("postgresql://", "postgres://")):
         try:
             from logcycle.store.postgres import PostgresStore  # type: ignore[import-not-found,unused-ignore]

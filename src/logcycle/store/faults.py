@@ -29,7 +29,7 @@ from typing import Any
 
 from logcycle.errors import StoreUnavailable
 from logcycle.ingest.tasks import EventBatch, RecordBatch, WriteTask
-from logcycle.store.base import KeyRow, MaintenanceReport, Rows, Store
+from logcycle.store.base import KeyRow, MaintenanceReport, Rows, Store, StoreHealth
 from logcycle.store.schema import Dialect
 from logcycle.store.search import MessageQuery, MessageResult
 
@@ -127,6 +127,8 @@ class FaultyStore:
     def small_writes(self, sql: str, rows: list[tuple[Any, ...]], *,
                      returning: bool = False) -> list[tuple[Any, ...]]:
         return self.inner.small_writes(sql, rows, returning=returning)
+    def health(self) -> StoreHealth:
+        return self.inner.health()
 
     def close(self) -> None:
         self.inner.close()

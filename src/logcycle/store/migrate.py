@@ -27,7 +27,8 @@ from logcycle import cycles
 from logcycle.errors import LogcycleError
 from logcycle.kinds import KINDS
 from logcycle.store import alertrules, errorgroups, schema
-from logcycle.store.postgres import PostgresStore, without_nul
+from logcycle.store.postgres import PostgresStore
+from logcycle.store.sqlstore import without_nul
 
 CHUNK = 5000
 _BOOKKEEPING = {

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -21,14 +22,34 @@ from zoneinfo import ZoneInfo
 from logcycle import cycles
 from logcycle.errors import LogcycleError, StorageFull, StoreUnavailable
 from logcycle.kinds import KINDS
-from logcycle.store import errorgroups, schema, search, sqlite_search
-from logcycle.store.base import KeyRow, MaintenanceReport, Rows
-from logcycle.store.sqlstore import SqlStore
+from logcycle.store import errorgroups, schema, search, sqlite_fields, sqlite_search
+from logcycle.store.base import KeyRow, MaintenanceReport, Rows, StoreHealth
+from logcycle.store.sqlstore import SqlStore, without_nul
 
 QUERY_TIMEOUT_S = 10.0
 CHECKPOINT_EVERY_S = 1.0
 MAX_WAL_BYTES = 256 * 1024 * 1024
 log = logging.getLogger("logcycle.store")
+
+
+FileId = tuple[int, int] | None
+
+
+def file_id(path: Path) -> FileId:
+    """The identity of the file at ``path`` (device, inode), None when there is none."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _create_private(path: Path) -> None:
+    """Create an empty database file readable by its owner only (0600, as secret.key), if
+    there is none: SQLite gives the -wal and -shm files the database file's mode. An
+    existing file keeps its mode (someone may have opened it to a group on purpose)."""
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 def path_of(url: str) -> Path:
@@ -42,8 +63,9 @@ class SQLiteStore(SqlStore):
     dialect = schema.SQLITE
 
     def __init__(self, url: str, *, tz: ZoneInfo, retention_weeks: int,
-                 durability: str = "normal") -> None:
+                 durability: str = "normal", index_attributes: tuple[str, ...] = ()) -> None:
         super().__init__(url, tz=tz, retention_weeks=retention_weeks)
+        self.index_attributes = tuple(sorted(set(index_attributes)))
         if durability not in ("normal", "full"):
             raise ValueError(f"durability must be normal or full, got {durability!r}")
         self.path = path_of(url)
@@ -53,10 +75,23 @@ class SQLiteStore(SqlStore):
         self._readers: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._checkpointer: sqlite3.Connection | None = None
+        # (st_dev, st_ino) of the database file and of its -wal, taken at open: a commit
+        # is acknowledged only if both are still the files this store writes to.
+        self._identity: tuple[FileId, FileId] | None = None
+        self._lost: str | None = None  # why this store must not acknowledge writes
+        self._checkpoint_error: str | None = None
 
     def _connect(self, *, readonly: bool) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
                                timeout=30.0)
+        try:
+            self._configure(conn, readonly=readonly)
+        except sqlite3.Error:
+            conn.close()  # not left open read-only (a file it could not write), for reuse
+            raise
+        return conn
+
+    def _configure(self, conn: sqlite3.Connection, *, readonly: bool) -> None:
         conn.execute("PRAGMA busy_timeout = 30000")
         conn.execute("PRAGMA cache_size = -65536")
         conn.execute("PRAGMA temp_store = MEMORY")
@@ -74,12 +109,12 @@ class SQLiteStore(SqlStore):
             # and write every freed page: 1.2 s instead of 0.1 s for a week of a million
             # events. FAST leaves freed pages as they are until new rows reuse them.
             conn.execute("PRAGMA secure_delete = FAST")
-        return conn
 
     def open(self, now_ms: int, *, maintain: bool = True) -> MaintenanceReport | None:
         """Create the file and schema if needed, then catch up rotation as of ``now_ms``."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            _create_private(self.path)
             self._writer = self._connect(readonly=False)
             conn = self._writer
             conn.execute("BEGIN IMMEDIATE")
@@ -89,13 +124,13 @@ class SQLiteStore(SqlStore):
             for c in range(cycles.CYCLES):
                 for stmt in schema.rk_table_ddl(c):
                     conn.execute(stmt)
-            for stmt in sqlite_search.ddl():
+            for stmt in sqlite_search.ddl() + sqlite_fields.ddl():
                 conn.execute(stmt)
             report = None
             if maintain or self._meta(conn, "current_week") is None:
-                report = self._maintain(conn, cycles.week_of(now_ms, self.tz), now_ms,
-                                        force=False)
+                report = self._catch_up(conn, now_ms)
             conn.execute("COMMIT")
+            self._identity = self._files()
             return report
         except sqlite3.Error as exc:
             if self._writer is not None:
@@ -106,18 +141,56 @@ class SQLiteStore(SqlStore):
                 self._rollback(self._writer)
             raise
 
+    # -- the files under the store: deleted or replaced behind its back -------------------
+    def _files(self) -> tuple[FileId, FileId]:
+        return file_id(self.path), file_id(self._wal_path())
+
+    def _wal_path(self) -> Path:
+        return self.path.with_name(self.path.name + "-wal")
+
+    def _check_files(self) -> None:
+        """Raise (and remember why) when the database file or its -wal is no longer the
+        file this store opened: SQLite would go on committing into a deleted inode, and
+        every write acknowledged from then on would be lost at the next start."""
+        if self._lost is None and self._identity is not None \
+                and self._files() != self._identity:
+            gone = [name for name, was, now in zip(
+                (self.path.name, self._wal_path().name), self._identity, self._files(),
+                strict=True) if was != now]
+            self._lost = (f"the store's file {' and '.join(gone)} in {self.path.parent} was "
+                          "deleted or replaced while the server ran: writes are refused "
+                          "from now on; restore the files or restart the server")
+            log.critical("STORE FILES LOST: %s", self._lost)
+        if self._lost is not None:
+            raise StoreUnavailable(self._lost, code="store_files_lost")
+
+    def health(self) -> StoreHealth:
+        with contextlib.suppress(StoreUnavailable):
+            self._check_files()
+        behind = super().health().warnings
+        return StoreHealth(self._lost, (*behind, *([self._checkpoint_error]
+                                                   if self._checkpoint_error else [])))
+
     # -- hooks ----------------------------------------------------------------------------
     def _wconn(self) -> sqlite3.Connection:
         if self._writer is None:
             raise StoreUnavailable("the store is not open")
+        if self._lost is not None:
+            raise StoreUnavailable(self._lost, code="store_files_lost")
         return self._writer
+
+    def _close_group(self, conn: Any, next_id: int, turn: int) -> None:
+        super()._close_group(conn, next_id, turn)
+        self._check_files()  # after COMMIT: a deletion just before it is caught too
 
     def _begin(self, conn: Any) -> None:
         conn.execute("BEGIN IMMEDIATE")
 
     def _insert_many(self, conn: Any, sql: str, kind: str, cycle: int,
                      rows: list[tuple[Any, ...]], *, nul: bool = True) -> None:
-        conn.executemany(sql, rows)  # SQLite text holds NUL as it is
+        # SQLite text would hold NUL, but LIKE and FTS5 stop reading at it: text after a NUL
+        # could never be found. Stored as U+FFFD, as on PostgreSQL.
+        conn.executemany(sql, without_nul(rows) if nul else rows)
 
     def _empty(self, conn: Any, table: str) -> None:
         # DELETE without WHERE uses SQLite's truncate optimization: pages are freed whole,
@@ -140,10 +213,12 @@ class SQLiteStore(SqlStore):
         return True
 
     def _reindex(self, conn: Any) -> int:
-        """Index the request keys of the rows written since the last run (sqlstore.py),
-        and fold new errors into their groups (store/errorgroups.py); the keys indexed."""
+        """Index the request keys (sqlstore.py) and the attributes (sqlite_fields.py) of
+        the rows written since the last run, and fold new errors into their groups
+        (store/errorgroups.py); the rows indexed (error groups not counted)."""
         high = (self._meta(conn, "next_id") or 1) - 1
-        done = self._copy_request_keys(conn, high)
+        done = (self._copy_request_keys(conn, high)
+                + sqlite_fields.copy(conn, high, self.index_attributes))
         errorgroups.index_errors(conn, self.dialect, high)
         return done
 
@@ -151,6 +226,11 @@ class SQLiteStore(SqlStore):
         super()._empty_cycle(conn, cycle)
         conn.execute(f"DELETE FROM {schema.rk_table(cycle)}")
         sqlite_search.empty_cycle(conn, cycle)
+        sqlite_fields.empty_cycle(conn, cycle)
+
+    def attribute_condition(self, kind: str, cycle: int, key: str, value: str) -> \
+            tuple[str, list[Any]] | None:
+        return sqlite_fields.condition(kind, cycle, key, value, self.index_attributes)
 
     # -- the message search index (store/sqlite_search.py), also built behind the writer --
     def _index_search(self, conn: Any, max_rows: int) -> int:
@@ -281,14 +361,25 @@ class SQLiteStore(SqlStore):
     def checkpoint(self, *, truncate: bool = False) -> None:
         """Copy the WAL into the database file. PASSIVE never blocks the writer;
         TRUNCATE (when the WAL grew large) waits for a moment between commits."""
-        conn = self._checkpointer
-        if conn is None:
-            conn = self._checkpointer = self._connect(readonly=False)
         mode = "TRUNCATE" if truncate else "PASSIVE"
         try:
+            conn = self._checkpointer
+            if conn is None:
+                conn = self._checkpointer = self._connect(readonly=False)
             conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchall()
         except sqlite3.Error as exc:
-            log.warning("checkpoint failed: %s", exc)
+            if self._checkpointer is not None:  # reconnect next time: it may have been
+                self._checkpointer.close()      # opened while the file was unwritable
+                self._checkpointer = None
+            if self._checkpoint_error is None:
+                log.error("checkpoint failed: %s (the WAL grows until it succeeds)", exc)
+            self._checkpoint_error = (f"checkpoints fail ({exc}): the WAL grows and is not "
+                                      f"copied into {self.path.name}; check that "
+                                      f"{self.path.parent} is writable")
+        else:
+            if self._checkpoint_error is not None:
+                log.warning("checkpoints succeed again")
+            self._checkpoint_error = None
 
     def wal_bytes(self) -> int:
         wal = self.path.with_name(self.path.name + "-wal")

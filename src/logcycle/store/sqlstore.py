@@ -28,7 +28,7 @@ from logcycle.ingest.tasks import (
 )
 from logcycle.kinds import ERROR_KIND, KINDS
 from logcycle.store import alertrules, errorgroups, schema, search
-from logcycle.store.base import MaintenanceReport, Rows
+from logcycle.store.base import MaintenanceReport, Rows, StoreHealth
 
 log = logging.getLogger("logcycle.store")
 IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000
@@ -54,6 +54,7 @@ class SqlStore:
                               f"VALUES ({self.dialect.params(4)})")
         self._bg: threading.Thread | None = None
         self._bg_stop = threading.Event()
+        self._ahead: str | None = None  # why the store is ahead of the clock, for /health
 
     # -- the engine's background thread (SQLite: checkpoints; PostgreSQL: the request_key
     # indexer); the server starts it, CLI commands do not ----------------------------------
@@ -118,6 +119,12 @@ class SqlStore:
             tuple[str, list[Any]]:
         """The WHERE fragment selecting one request's rows of ``oslog_<kind>_<cycle>``."""
         return f"request_key = {self.dialect.param}", [request_key]
+
+    def attribute_condition(self, kind: str, cycle: int, key: str, value: str) -> \
+            tuple[str, list[Any]] | None:
+        """A WHERE fragment selecting the rows whose ``attributes.<key>`` equals ``value``
+        (as text) through an index the engine keeps; None: no such index, filter the JSON."""
+        return None
 
     # -- the request_key index built behind the writer (lc_rk_<cycle>), for the engines
     # that keep one: what they share -------------------------------------------------------
@@ -260,11 +267,16 @@ class SqlStore:
                 self._rollback(conn)
                 return None
             self._maintain(conn, week, now_ms, force=False)
+            self._ahead = None
         elif week < stored:
             # Another process turned the week while this one waited for the lock (or
             # its clock is behind): write into the current week's table, at its first
             # instant, so that ids, weeks and insert instants keep the same order.
+            self._note_ahead(stored, week)
             now_ms, week = cycles.week_start_ms(stored, self.tz), stored
+        elif self._ahead is not None:
+            log.warning("the clock caught up with the store's week %s", stored)
+            self._ahead = None
         results: list[Any] = []
         for task in tasks:
             result, next_id = self._one_task(conn, task, now_ms, week, next_id)
@@ -316,6 +328,8 @@ class SqlStore:
                 result = self._reindex(conn)
             elif isinstance(task, IndexSearch):
                 result = self._index_search(conn, task.max_rows)
+            elif task.catch_up:
+                result = self._catch_up(conn, task.now_ms)
             else:
                 result = self._maintain(conn, cycles.week_of(task.now_ms, self.tz),
                                         task.now_ms, force=task.force)
@@ -381,6 +395,31 @@ class SqlStore:
         return ids, next_id
 
     # -- rotation and retention -----------------------------------------------------------
+    def _catch_up(self, conn: Any, now_ms: int) -> MaintenanceReport | None:
+        """The server's own maintenance (at start, at each turn) as of ``now_ms``, except
+        that a store ahead of the clock (the clock stepped back, or ``maintain --now``
+        ran in the future) is left as it is: never rotated back, nothing emptied; writes
+        go on into its newest week (:meth:`_group`) until the clock catches up."""
+        week = cycles.week_of(now_ms, self.tz)
+        stored = self._meta(conn, "current_week")
+        if stored is not None and week < stored:
+            self._note_ahead(stored, week)
+            return None
+        return self._maintain(conn, week, now_ms, force=False)
+
+    def _note_ahead(self, stored: int, week: int) -> None:
+        """Remember (for /health) and log once that the store is ahead of the clock."""
+        ahead = (f"the store is at week {stored}, {stored - week} week(s) ahead of the "
+                 f"clock (week {week}): new events go into week {stored}, stamped with its "
+                 "first instant, until the clock catches up; nothing is emptied to go back")
+        if ahead != self._ahead:
+            log.warning("%s", ahead)
+            self._ahead = ahead
+
+    def health(self) -> StoreHealth:
+        """What keeps the store from taking writes or fails behind it (engines add theirs)."""
+        return StoreHealth(None, (self._ahead,) if self._ahead else ())
+
     def _maintain(self, conn: Any, week: int, now_ms: int, *, force: bool) -> MaintenanceReport:
         stored = self._meta(conn, "current_week")
         if stored is not None and week < stored and not force:
@@ -472,3 +511,15 @@ def _coerce(value: Any, typ: str, index: int, column: str) -> Any:
     if typ == "integer" and not -(2**63) <= value < 2**63:
         raise BadRequest(f"record {index}: {column}: integer out of range", code="invalid_record")
     return orjson.dumps(value).decode() if typ == "json" else value
+
+
+def without_nul(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """PostgreSQL text cannot hold NUL: it is stored as U+FFFD, on SQLite too (where
+    text after a NUL would escape LIKE and the search index). A scan
+    costs about 0.35 µs a row; rows are copied only when one holds a NUL."""
+    for row in rows:
+        for v in row:
+            if v.__class__ is str and "\x00" in v:
+                return [tuple(x.replace("\x00", "\ufffd") if x.__class__ is str else x
+                              for x in r) for r in rows]
+    return rows

@@ -3,12 +3,13 @@
 
 import { ApiError, api, clearKey, getKey, onUnauthorized, setKey } from './api.js';
 import { ErrorsView } from './errors.js';
+import { ReportsView } from './reports.js';
 import { RequestView } from './request.js';
 import { SearchView } from './search.js';
 import { WeeksView } from './weeks.js';
 
 const $ = (id) => document.getElementById(id);
-const VIEWS = ['search', 'request', 'weeks', 'errors'];
+const VIEWS = ['search', 'reports', 'request', 'weeks', 'errors'];
 
 class App {
   constructor() {
@@ -18,6 +19,7 @@ class App {
     this.request = new RequestView(this);
     this.weeks = new WeeksView(this);
     this.errors = new ErrorsView(this);
+    this.reports = new ReportsView(this);
   }
 
   /** Now on the server's clock (time ranges are the server's insert instants). */
@@ -28,6 +30,7 @@ class App {
     this.request.init();
     this.weeks.init();
     this.errors.init();
+    this.reports.init();
     $('signin-form').addEventListener('submit', (e) => {
       e.preventDefault();
       this.signIn($('key').value.trim());
@@ -120,7 +123,7 @@ class App {
   /** Views are in the URL's fragment (#request=<key>, #weeks), never the key. */
   go(view, key) {
     const hash = view === 'request' ? `#request=${encodeURIComponent(key ?? this.request.key ?? '')}`
-      : view === 'weeks' ? '#weeks'
+      : view === 'weeks' ? '#weeks' : view === 'reports' ? '#reports'
         : view === 'errors' ? (key ? `#error=${encodeURIComponent(key)}` : '#errors') : '#';
     if (window.location.hash !== hash) window.history.pushState(null, '', hash);
     this.route();
@@ -137,6 +140,9 @@ class App {
       this.show('errors');
       if (hash.startsWith('#error=')) this.errors.show(decodeURIComponent(hash.slice(7)));
       else this.errors.load();
+    } else if (hash === '#reports') {
+      this.show('reports');
+      this.reports.load();
     } else if (hash === '#weeks' && this.session.admin) {
       this.show('weeks');
       this.weeks.load();

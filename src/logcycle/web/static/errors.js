@@ -25,7 +25,7 @@ function sparkline(daily) {
   const h = 18;
   const max = Math.max(1, ...daily.map(([, n]) => n));
   const bw = w / Math.max(1, daily.length);
-  return svg('svg', { class: 'spark', width: w, height: h, viewBox: `0 0 ${w} ${h}`,
+  return svg('svg', { class: 'err-spark', width: w, height: h, viewBox: `0 0 ${w} ${h}`,
     role: 'img', 'aria-label': `${daily.reduce((s, [, n]) => s + n, 0)} in ${daily.length} days` },
   daily.map(([day, n], i) => svg('rect', {
     x: (i * bw).toFixed(1), width: Math.max(1, bw - 1).toFixed(1),

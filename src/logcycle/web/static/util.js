@@ -35,12 +35,17 @@ function append(node, children) {
   }
 }
 
-const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f]/g;
+// C0 controls and DEL; and the bidirectional controls (embeddings, overrides, isolates,
+// marks), which would reorder what follows them: 'invoice_\u202egnp.exe' shows as
+// 'invoice_exe.png'.
+const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
 
-/** Control characters (ANSI escapes, NUL...) as visible symbols: ESC shows as U+241B. */
+/** Control characters as visible symbols: ESC shows as U+241B (its control picture), a
+ *  bidi control as its code point in brackets, U+202E as "⟨U+202E⟩". */
 export function visible(text) {
   return text.replace(CONTROL, (c) => {
     const code = c.charCodeAt(0);
+    if (code > 0x7f) return `\u27e8U+${code.toString(16).toUpperCase().padStart(4, '0')}\u27e9`;
     return String.fromCharCode(code === 0x7f ? 0x2421 : 0x2400 + code);
   });
 }
