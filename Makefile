@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP_RUN := $(VENV)/.installed-server
 STAMP_TEST := $(VENV)/.installed-test
 
-.PHONY: run test check bench clean browser-deps
+.PHONY: run test check bench clean browser-deps shipper-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +22,7 @@ $(STAMP_TEST): pyproject.toml | $(BIN)/python
 run: $(STAMP_RUN)
 	$(BIN)/logcycle serve
 
-test: $(STAMP_TEST) browser-deps
+test: $(STAMP_TEST) browser-deps shipper-deps
 	$(BIN)/python -m pytest -q
 
 # The browser tests (tests/web) drive Debian's Chromium: install it when it is missing and
@@ -35,6 +35,19 @@ browser-deps:
 	  export DEBIAN_FRONTEND=noninteractive; \
 	  { apt-get install -y -qq chromium || { apt-get update -qq && apt-get install -y -qq chromium; }; } \
 	    >/dev/null 2>&1 || echo "could not install chromium: the browser tests will skip"; \
+	fi
+
+# The syslog tests (tests/shippers/test_syslog.py) feed the listener with Debian's
+# syslog-ng and util-linux logger: installed the same way as chromium, failure tolerated
+# (the tests then skip with the reason, or fail with CI=true).
+shipper-deps:
+	@if ! command -v syslog-ng >/dev/null 2>&1 && [ ! -x /usr/sbin/syslog-ng ] \
+	    && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing Debian's syslog-ng-core for the syslog tests (apt-get)"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  { apt-get install -y -qq syslog-ng-core bsdutils || { apt-get update -qq && \
+	    apt-get install -y -qq syslog-ng-core bsdutils; }; } \
+	    >/dev/null 2>&1 || echo "could not install syslog-ng: the syslog tests will skip"; \
 	fi
 
 check: $(STAMP_TEST)

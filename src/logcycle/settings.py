@@ -36,6 +36,14 @@ class Settings:
     smtp_url: str = ""  # empty: no e-mail notifications
     smtp_from: str = "logcycle@localhost"
     public_url: str = ""  # empty: http://HOST:PORT
+    syslog_tcp: int = 0  # 0: off
+    syslog_udp: int = 0
+    syslog_host: str = "127.0.0.1"
+    syslog_tls_cert: str = ""
+    syslog_tls_key: str = ""
+    syslog_key: str = ""
+    es_time_field: str = ""
+    es_msg_field: str = ""
     max_connections: int = 2048
     max_header_bytes: int = 64 * 1024
     max_headers: int = 100
@@ -97,6 +105,18 @@ HELP: dict[str, str] = {
     "smtp_from": "Sender address of alert e-mails.",
     "public_url": "The server's address as people reach it, for links in alerts "
                   "(default http://HOST:PORT).",
+    "syslog_tcp": "TCP port of the syslog listener (RFC 5424/3164, octet counting or one "
+                  "message a line); 0: off.",
+    "syslog_udp": "UDP port of the syslog listener; 0: off.",
+    "syslog_host": "Address the syslog listeners bind to.",
+    "syslog_tls_cert": "PEM certificate file: the TCP syslog listener speaks TLS (RFC 5425).",
+    "syslog_tls_key": "PEM private key file of --syslog-tls-cert.",
+    "syslog_key": "An ingest API key the syslog listeners log as (its --src-prefix applies); "
+                  "default: no key, full ingest.",
+    "es_time_field": "Elasticsearch bulk: document fields holding the time, comma-separated, "
+                     "tried before @timestamp, timestamp, _time.",
+    "es_msg_field": "Elasticsearch bulk: document fields holding the message, "
+                    "comma-separated, tried before message, msg, _msg.",
     "max_connections": "Open connections per process; at the limit a new one closes the "
                        "connection idle longest (lowered to what the open-file limit "
                        "allows).",

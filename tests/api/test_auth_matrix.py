@@ -51,6 +51,17 @@ NEEDS: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/alerts/{id}"): "admin",
     ("PUT", "/api/v1/alerts/{id}"): "admin",
     ("DELETE", "/api/v1/alerts/{id}"): "admin",
+    ("GET", "/es"): "any key",
+    ("GET", "/es/"): "any key",
+    ("POST", "/es/_bulk"): "ingest",
+    ("PUT", "/es/_bulk"): "ingest",
+    ("POST", "/es/{index}/_bulk"): "ingest",
+    ("PUT", "/es/{index}/_bulk"): "ingest",
+    ("GET", "/es/{probe:path}"): "any key",
+    ("PUT", "/es/{probe:path}"): "any key",
+    ("POST", "/loki/api/v1/push"): "ingest",
+    ("POST", "/api/events/raw"): "ingest",
+    ("POST", "/ingest/clef"): "ingest",
 }
 SAMPLES = {"id": "1", "log_id": "1", "request_key": "req-1", "entity": "orders",
            "name": "app.js", "fingerprint": "0123456789abcdef"}

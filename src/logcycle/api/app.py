@@ -18,13 +18,16 @@ from starlette.routing import BaseRoute, Match, Route
 from logcycle.api import (
     admin,
     alerts,
+    es,
     eventlog,
     events,
     groups,
     histogram,
+    loki,
     openapi,
     records,
     rpc,
+    seq,
     session,
     stats,
     tail,
@@ -64,16 +67,23 @@ def _allowed(request: Request) -> str:
 def create_app(service: Service, *, extra_routes: list[BaseRoute] | None = None) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        from logcycle.listeners import SyslogListeners
+
         service.start()
+        syslog = SyslogListeners(service)
         try:
+            await syslog.start()
+            app.state.syslog = syslog
             yield
         finally:
+            await syslog.close()
             service.close()
 
     routes: list[BaseRoute] = [*admin.routes, *events.routes, *records.routes,
                                *histogram.routes, *stats.routes, *groups.routes, *alerts.routes,
                                *tail.routes, *session.routes,
                                *eventlog.routes, *rpc.routes, *openapi.routes,
+                               *es.routes, *loki.routes, *seq.routes,
                                *web.routes,
                                *(extra_routes or [])]
     app = Starlette(

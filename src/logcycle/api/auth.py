@@ -9,6 +9,8 @@ or revoked with ``logcycle keys`` while the server runs takes effect within a se
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import hmac
 import time
 from dataclasses import dataclass
@@ -32,6 +34,33 @@ class Principal:
 
     def may(self, action: str) -> bool:
         return action in GRANTS[self.scope]
+
+
+def _b64_text(value: str) -> str | None:
+    try:
+        return base64.b64decode(value, validate=True).decode()
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _basic_key(credentials: str) -> str:
+    """HTTP Basic: the password is the key (the user name is free: a tenant, a label);
+    with no password, the user name is."""
+    text = _b64_text(credentials)
+    if text is None:
+        return ""
+    user, _, password = text.partition(":")
+    return password or user
+
+
+def _api_key(value: str) -> str:
+    """``ApiKey`` as Elasticsearch clients send it, base64 of ``id:key``: the key is the
+    part after the colon (the id is a free label); base64 of the key alone, or the key
+    itself not encoded, also work."""
+    text = _b64_text(value)
+    if text is None or not text.isprintable():
+        return value
+    return text.partition(":")[2] if ":" in text else text
 
 
 class Auth:
@@ -60,12 +89,22 @@ class Auth:
                 await asyncio.get_running_loop().run_in_executor(None, self.reload)
 
     def key_of(self, request: Request) -> str | None:
+        """The key as each client can send it: ``Authorization: <key>``, ``Bearer <key>``,
+        HTTP Basic with the key as the password (Loki and Elasticsearch outputs), ``ApiKey
+        <base64 of id:key>`` (Elasticsearch API keys), or ``X-Seq-ApiKey: <key>`` (Seq)."""
         header = request.headers.get("authorization")
         if not header:
-            return None
+            seq = request.headers.get("x-seq-apikey", "").strip()
+            return seq or None
         value = header.strip()
-        if value[:7].lower() == "bearer ":
-            value = value[7:].strip()
+        scheme, _, rest = value.partition(" ")
+        scheme = scheme.lower()
+        if scheme == "bearer":
+            value = rest.strip()
+        elif scheme == "basic":
+            value = _basic_key(rest.strip())
+        elif scheme == "apikey":
+            value = _api_key(rest.strip())
         return value or None
 
     async def identify(self, request: Request) -> Principal:
@@ -73,6 +112,11 @@ class Auth:
         key = self.key_of(request)
         if key is None:
             raise Unauthorized("missing API key")
+        return await self.principal_of(key)
+
+    async def principal_of(self, key: str) -> Principal:
+        """The principal of ``key`` (also for listeners that log as a key holder, such as
+        syslog); Unauthorized when it is not a valid key."""
         digest = hash_key(self.secret, key)
         if self._boot is not None and hmac.compare_digest(digest, self._boot):
             return Principal("env-key", "admin")

@@ -5,6 +5,9 @@
   empty body for 401, 404 and 500 as its document says
 - RPC (``/rpc``): failures of a whole frame as ``{"error": {...}}``; a failed command is
   answered inside the frame by :mod:`logcycle.api.rpc`
+- Elasticsearch (``/es``): ``{"error": {"type", "reason", "root_cause"}, "status"}`` with
+  the ``X-Elastic-Product`` header its clients check on every answer; overload is 429
+  there (what Elasticsearch answers and its shippers retry)
 
 401 is always an empty body; 503 carries ``Retry-After``.
 """
@@ -49,10 +52,29 @@ def _headers(exc: LogcycleError) -> dict[str, str]:
     return {}
 
 
+ES_PRODUCT = {"X-Elastic-Product": "Elasticsearch"}
+
+
+def is_es(path: str) -> bool:
+    return path == "/es" or path.startswith("/es/")
+
+
+def es_body(exc: LogcycleError, status: int) -> dict[str, Any]:
+    kind = {400: "parse_exception", 403: "security_exception", 404: "resource_not_found_exception",
+            413: "content_too_long_exception", 429: "es_rejected_execution_exception"}
+    cause = {"type": kind.get(status, exc.code), "reason": exc.message}
+    return {"error": {"root_cause": [cause], **cause}, "status": status}
+
+
 def error_response(request: Request, exc: LogcycleError) -> Response:
     """The response for ``exc`` in the dialect of the API that ``request`` called."""
     status = exc.status
     headers = _headers(exc)
+    if is_es(request.url.path):
+        status = 429 if isinstance(exc, Overloaded) else status
+        if status == 401:
+            return Response(status_code=401, headers={"WWW-Authenticate": "Basic", **ES_PRODUCT})
+        return JSON(es_body(exc, status), status_code=status, headers={**headers, **ES_PRODUCT})
     if status == 401:
         return Response(status_code=401, headers={"WWW-Authenticate": "Bearer"})
     if request.url.path.startswith("/api/system/"):

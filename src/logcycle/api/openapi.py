@@ -68,6 +68,19 @@ RPC_ANSWER: Schema = {"type": "object", "required": ["v", "resp"], "properties":
                 "type": "object", "required": ["msg", "timestamp", "id"],
                 "properties": {"stream": STR, "msg": ANY, "timestamp": INT,
                                "id": {"type": "string", "pattern": "^[0-9]+$"}}}}}}}}}
+ES_ERROR: Schema = {"type": "object", "required": ["error", "status"], "properties": {
+    "error": {"type": "object", "required": ["type", "reason"],
+              "properties": {"type": STR, "reason": STR}}, "status": INT}}
+BULK_ANSWER: Schema = {"type": "object", "required": ["took", "errors", "items"], "properties": {
+    "took": INT, "errors": {"type": "boolean"}, "items": {"type": "array", "items": OBJ}}}
+NDJSON = ("application/x-ndjson",)
+CLEF = ("application/vnd.serilog.clef",)
+SEQ_EVENTS: Schema = {"type": ["object", "string"], "properties": {"Events": {
+    "type": "array", "items": OBJ}}}
+LOKI_PUSH: Schema = {"type": "object", "required": ["streams"], "properties": {"streams": {
+    "type": "array", "items": {"type": "object", "required": ["stream", "values"],
+                               "properties": {"stream": {"type": "object"},
+                                              "values": {"type": "array"}}}}}}
 # In the search criteria, null (and "" in a query string) means absent.
 EPOCH_MS: Schema = {"type": ["integer", "string", "null"], "minimum": 0,
                     "maximum": 2**63 - 1, "pattern": "^([0-9]{1,18})?$"}
@@ -116,27 +129,30 @@ def _error(status: int, dialect: str) -> Schema:
     """The answer for an error status in the route's dialect (api/errors.py)."""
     if status == 401 or (dialect == "eventlog" and status in (404, 500)):
         return {"description": "empty body"}
-    body = EVENTLOG_ERRORS if dialect == "eventlog" else NATIVE_ERROR
+    body = {"eventlog": EVENTLOG_ERRORS, "es": ES_ERROR}.get(dialect, NATIVE_ERROR)
     return {"description": "error", "content": _json(body)}
 
 
 def op(method: str, route: str, summary: str, *, scope: str | None, ok: Schema | None,
        errors: tuple[int, ...] = (), params: list[Schema] | None = None,
        body: Schema | None = None, media: str = "application/json",
-       dialect: str = "native") -> tuple[str, str, Schema]:
+       dialect: str = "native", ok_status: int = 200,
+       body_media: tuple[str, ...] = ("application/json",)) -> tuple[str, str, Schema]:
     """One operation of the document."""
     ok_answer: Schema = {"description": "OK"}
     if ok is not None:
         ok_answer["content"] = {media: {"schema": ok}}
     statuses = (*errors, 401, 403) if scope else errors
-    responses = {"200": ok_answer, **{str(s): _error(s, dialect) for s in sorted(statuses)}}
+    responses = {str(ok_status): ok_answer,
+                 **{str(s): _error(s, dialect) for s in sorted(statuses)}}
     operation: Schema = {"summary": summary, "responses": responses,
                          "parameters": params or [],
                          "security": [{"key": []}] if scope else []}
     if scope:
         operation["description"] = f"Needs a key whose scope allows `{scope}`."
     if body is not None:
-        operation["requestBody"] = {"required": True, "content": _json(body)}
+        operation["requestBody"] = {"required": True, "content": {
+            m: {"schema": body} for m in body_media}}
     return method, route, operation
 
 
@@ -238,6 +254,24 @@ OPERATIONS: list[tuple[str, str, Schema]] = [
        ok={"type": "object", "required": ["eventLog"], "properties": {"eventLog": EVENT_LOG}}),
     op("post", "/rpc", "Log RPC frames: /v1/Log.Log and /v1/Log.List (seed 002)",
        scope=None, body=RPC_FRAME, ok=RPC_ANSWER, errors=(400, 401, 413, 415)),
+    *[op("get", p, "Elasticsearch version document (for shippers' product checks)",
+         scope=None, ok=OBJ, errors=(401,), dialect="es") for p in ("/es", "/es/")],
+    *[op(m, p, "Elasticsearch / OpenSearch bulk ingest (docs/integrations.md)",
+         scope="ingest", ok=BULK_ANSWER, body=STR, body_media=NDJSON, dialect="es",
+         params=[path("index", STR)] if "{index}" in p else [],
+         errors=(400, 413, 429, 503, 507))
+      for p in ("/es/_bulk", "/es/{index}/_bulk") for m in ("post", "put")],
+    *[op(m, "/es/{probe}", "Start-up probes of shippers (license, health, templates)",
+         scope=None, ok=OBJ, params=[path("probe", STR)], errors=(401, 404), dialect="es",
+         body=OBJ if m == "put" else None) for m in ("get", "put")],
+    op("post", "/loki/api/v1/push", "Loki push: JSON (gzip allowed) or snappy protobuf",
+       scope="ingest", ok=None, ok_status=204, errors=(400, 413, 415, 503, 507),
+       body=LOKI_PUSH, body_media=("application/json", "application/x-protobuf")),
+    *[op("post", p, "Seq: CLEF lines (or Seq's JSON {\"Events\": [...]} on /api/events/raw)",
+         scope="ingest", ok=OBJ, ok_status=201, errors=(400, 413, 503, 507),
+         body=STR if p == "/ingest/clef" else SEQ_EVENTS,
+         body_media=CLEF if p == "/ingest/clef" else ("application/json", *CLEF))
+      for p in ("/api/events/raw", "/ingest/clef")],
     op("get", "/", "The web page", scope=None, ok=STR, media="text/html"),
     op("get", "/static/{name}", "The web page's files", scope=None, ok=STR, media="*/*",
        params=[path("name", STR)], errors=(404,)),

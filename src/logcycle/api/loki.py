@@ -1,0 +1,48 @@
+"""Loki push: ``POST /loki/api/v1/push`` (point Promtail, Grafana Alloy, Fluent Bit's
+``loki`` output or a Loki client at ``http://host:5380``), JSON (gzip allowed) or
+snappy-compressed protobuf. 204 when every line is stored, as Loki answers; when some
+lines are rejected, the others are stored and the answer is 400 naming the rejected ones
+(Loki's own partial answer), so that the shipper does not send the stored ones again.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from logcycle.api.events import svc_of
+from logcycle.api.http import UnsupportedMedia, read_body
+from logcycle.api.shipping import clock_rule, rejected, store_items
+from logcycle.errors import BadRequest, FieldError
+from logcycle.ingest.protocols import loki
+
+PROTOBUF = ("application/x-protobuf", "application/protobuf")
+JSON_TYPES = ("application/json", "")
+
+
+async def push(request: Request) -> Response:
+    svc = svc_of(request)
+    principal = await svc.auth.require(request, "ingest")
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype not in (*PROTOBUF, *JSON_TYPES):
+        raise UnsupportedMedia(f"Content-Type {ctype!r} is not supported: send "
+                               "application/x-protobuf (snappy) or application/json")
+    svc.writer.check_capacity()
+    limit = svc.settings.max_body_bytes
+    body = await read_body(request, limit)
+    clock = clock_rule(svc)
+    items = (loki.parse_protobuf(body, clock, limit) if ctype in PROTOBUF
+             else loki.parse_json(body, clock))
+    results = await store_items(svc, principal, items)
+    bad = rejected(results)
+    if bad:
+        stored = len(results) - len(bad)
+        raise BadRequest(f"{len(bad)} of {len(results)} lines rejected ({stored} stored): "
+                         + "; ".join(f"line {i}: {why}" for i, why in bad[:10]),
+                         code="lines_rejected",
+                         errors=[FieldError("line", why, i) for i, why in bad[:100]])
+    return Response(status_code=204)
+
+
+routes = [Route("/loki/api/v1/push", push, methods=["POST"])]

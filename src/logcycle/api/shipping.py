@@ -1,0 +1,82 @@
+"""What the shippers' routes (es.py, loki.py, seq.py) and the syslog listeners share:
+validate translated items one by one and write the valid ones through the same writer as
+``POST /api/v1/events``, with the same key checks.
+
+    results = await store_items(svc, principal, items)   # per item: an id or an error text
+"""
+
+from __future__ import annotations
+
+from logcycle.api.auth import Principal
+from logcycle.api.events import check_src
+from logcycle.errors import BadRequest, FieldError, Forbidden
+from logcycle.ingest.decode import Partial, Prepared
+from logcycle.ingest.protocols.common import ClockRule, Item
+from logcycle.ingest.tasks import EventBatch
+from logcycle.service import Service
+
+
+def clock_rule(svc: Service) -> ClockRule:
+    """The accepted event times of a request received now."""
+    return ClockRule(now_ms=svc.clock.now_ms(), max_future_ms=svc.settings.max_future_ms)
+
+
+async def store_items(svc: Service, principal: Principal, items: list[Item], *,
+                      src_per_item: bool = False) -> list[int | str]:
+    """Validate each native event of ``items`` on its own, commit the valid ones in one
+    batch and answer, per item, the new event's id or why it was rejected (the error text
+    of the adapter, or the field error of the decoder). Returns after the commit.
+
+    A key limited to a ``src`` prefix fails the request with 403, as on the native route;
+    with ``src_per_item`` (syslog: nobody to answer) only the events of other sources are
+    rejected."""
+    positions = [i for i, it in enumerate(items) if isinstance(it, bytes)]
+    encoded: list[bytes] = [items[i] for i in positions]  # type: ignore[misc]
+    partial = validate(svc, encoded)
+    if src_per_item and principal.src_prefix is not None:
+        _reject_other_sources(principal.src_prefix, partial)
+    check_src(principal.src_prefix, partial.events)
+    results: list[int | str] = [it if isinstance(it, str) else "" for it in items]
+    if partial.events:
+        ids = await svc.writer.submit(EventBatch(partial.events, None, principal.id,
+                                                 partial.nul))
+        for j, event_id in zip(partial.indexes, ids, strict=True):
+            results[positions[j]] = event_id
+    for err in partial.rejected:
+        if err.index is not None:
+            results[positions[err.index]] = f"{err.field}: {err.message}"
+    return results
+
+
+def validate(svc: Service, encoded: list[bytes]) -> Partial:
+    """Each native event validated alone (``BatchDecoder.decode_each``). The common case,
+    every event valid, is first tried as one JSON array (``decode_json``: one C call for the
+    batch instead of one an item), with the same result."""
+    now = svc.clock.now_ms()
+    if not encoded:
+        return Partial([], nul=False)
+    try:
+        batch = svc.decoder.decode_json(b"[" + b",".join(encoded) + b"]", now_ms=now)
+    except BadRequest as exc:
+        if exc.status != 400:  # too many events: the same answer item by item
+            raise
+        return svc.decoder.decode_each(encoded, now_ms=now)
+    return Partial(batch.events, batch.nul, indexes=list(range(len(encoded))))
+
+
+def _reject_other_sources(prefix: str, partial: Partial) -> None:
+    keep: list[tuple[int, Prepared]] = []
+    for index, event in zip(partial.indexes, partial.events, strict=True):
+        try:
+            check_src(prefix, [event])
+            keep.append((index, event))
+        except Forbidden as exc:
+            partial.rejected.append(FieldError("src", exc.message.removeprefix("event 0: "),
+                                               index))
+    partial.indexes = [i for i, _ in keep]
+    partial.events = [e for _, e in keep]
+
+
+def rejected(results: list[int | str]) -> list[tuple[int, str]]:
+    """The (position, reason) of each rejected item."""
+    return [(i, r) for i, r in enumerate(results) if isinstance(r, str)]

@@ -1,0 +1,139 @@
+"""Seq: CLEF (compact log event format, one JSON object a line: ``POST /ingest/clef``,
+``POST /api/events/raw?clef``) and Seq's JSON ``{"Events": [...]}`` (``POST
+/api/events/raw``) → native events.
+
+=================  ========================  =============================================
+native             CLEF                      Seq JSON
+=================  ========================  =============================================
+``instant``        ``@t``                    ``Timestamp``
+``message``        ``@m``, else ``@mt``      ``RenderedMessage``, else ``MessageTemplate``
+                   rendered                  rendered with ``Properties``
+``message_type``   ``@l`` (``Information``)  ``Level``
+``error``          ``@x``: message and       ``Exception``
+                   ``detail`` (the stack)
+``request_key``    ``@tr``                   ``Properties.TraceId``
+``module_name``    ``SourceContext`` or ``Application`` (a property)
+``attributes``     ``@i`` → ``event_id``, ``@sp`` → ``span_id``, ``@mt`` →
+                   ``message_template``; every other property as it is
+=================  ========================  =============================================
+
+>>> render("Paid {Amount:0.00} to {@User}, {{escaped}}", {"Amount": 3.5, "User": {"id": 1}})
+'Paid 3.5 to {"id":1}, {escaped}'
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import orjson
+
+from logcycle.errors import BadRequest
+from logcycle.ingest.protocols.common import ClockRule, Item, level_name, native, pop_first
+
+_HOLE = re.compile(r"\{\{|\}\}|\{([@$]?)([A-Za-z0-9_.]+)(?:,[^:}]*)?(?::[^}]*)?\}")
+MODULE_PROPERTIES = ("SourceContext", "Application")
+# What the error of an event without a module is filed under (error events need one).
+DEFAULT_MODULE = "seq"
+
+
+def render(template: str, props: dict[str, Any]) -> str:
+    """A message template with its property values: text as is, other values as JSON;
+    a hole without a value stays as written."""
+    def fill(m: re.Match[str]) -> str:
+        whole = m.group(0)
+        if whole in ("{{", "}}"):
+            return whole[0]
+        name = m.group(2)
+        if name not in props:
+            return whole
+        value = props[name]
+        return value if isinstance(value, str) else orjson.dumps(value).decode()
+    return _HOLE.sub(fill, template)
+
+
+def exception(text: str, module: str | None) -> dict[str, Any]:
+    """An inline ``error`` from an exception text: its message is the line that names the
+    exception (the last line of a Python traceback, the first of a .NET one)."""
+    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
+    head = (lines[-1] if lines and lines[0].startswith("Traceback") else
+            lines[0] if lines else "exception")
+    return {"message": head.strip()[:65_536], "detail": text, "module_name":
+            module or DEFAULT_MODULE}
+
+
+def from_clef(obj: dict[str, Any], clock: ClockRule) -> Item:
+    """One CLEF object → a native event."""
+    props = {(k[1:] if k.startswith("@@") else k): v for k, v in obj.items()
+             if not k.startswith("@") or k.startswith("@@")}
+    template = obj.get("@mt")
+    message = obj.get("@m")
+    if not isinstance(message, str):
+        message = render(template, props) if isinstance(template, str) else ""
+    attrs = dict(props)
+    for key, name in (("@i", "event_id"), ("@sp", "span_id"), ("@mt", "message_template")):
+        if key in obj:
+            attrs[name] = obj[key]
+    return _event(obj.get("@t"), message, obj.get("@l"), obj.get("@x"), obj.get("@tr"),
+                  attrs, clock)
+
+
+def from_seq_json(obj: dict[str, Any], clock: ClockRule) -> Item:
+    """One event of Seq's ``{"Events": [...]}`` → a native event."""
+    props = obj.get("Properties")
+    props = dict(props) if isinstance(props, dict) else {}
+    template = obj.get("MessageTemplate")
+    message = obj.get("RenderedMessage")
+    if not isinstance(message, str):
+        message = render(template, props) if isinstance(template, str) else ""
+    trace = props.pop("TraceId", None)
+    if isinstance(template, str):
+        props["message_template"] = template
+    return _event(obj.get("Timestamp"), message, obj.get("Level"), obj.get("Exception"),
+                  trace, props, clock)
+
+
+def _event(when: object, message: str, level: object, exc: object, trace: object,
+           attrs: dict[str, Any], clock: ClockRule) -> Item:
+    module = pop_first(attrs, MODULE_PROPERTIES)
+    module = module if isinstance(module, str) else None
+    error = exception(exc, module) if isinstance(exc, str) and exc.strip() else None
+    try:
+        return native(instant=clock.of(when, attrs), message=message,
+                      message_type=level_name(level) or "Information", module_name=module,
+                      request_key=trace if isinstance(trace, str) else None,
+                      attributes=attrs, error=error)
+    except ValueError as exc_:
+        return str(exc_)
+
+
+def parse_clef(body: bytes, clock: ClockRule) -> list[Item]:
+    """CLEF: one JSON object a line (blank lines skipped); a line that is not a JSON
+    object is rejected on its own."""
+    items: list[Item] = []
+    for line in body.split(b"\n"):
+        if not line.strip():
+            continue
+        try:
+            obj = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            items.append(f"not valid JSON: {exc}")
+            continue
+        items.append(from_clef(obj, clock) if isinstance(obj, dict)
+                     else "a CLEF line must be a JSON object")
+    return items
+
+
+def parse_seq_json(body: bytes, clock: ClockRule) -> list[Item]:
+    """Seq's JSON format: ``{"Events": [{"Timestamp", "Level", "MessageTemplate",
+    "Properties", "Exception"}, ...]}``."""
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"invalid JSON: {exc}", code="invalid_json") from None
+    events = doc.get("Events") if isinstance(doc, dict) else None
+    if not isinstance(events, list):
+        raise BadRequest('the body must be {"Events": [...]} (or CLEF with ?clef)',
+                         code="invalid_events")
+    return [from_seq_json(e, clock) if isinstance(e, dict) else "an event must be an object"
+            for e in events]
