@@ -18,6 +18,7 @@ import sqlite3
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,11 +33,31 @@ from logcycle.kinds import KINDS
 T0 = 1_795_400_000_000
 
 
-def make_batches(n_events: int, batch: int, seed: int) -> list[list[dict[str, Any]]]:
+TRACE = """Traceback (most recent call last):
+  File "/srv/app/shop/views.py", line {a}, in checkout
+    order = place(cart)
+  File "/srv/app/shop/orders.py", line {b}, in place
+    raise OrderClosed(order_id)
+shop.errors.OrderClosed: order {n} is closed
+"""
+
+
+def error_event(rng: random.Random, instant: int) -> dict[str, Any]:
+    """An error with a Python stack trace: the fingerprint's costly case."""
+    n = rng.randint(1, 10**6)
+    return {"kind": "error", "instant": instant, "module_name": "shop",
+            "message": f"order {n} is closed (user {rng.randint(1, 9999)})",
+            "detail": TRACE.format(a=rng.randint(1, 99), b=rng.randint(1, 99), n=n),
+            "request_key": str(uuid.UUID(int=rng.getrandbits(128)))}
+
+
+def make_batches(n_events: int, batch: int, seed: int,
+                 errors: float = 0.0) -> list[list[dict[str, Any]]]:
     rng = random.Random(seed)
     out = []
     for b in range(0, n_events, batch):
-        out.append([event(rng, T0 + b + i) for i in range(min(batch, n_events - b))])
+        out.append([error_event(rng, T0 + b + i) if rng.random() < errors
+                    else event(rng, T0 + b + i) for i in range(min(batch, n_events - b))])
     return out
 
 
@@ -140,13 +161,16 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=2,
                     help="alternate the two measurements this many times, keep the best of "
                          "each (the machine is shared: noise only ever slows a run down)")
+    ap.add_argument("--errors", type=float, default=0.0, metavar="FRACTION",
+                    help="this share of the events are errors with a stack trace (their "
+                         "fingerprint is computed at ingest)")
     ap.add_argument("--store", default="", metavar="postgresql://…",
                     help="run against PostgreSQL (throwaway schemas bench_*), beside plain "
                          "COPY of the same rows")
     ap.add_argument("--workers", default="1,2",
                     help="with --store: server processes to measure, comma-separated")
     args = ap.parse_args()
-    batches = make_batches(args.events, args.batch, seed=1)
+    batches = make_batches(args.events, args.batch, seed=1, errors=args.errors)
     if args.store:
         postgres_main(args, batches)
         return

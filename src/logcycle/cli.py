@@ -180,6 +180,67 @@ def keys_revoke(key_id: int, **values: Any) -> None:
     click.echo(f"revoked key {key_id}")
 
 
+@main.group()
+def alerts() -> None:
+    """List, add and remove alert rules (docs/alerts.md; works while a server runs)."""
+
+
+@alerts.command("list")
+@_options(_COMMON)
+def alerts_list(**values: Any) -> None:
+    """List alert rules with their state and failed deliveries."""
+    from logcycle.alerts import registry
+
+    _, store = _open_store(values)
+    rows = registry.list_alerts(store)
+    store.close()
+    click.echo(f"{'ID':>4}  {'STATE':<7} {'EVERY':>6}  {'FAILED':>6}  NAME")
+    for a in rows:
+        click.echo(f"{a['id']:>4}  {a['state']:<7} {a['every_s']:>5}s  "
+                   f"{len(a['failed_deliveries']):>6}  {a['name']}")
+
+
+@alerts.command("add")
+@click.argument("rule_json")
+@_options(_COMMON)
+def alerts_add(rule_json: str, **values: Any) -> None:
+    """Add the rule RULE_JSON (a JSON object, or @FILE to read it from a file)."""
+    from logcycle.alerts import registry
+    from logcycle.alerts.rules import parse_rule
+    from logcycle.clock import SystemClock
+
+    text = Path(rule_json[1:]).read_text() if rule_json.startswith("@") else rule_json
+    try:
+        rule = parse_rule(text.encode())
+    except LogcycleError as exc:
+        _fail(exc.message)
+    _, store = _open_store(values)
+    try:
+        alert_id = registry.add(store, rule, SystemClock().now_ms())
+    except LogcycleError as exc:
+        _fail(exc.message)
+    finally:
+        store.close()
+    click.echo(f"added alert {alert_id} ({rule.name})")
+
+
+@alerts.command("remove")
+@click.argument("alert_id", type=int)
+@_options(_COMMON)
+def alerts_remove(alert_id: int, **values: Any) -> None:
+    """Remove alert ALERT_ID (see `logcycle alerts list`)."""
+    from logcycle.alerts import registry
+
+    _, store = _open_store(values)
+    try:
+        registry.remove(store, alert_id)
+    except LogcycleError as exc:
+        _fail(exc.message)
+    finally:
+        store.close()
+    click.echo(f"removed alert {alert_id}")
+
+
 def _iso(ms: int | None) -> str:
     if ms is None:
         return ""

@@ -112,7 +112,7 @@ ERROR_KIND = _kind(
     [("instant", I), ("module_name", T), ("message", L)],
     [("request_key", T), ("detail", L), *_texts(
         "action_name", "entrypoint_name", "server"), ("environment_information", L),
-     *_texts("user_id", "session_id", "username")],
+     *_texts("user_id", "session_id", "username", "fingerprint")],
 )
 
 _ALL = [

@@ -19,6 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Concatenate, ParamSpec, TypeVar
 
+from logcycle.alerts.notify import Notifier
+from logcycle.alerts.scheduler import Scheduler
 from logcycle.api.auth import Auth, Principal
 from logcycle.api.fairness import ReadSlots
 from logcycle.api.throttle import FailureThrottle, parse_networks
@@ -70,10 +72,17 @@ class Service:
         self.store.search_max_lag_s = settings.search_index_max_lag_s  # type: ignore[attr-defined]
         self.writer.slow_when_index_behind = settings.search_index_lag == "slow-ingest"
         self.store.search_index_yields = settings.search_index_lag == "scan"  # type: ignore[attr-defined]
+        notifier = Notifier(smtp_url=settings.smtp_url, smtp_from=settings.smtp_from,
+                            on_result=lambda i, r: None, now_ms=self.clock.now_ms)
+        self.alerts = Scheduler(self.store, self.clock, notifier, tz=settings.tz,
+                                public_url=settings.public_url
+                                or f"http://{settings.host}:{settings.port}")
+        notifier.on_result = self.alerts.record
         self.reads = ThreadPoolExecutor(settings.read_threads, thread_name_prefix="logcycle-read")
         self.read_slots = ReadSlots(per_key=settings.effective_reads_per_key)
         self.opened = False
         self.started = False
+        self.run_alerts = True  # tests drive Scheduler.tick() themselves
         self.last_maintenance: MaintenanceReport | None = None
         self.archiver: Archiver | None = None
         if settings.archive_dir:
@@ -106,12 +115,15 @@ class Service:
             if start_bg is not None:
                 start_bg()
             self.writer.start()
+            if self.run_alerts:
+                self.alerts.start()
             if self.archiver is not None:
                 self.archiver.start()
             self.started = True
 
     def close(self) -> None:
         if self.started:
+            self.alerts.stop()
             if self.archiver is not None:
                 self.archiver.stop()
             self.writer.stop()

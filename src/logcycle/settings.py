@@ -36,6 +36,9 @@ class Settings:
     search_index_lag: str = "scan"  # or slow-ingest
     search_index_max_lag_s: float = 10.0
     log_level: str = "info"
+    smtp_url: str = ""  # empty: no e-mail notifications
+    smtp_from: str = "logcycle@localhost"
+    public_url: str = ""  # empty: http://HOST:PORT
     syslog_tcp: int = 0  # 0: off
     syslog_udp: int = 0
     syslog_host: str = "127.0.0.1"
@@ -116,6 +119,11 @@ HELP: dict[str, str] = {
     "search_index_max_lag_s": "Seconds of ingest the message search index may trail before "
                               "it counts as behind (logged, and see search_index_lag).",
     "log_level": "Server log level: debug, info, warning, error.",
+    "smtp_url": "Mail server for alert e-mails: smtp://user:pass@host:port (STARTTLS when "
+                "offered) or smtps://… (TLS); empty: no e-mail.",
+    "smtp_from": "Sender address of alert e-mails.",
+    "public_url": "The server's address as people reach it, for links in alerts "
+                  "(default http://HOST:PORT).",
     "syslog_tcp": "TCP port of the syslog listener (RFC 5424/3164, octet counting or one "
                   "message a line); 0: off.",
     "syslog_udp": "UDP port of the syslog listener; 0: off.",

@@ -47,6 +47,13 @@ NEEDS: dict[tuple[str, str], str] = {
     ("GET", "/api/system/event-log/search"): "read",
     ("POST", "/api/system/event-log/search"): "read",
     ("GET", "/api/system/event-log/{log_id}"): "read",
+    ("GET", "/api/v1/errors"): "read",
+    ("PATCH", "/api/v1/errors/{fingerprint}"): "read",
+    ("GET", "/api/v1/alerts"): "admin",
+    ("POST", "/api/v1/alerts"): "admin",
+    ("GET", "/api/v1/alerts/{id}"): "admin",
+    ("PUT", "/api/v1/alerts/{id}"): "admin",
+    ("DELETE", "/api/v1/alerts/{id}"): "admin",
     ("GET", "/es"): "any key",
     ("GET", "/es/"): "any key",
     ("POST", "/es/_bulk"): "ingest",
@@ -63,7 +70,7 @@ NEEDS: dict[tuple[str, str], str] = {
     ("POST", "/api/{project_id:int}/store/"): "ingest",
 }
 SAMPLES = {"id": "1", "log_id": "1", "request_key": "req-1", "entity": "orders",
-           "name": "app.js", "project_id": "1"}
+           "name": "app.js", "project_id": "1", "fingerprint": "0123456789abcdef"}
 BODIES: dict[str, Any] = {
     "/api/v1/events": [{"kind": "general", "instant": 0, "message": "m"}],
     "/api/system/event-log": {"eventLog": {"message": "m", "type": "Information"}},
@@ -254,6 +261,20 @@ def prefix_probes(ids: list[int]) -> dict[tuple[str, str], list[Probe]]:
         ("post", "/api/system/event-log"): [("/api/system/event-log", {}, {"eventLog": {
             "message": "SECRET created", "type": "Error"}})],
         **protocol_probes(),
+        # Store-wide data without a source (error groups, alert rules): refused (403).
+        ("get", "/api/v1/errors"): [("/api/v1/errors", {}, None),
+                                    ("/api/v1/errors", {"query": "SECRET"}, None)],
+        ("patch", "/api/v1/errors/{fingerprint}"): [("/api/v1/errors/0123456789abcdef", {},
+                                                     {"status": "ignored"})],
+        ("get", "/api/v1/alerts"): [("/api/v1/alerts", {}, None)],
+        ("post", "/api/v1/alerts"): [("/api/v1/alerts", {}, {
+            "name": "SECRET rule", "query": "kind:error",
+            "condition": {"type": "count", "above": 1, "window_s": 60}})],
+        ("get", "/api/v1/alerts/{id}"): [("/api/v1/alerts/1", {}, None)],
+        ("put", "/api/v1/alerts/{id}"): [("/api/v1/alerts/1", {}, {
+            "name": "SECRET rule", "query": "kind:error",
+            "condition": {"type": "count", "above": 1, "window_s": 60}})],
+        ("delete", "/api/v1/alerts/{id}"): [("/api/v1/alerts/1", {}, None)],
     }
 
 
@@ -339,7 +360,8 @@ def expectations(method: str, route: str, path: str, r: Any, where: str, visible
         if statuses[2:] != [403, 403, 403]:
             return [f"{where}: Log.List of other sources answered {statuses}"]
     refused = ("/api/v1/entities", "/api/v1/records/{entity}", "/api/v1/entities/{entity}",
-               "/api/v1/status", "/api/system/event-log")
+               "/api/v1/status", "/api/system/event-log", "/api/v1/errors",
+               "/api/v1/errors/{fingerprint}", "/api/v1/alerts", "/api/v1/alerts/{id}")
     writes = ("/api/v1/events", *(r for m, r in protocol_probes() if m != "get"))
     must_refuse = (method != "get" and route in writes
                    and route != "/es/{probe}") or route in refused

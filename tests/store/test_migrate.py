@@ -45,7 +45,8 @@ def everything(c: TestClient) -> dict[str, Any]:
             break
     return {"pages": pages, "request": c.get("/api/v1/requests/r1").json(),
             "records": c.get("/api/v1/records/orders").json(),
-            "entities": c.get("/api/v1/entities").json()}
+            "entities": c.get("/api/v1/entities").json(),
+            "errors": c.get("/api/v1/errors").json(), "alerts": c.get("/api/v1/alerts").json()}
 
 
 def found(svc: Service, text: str) -> list[int]:
@@ -75,6 +76,10 @@ def test_migrate_copies_a_store_cycle_by_cycle(tmp_path: Path, pg_url: str) -> N
              "msg": {"a": [1]}, "src": "app", "stream": "console"}])
         c.put("/api/v1/entities/orders", json={"columns": {"amount": "real", "ok": "boolean"}})
         c.post("/api/v1/records/orders", json=[{"amount": 2.5, "ok": True}, {"amount": 1}])
+        fp = c.get("/api/v1/errors").json()["groups"][-1]["fingerprint"]
+        assert c.patch(f"/api/v1/errors/{fp}", json={"status": "resolved"}).status_code == 200
+        assert c.post("/api/v1/alerts", json={"name": "a", "condition": {
+            "type": "new_error_group"}}).status_code == 200
         key = "lc_reader-key"
         sqlite_svc.store.add_key(hash_key(sqlite_svc.secret, key), "read", "reader", None, 1)
         before = everything(c)

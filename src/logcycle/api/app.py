@@ -17,9 +17,11 @@ from starlette.routing import BaseRoute, Match, Route
 
 from logcycle.api import (
     admin,
+    alerts,
     es,
     eventlog,
     events,
+    groups,
     histogram,
     loki,
     openapi,
@@ -80,7 +82,8 @@ def create_app(service: Service, *, extra_routes: list[BaseRoute] | None = None)
             service.close()
 
     routes: list[BaseRoute] = [*admin.routes, *events.routes, *records.routes,
-                               *histogram.routes, *stats.routes, *tail.routes, *session.routes,
+                               *histogram.routes, *stats.routes, *groups.routes, *alerts.routes,
+                               *tail.routes, *session.routes,
                                *eventlog.routes, *rpc.routes, *otlp.routes, *sentry.routes,
                                *openapi.routes, *es.routes, *loki.routes, *seq.routes,
                                *web.routes,

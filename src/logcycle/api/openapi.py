@@ -44,6 +44,14 @@ EVENT_LOG: Schema = {"type": "object", "required": ["id", "insertInstant", "mess
 EVENT: Schema = {"type": "object", "required": ["kind", "id", "insert_instant"],
                  "properties": {"kind": {"enum": list(KIND_NAMES)}, "id": INT,
                                 "insert_instant": INT}}
+ERROR_GROUP: Schema = {
+    "type": "object", "required": ["fingerprint", "status"], "properties": {
+        "fingerprint": STR, "message": {"type": ["string", "null"]},
+        "module_name": {"type": ["string", "null"]}, "count": INT, "total": INT,
+        "first_seen": INT, "last_seen": INT, "last_id": INT,
+        "last_request_key": {"type": ["string", "null"]},
+        "status": {"enum": ["unresolved", "resolved", "ignored", "regressed"]},
+        "daily": {"type": "array", "items": {"type": "array", "items": INT}}}}
 _JSON_VALUE: Schema = {"type": ["object", "array", "string"]}
 RPC_COMMAND: Schema = {"type": "object", "required": ["cmd"], "properties": {
     "cmd": {"enum": ["/v1/Log.Log", "/v1/Log.List"]}, "id": {"type": ["integer", "string"]},
@@ -236,6 +244,32 @@ OPERATIONS: list[tuple[str, str, Schema]] = [
        params=[p for p in FILTERS if p["name"] not in ("start", "end")]
        + [query("after_id", STR)]),
     op("get", "/api/v1/whoami", "The caller's key and the week model", scope=ANY_KEY, ok=OBJ),
+    op("get", "/api/v1/errors", "Error groups (docs/errors.md)", scope="read",
+       params=[query("start", STR, "occurrences inserted at or after (epoch ms or ISO 8601)"),
+               query("end", STR, "... at or before"),
+               query("query", STR, "count only the matching errors (docs/query.md)"),
+               query("status", STR, "unresolved, resolved, ignored, regressed (comma list)"),
+               query("order", {"enum": ["last_seen", "count", "first_seen"]}),
+               query("limit", {"type": "integer", "minimum": 1, "maximum": 1000})],
+       errors=(400, 503), ok={"type": "object", "required": ["groups"], "properties": {
+           "groups": {"type": "array", "items": ERROR_GROUP}}}),
+    op("patch", "/api/v1/errors/{fingerprint}", "Set an error group's status", scope="read",
+       params=[path("fingerprint", STR)], errors=(400, 404, 413, 503),
+       body={"type": "object", "required": ["status"], "additionalProperties": False,
+             "properties": {"status": {"enum": ["unresolved", "resolved", "ignored"]}}},
+       ok=ERROR_GROUP),
+    op("get", "/api/v1/alerts", "Alert rules and their state (docs/alerts.md)", scope="admin",
+       ok={"type": "object", "required": ["alerts"], "properties": {
+           "alerts": {"type": "array", "items": OBJ}}}, errors=(503,)),
+    op("post", "/api/v1/alerts", "Add an alert rule", scope="admin", body=OBJ, ok=OBJ,
+       errors=(400, 409, 413, 503)),
+    op("get", "/api/v1/alerts/{id}", "One alert rule", scope="admin", ok=OBJ,
+       params=[path("id", STR)], errors=(400, 404, 503)),
+    op("put", "/api/v1/alerts/{id}", "Replace an alert rule (its state starts over)",
+       scope="admin", body=OBJ, ok=OBJ, params=[path("id", STR)],
+       errors=(400, 404, 409, 413, 503)),
+    op("delete", "/api/v1/alerts/{id}", "Remove an alert rule", scope="admin", ok=OBJ,
+       params=[path("id", STR)], errors=(400, 404, 503)),
     op("get", "/api/v1/entities", "Declared record entities", scope="read", ok=OBJ,
        errors=(503,)),
     op("put", "/api/v1/entities/{entity}", "Declare a record entity", scope="admin", ok=OBJ,

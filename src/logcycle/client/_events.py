@@ -65,7 +65,7 @@ KINDS: dict[str, KindSpec] = {
     "error": _spec(
         "instant module_name message",
         "request_key detail action_name entrypoint_name server environment_information "
-        "user_id session_id username"),
+        "user_id session_id username fingerprint"),
     "general": _spec(
         "instant message",
         "message_type module_name request_key action_name duration_ms client_ip src stream "

@@ -21,6 +21,7 @@ from typing import Annotated, Any, Union
 import msgspec
 
 from logcycle.errors import BadRequest, FieldError, TooLarge
+from logcycle.ingest.fingerprint import fingerprint
 from logcycle.kinds import (
     ERROR_KIND,
     KINDS,
@@ -232,6 +233,17 @@ _PREPS: dict[type[msgspec.Struct], _KindPrep] = {
     STRUCTS[k]: _KindPrep(v) for k, v in KINDS.items()}
 _ERROR_NAMES = [f.name for f in ERROR_KIND.data_fields]
 _INHERITED = ("instant", "module_name", "request_key")
+_FP = tuple(_ERROR_NAMES.index(n) for n in ("module_name", "message", "detail", "fingerprint"))
+
+
+def with_fingerprint(values: tuple[Any, ...]) -> tuple[Any, ...]:
+    """An error event's values with its fingerprint (ingest/fingerprint.py) unless the
+    sender gave one: every error goes through here, native, inline or from an adapter."""
+    module, message, detail, fp = _FP
+    if values[fp] is not None:
+        return values
+    return (*values[:fp], fingerprint(values[module], values[message], values[detail]),
+            *values[fp + 1:])
 
 
 class BatchDecoder:
@@ -361,6 +373,8 @@ class BatchDecoder:
         if values[0] > limit:
             raise _bad(index, "instant", "more than "
                        f"{self.max_future_ms // 3_600_000} hours in the future")
+        if prep.kind is ERROR_KIND:
+            values = with_fingerprint(values)
         attrs = s.attributes  # type: ignore[attr-defined]
         out = Prepared(prep.kind, values, None if attrs is _ABSENT else
                        _json_text(attrs, "attributes", index, True))
@@ -381,7 +395,7 @@ class BatchDecoder:
             if values[i] is None and name in ERROR_KIND.required:
                 raise _bad(index, f"error.{name}", "required (the event carrying the error "
                            "has none to inherit)")
-        out.error = tuple(values)
+        out.error = with_fingerprint(tuple(values))
         if err.attributes is not _ABSENT:
             out.error_attributes = _json_text(err.attributes, "error.attributes", index, True)
 

@@ -118,6 +118,14 @@ def conditions(f: EventFilter, p: str, like: str, after: int | None,
     return clauses, params
 
 
+def where_clause(f: EventFilter, p: str, like: str, after: int | None,
+                 **kw: Any) -> tuple[str, list[Any]]:
+    """:func:`conditions` as one ``" WHERE …"`` clause ("" when there is none), for
+    store-wide readers (error groups, alert conditions) that hold the store itself."""
+    clauses, params = conditions(f, p, like, after, **kw)
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
 def attribute_index(reader: Reader, kind: str, cycle: int) -> qc.Index:
     """The store's index of top-level attributes for ``oslog_<kind>_<cycle>``."""
     return functools.partial(reader.attribute_condition, kind, cycle)

@@ -17,9 +17,9 @@ visible to it at all. Store-wide data (records, entities, status) is refused to 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 
 from logcycle.cycles import CYCLES
 from logcycle.keys import Scope
@@ -29,7 +29,18 @@ from logcycle.store.base import Rows, Store
 from logcycle.store.schema import Dialect
 from logcycle.store.search import MessageQuery, MessageResult
 
-__all__ = ["Reader", "Scope", "scope_clauses"]
+__all__ = ["Reader", "Scope", "scope_clauses", "store_wide"]
+
+T = TypeVar("T")
+
+
+def store_wide(reader: Reader, what: str, fn: Callable[..., T], *args: Any) -> T:
+    """``fn(store, *args)`` for data that has no source (``what``: error groups, alert
+    rules): refused (403) to a key limited to a source prefix.
+
+        await svc.read(principal, store_wide, "alert rules", registry.list_alerts)
+    """
+    return fn(reader.store_wide(what), *args)
 
 
 def scope_clauses(scope: Scope, p: str) -> tuple[list[str], list[Any]]:

@@ -131,6 +131,17 @@ class Store(Protocol):
 
     def list_keys(self) -> list[KeyRow]: ...
 
+    def small_write(self, sql: str, params: tuple[Any, ...]) -> int:
+        """One statement (error-group status, alert rules and state) in a short
+        transaction of its own, from any thread; the number of rows it changed."""
+        ...
+
+    def small_writes(self, sql: str, rows: list[tuple[Any, ...]], *,
+                     returning: bool = False) -> list[tuple[Any, ...]]:
+        """``sql`` once per row of parameters, in one short transaction of its own (any
+        thread); with ``returning``, what the statements returned."""
+        ...
+
     def revoke_key(self, key_id: int, now_ms: int) -> bool: ...
 
     def health(self) -> StoreHealth:

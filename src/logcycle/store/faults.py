@@ -121,6 +121,12 @@ class FaultyStore:
     def revoke_key(self, key_id: int, now_ms: int) -> bool:
         return self.inner.revoke_key(key_id, now_ms)
 
+    def small_write(self, sql: str, params: tuple[Any, ...]) -> int:
+        return self.inner.small_write(sql, params)
+
+    def small_writes(self, sql: str, rows: list[tuple[Any, ...]], *,
+                     returning: bool = False) -> list[tuple[Any, ...]]:
+        return self.inner.small_writes(sql, rows, returning=returning)
     def health(self) -> StoreHealth:
         return self.inner.health()
 

@@ -26,7 +26,7 @@ import orjson
 from logcycle import cycles
 from logcycle.errors import LogcycleError
 from logcycle.kinds import KINDS
-from logcycle.store import schema
+from logcycle.store import alertrules, errorgroups, schema
 from logcycle.store.postgres import PostgresStore
 from logcycle.store.sqlstore import without_nul
 
@@ -35,6 +35,10 @@ _BOOKKEEPING = {
     "lc_keys": ("id", "hash", "scope", "name", "src_prefix", "created", "revoked"),
     "lc_idempotency": ("key", "principal", "ids", "created"),
     "lc_entities": ("name", "columns", "created"),
+    # Schema 2: error groups and alert rules (absent from older sources: skipped).
+    "lc_error_groups": errorgroups.GROUP_COLUMNS,
+    "lc_error_hours": ("fingerprint", "hour", "count"),
+    "lc_alerts": alertrules.COLUMNS,
 }
 
 
@@ -89,6 +93,18 @@ def read_survey(path: Path) -> Survey:
         conn.close()
 
 
+def _has_table(conn: sqlite3.Connection, name: str) -> bool:
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                        (name,)).fetchone() is not None
+
+
+def _columns(conn: sqlite3.Connection, table: str, wanted: tuple[str, ...]) -> str:
+    """``wanted`` as a select list, NULL for a column an older source lacks (a schema 1
+    store has no ``fingerprint``: its errors then stay out of the groups)."""
+    have = {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
+    return ", ".join(c if c in have else f"NULL AS {c}" for c in wanted)
+
+
 def _chunks(conn: sqlite3.Connection, sql: str, on_rows: Callable[[int], None]) -> \
         Iterator[tuple[Any, ...]]:
     cur = conn.execute(sql)
@@ -115,9 +131,10 @@ def copy_store(path: Path, dst: PostgresStore, survey: Survey,
                 dst.empty_cycle(conn, c)
                 for kind in KINDS.values():
                     cols = kind.columns
-                    dst.copy_rows(conn, schema.table(kind.name, c), cols, _chunks(
-                        src, f"SELECT {', '.join(cols)} FROM {schema.table(kind.name, c)} "
-                        "ORDER BY id", on_rows))
+                    table = schema.table(kind.name, c)
+                    dst.copy_rows(conn, table, cols, _chunks(
+                        src, f"SELECT {_columns(src, table, cols)} FROM {table} ORDER BY id",
+                        on_rows))
         with dst.transaction() as conn:
             _copy_rest(src, dst, conn, survey, on_rows)
     finally:
@@ -135,8 +152,13 @@ def _copy_rest(src: sqlite3.Connection, dst: PostgresStore, conn: Any, survey: S
     conn.execute("DELETE FROM lc_index_state")  # ids restart: the search index starts over
     for table, cols in _BOOKKEEPING.items():
         conn.execute(f"DELETE FROM {table}")
-        dst.copy_rows(conn, table, cols, _chunks(src, f"SELECT {', '.join(cols)} FROM {table}",
-                                                 lambda n: None))
+        if _has_table(src, table):
+            dst.copy_rows(conn, table, cols, _chunks(
+                src, f"SELECT {', '.join(cols)} FROM {table}", lambda n: None))
+    if _has_table(src, "lc_index_state"):  # the groups hold the errors up to their watermark
+        for (mark,) in src.execute(errorgroups.watermark_sql(schema.SQLITE)):
+            conn.execute("INSERT INTO lc_index_state (name, cycle, watermark) VALUES "
+                         f"('{errorgroups.WATERMARK}', 0, %s)", (mark,))
     for entity, columns in survey.entities.items():
         table = schema.record_table(entity)
         conn.execute(f"DROP TABLE IF EXISTS {table}")

@@ -56,7 +56,7 @@ from logcycle import cycles
 from logcycle.errors import LogcycleError, StorageFull, StoreUnavailable, Unwritable
 from logcycle.ingest.tasks import EventBatch, IndexSearch, Reindex, WriteTask
 from logcycle.kinds import KINDS
-from logcycle.store import postgres_search, schema, search
+from logcycle.store import errorgroups, postgres_search, schema, search
 from logcycle.store.base import KeyRow, MaintenanceReport, Rows
 from logcycle.store.sqlstore import SqlStore, without_nul
 
@@ -438,6 +438,7 @@ class PostgresStore(SqlStore):
             conn.execute("ROLLBACK")
             return 0
         done = self._copy_request_keys(conn, int(high))
+        errorgroups.index_errors(conn, self.dialect, int(high))
         conn.execute("COMMIT")
         return done
 
@@ -631,6 +632,29 @@ class PostgresStore(SqlStore):
             "((SELECT COALESCE(MAX(id), 0) + 1 FROM lc_keys), %s, %s, %s, %s, %s) RETURNING id",
             (hash_, scope, name, src_prefix, now_ms))
         return int(row[0])
+
+    def small_write(self, sql: str, params: tuple[Any, ...]) -> int:
+        """One statement in a short transaction of its own (any thread); rows changed."""
+        return self._short_write(sql, params)[1]
+
+    def small_writes(self, sql: str, rows: list[tuple[Any, ...]], *,
+                     returning: bool = False) -> list[tuple[Any, ...]]:
+        """One statement per row of parameters, all in one short transaction of its own
+        (any thread); with ``returning``, the rows the statements returned."""
+        conn = self._connect(read=False, role="admin")
+        try:
+            conn.execute("BEGIN")
+            out: list[tuple[Any, ...]] = []
+            for params in rows:
+                cur = conn.execute(sql, params)
+                if returning:
+                    out.extend(cur.fetchall())
+            conn.execute("COMMIT")
+            return out
+        except psycopg.Error as exc:
+            raise self._translate(exc) from exc
+        finally:
+            conn.close()
 
     def list_keys(self) -> list[KeyRow]:
         _, rows = self.fetch("SELECT id, hash, scope, name, src_prefix, created, revoked "

@@ -18,10 +18,13 @@ from dataclasses import dataclass
 from logcycle.cycles import CYCLES
 from logcycle.kinds import KINDS, FieldType, Kind
 
-SCHEMA_VERSION = 1
+# 2: error events have a `fingerprint` column, and the error-group tables exist
+# (store/errorgroups.py); older stores are upgraded at start (SqlStore._add_new_columns).
+SCHEMA_VERSION = 2
 # PostgreSQL's own schema version. 2: the request_key index is built behind the writer
 # into lc_rk_<cycle> (version 1 had an inline index per table, dropped on upgrade).
-PG_SCHEMA_VERSION = 3
+# 3: lc_rk_<cycle> holds hashes. 4: as SQLite's version 2 (fingerprints, error groups).
+PG_SCHEMA_VERSION = 4
 ENTITY_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
 COLUMN_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
 RECORD_TYPES = ("text", "integer", "real", "boolean", "json")
@@ -73,7 +76,7 @@ def record_table(entity: str) -> str:
     return f"record_{entity}"
 
 
-def _sql_type(t: FieldType, d: Dialect) -> str:
+def sql_type(t: FieldType, d: Dialect) -> str:
     return {
         FieldType.INSTANT: d.bigint,
         FieldType.NUMBER: d.real,
@@ -87,7 +90,7 @@ def kind_table_ddl(kind: Kind, cycle: int, d: Dialect) -> list[str]:
     cols = [f"id {d.id_type}", f"insert_instant {d.bigint} NOT NULL"]
     for f in kind.data_fields:
         null = " NOT NULL" if f.required else ""
-        cols.append(f"{f.name} {_sql_type(f.type, d)}{null}")
+        cols.append(f"{f.name} {sql_type(f.type, d)}{null}")
     if kind.has_error:
         cols.append(f"error_id {d.bigint}")
     cols.append(f"attributes {d.text}")

@@ -23,7 +23,7 @@ from logcycle import cycles
 from logcycle.errors import LogcycleError, StorageFull, StoreUnavailable, Unwritable
 from logcycle.ingest.tasks import IndexSearch, WriteTask
 from logcycle.kinds import KINDS
-from logcycle.store import schema, search, sqlite_fields, sqlite_search
+from logcycle.store import errorgroups, schema, search, sqlite_fields, sqlite_search
 from logcycle.store.base import KeyRow, MaintenanceReport, Rows, StoreHealth
 from logcycle.store.sqlite_indexer import NICE, SearchIndexer
 from logcycle.store.sqlstore import SqlStore, without_nul
@@ -223,10 +223,13 @@ class SQLiteStore(SqlStore):
 
     def _reindex(self, conn: Any) -> int:
         """Index the request keys (sqlstore.py) and the attributes (sqlite_fields.py) of
-        the rows written since the last run."""
+        the rows written since the last run, and fold new errors into their groups
+        (store/errorgroups.py); the rows indexed (error groups not counted)."""
         high = (self._meta(conn, "next_id") or 1) - 1
-        return (self._copy_request_keys(conn, high)
+        done = (self._copy_request_keys(conn, high)
                 + sqlite_fields.copy(conn, high, self.index_attributes))
+        errorgroups.index_errors(conn, self.dialect, high)
+        return done
 
     def _empty_cycle(self, conn: Any, cycle: int) -> None:
         super()._empty_cycle(conn, cycle)
@@ -367,6 +370,30 @@ class SQLiteStore(SqlStore):
             "((SELECT COALESCE(MAX(id), 0) + 1 FROM lc_keys), ?, ?, ?, ?, ?)",
             (hash_, scope, name, src_prefix, now_ms))
         return int(cur.lastrowid or 0)
+
+    def small_write(self, sql: str, params: tuple[Any, ...]) -> int:
+        """One statement in a short transaction of its own (any thread); rows changed."""
+        return int(self._short_write(sql, params).rowcount)
+
+    def small_writes(self, sql: str, rows: list[tuple[Any, ...]], *,
+                     returning: bool = False) -> list[tuple[Any, ...]]:
+        """One statement per row of parameters, all in one short transaction of its own
+        (any thread); with ``returning``, the rows the statements returned."""
+        conn = self._connect(readonly=False)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            out: list[tuple[Any, ...]] = []
+            for params in rows:
+                cur = conn.execute(sql, params)
+                if returning:
+                    out.extend(cur.fetchall())
+            conn.execute("COMMIT")
+            return out
+        except sqlite3.Error as exc:
+            self._rollback(conn)
+            raise self._translate(exc) from exc
+        finally:
+            conn.close()
 
     def list_keys(self) -> list[KeyRow]:
         _, rows = self.fetch("SELECT id, hash, scope, name, src_prefix, created, revoked "

@@ -28,7 +28,7 @@ from logcycle.ingest.tasks import (
     WriteTask,
 )
 from logcycle.kinds import ERROR_KIND, KINDS
-from logcycle.store import schema, search
+from logcycle.store import alertrules, errorgroups, schema, search
 from logcycle.store.base import MaintenanceReport, Rows, StoreHealth
 
 log = logging.getLogger("logcycle.store")
@@ -235,8 +235,10 @@ class SqlStore:
 
     # -- schema ---------------------------------------------------------------------------
     def _create_schema(self, conn: Any, now_ms: int) -> None:
-        for stmt in schema.meta_ddl(self.dialect) + schema.all_kind_ddl(self.dialect):
+        for stmt in (schema.meta_ddl(self.dialect) + schema.all_kind_ddl(self.dialect)
+                     + errorgroups.ddl(self.dialect) + alertrules.ddl(self.dialect)):
             conn.execute(stmt)
+        self._add_new_columns(conn)
         version = self._meta(conn, "schema_version")
         if version is not None and version > self.schema_version:
             raise LogcycleError(
@@ -245,6 +247,29 @@ class SqlStore:
         self._set_meta(conn, "schema_version", self.schema_version)
         if self._meta(conn, "next_id") is None:
             self._set_meta(conn, "next_id", 1)
+
+    def _add_new_columns(self, conn: Any) -> None:
+        """Upgrade: add the columns a newer logcycle gave a kind (``fingerprint`` of
+        ``error``, schema version 2 on SQLite, 4 on PostgreSQL) to the tables of an older
+        store, and rebuild the views so that they show them. Old rows hold NULL there."""
+        added = False
+        for kind in KINDS.values():
+            types = {f.name: schema.sql_type(f.type, self.dialect) for f in kind.data_fields}
+            for c in range(cycles.CYCLES):
+                name = schema.table(kind.name, c)
+                cur = conn.execute(f"SELECT * FROM {name} LIMIT 0")
+                have = {d[0] for d in cur.description or ()}
+                for col in kind.columns:
+                    if col not in have and col in types:
+                        conn.execute(f"ALTER TABLE {name} ADD COLUMN {col} {types[col]}")
+                        added = True
+        week = self._meta(conn, "current_week")
+        if added and week is not None:
+            log.info("schema upgraded: new columns added to the log tables")
+            for name in KINDS:
+                for stmt in schema.view_ddl(name, week % cycles.CYCLES,
+                                            (week - 1) % cycles.CYCLES, self.dialect):
+                    conn.execute(stmt)
 
     def _meta(self, conn: Any, name: str) -> int | None:
         row = conn.execute(self._sql_meta_get, (name,)).fetchone()

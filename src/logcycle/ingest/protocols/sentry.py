@@ -38,7 +38,7 @@ import orjson
 from logcycle.errors import BadRequest
 from logcycle.kinds import MAX_MESSAGE, MAX_TEXT
 
-ROUTE = re.compile(r"^/api/(\d{1,20})/(envelope|store)/?$")
+ROUTE = re.compile(r"^/api/(\d+)/(envelope|store)/?$")
 _HEX32 = re.compile(r"^[0-9a-f]{32}$")
 _CHAINED = {"__cause__": "The above exception was the direct cause of the following "
                          "exception:",

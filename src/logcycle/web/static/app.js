@@ -4,13 +4,14 @@
 import { ApiError, api, clearKey, getKey, onUnauthorized, setKey } from './api.js';
 import { renderDetail } from './detail.js';
 import { detectQueryLanguage } from './query.js';
+import { ErrorsView } from './errors.js';
 import { ReportsView } from './reports.js';
 import { RequestView } from './request.js';
 import { SearchView } from './search.js';
 import { WeeksView } from './weeks.js';
 
 const $ = (id) => document.getElementById(id);
-const VIEWS = ['search', 'reports', 'request', 'weeks'];
+const VIEWS = ['search', 'reports', 'request', 'weeks', 'errors'];
 
 class App {
   constructor() {
@@ -19,6 +20,7 @@ class App {
     this.search = new SearchView(this);
     this.request = new RequestView(this);
     this.weeks = new WeeksView(this);
+    this.errors = new ErrorsView(this);
     this.reports = new ReportsView(this);
   }
 
@@ -29,6 +31,7 @@ class App {
     this.search.init();
     this.request.init();
     this.weeks.init();
+    this.errors.init();
     this.reports.init();
     $('signin-form').addEventListener('submit', (e) => {
       e.preventDefault();
@@ -123,6 +126,7 @@ class App {
   go(view, key) {
     const hash = view === 'request' ? `#request=${encodeURIComponent(key ?? this.request.key ?? '')}`
       : view === 'weeks' ? '#weeks' : view === 'reports' ? '#reports'
+        : view === 'errors' ? (key ? `#error=${encodeURIComponent(key)}` : '#errors')
         : this.search.constructor.hash(this.search.state);
     if (window.location.hash !== hash) window.history.pushState(null, '', hash);
     this.route();
@@ -135,6 +139,10 @@ class App {
       const key = decodeURIComponent(hash.slice('#request='.length));
       if (key && key !== this.request.key) this.request.open(key);
       this.show(key ? 'request' : 'search');
+    } else if (hash === '#errors' || hash.startsWith('#error=')) {
+      this.show('errors');
+      if (hash.startsWith('#error=')) this.errors.show(decodeURIComponent(hash.slice(7)));
+      else this.errors.load();
     } else if (hash === '#reports') {
       this.show('reports');
       this.reports.load();

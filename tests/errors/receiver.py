@@ -1,0 +1,36 @@
+"""A local webhook receiver for the alert tests (real HTTP on 127.0.0.1, port 0)."""
+
+from __future__ import annotations
+
+import http.server
+import threading
+from typing import Any
+
+import orjson
+
+
+class Receiver:
+    """A local webhook receiver: records each POST; answers the statuses queued."""
+
+    def __init__(self) -> None:
+        self.got: list[tuple[dict[str, str], bytes]] = []
+        self.answers: list[int] = []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                outer.got.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                self.send_response(outer.answers.pop(0) if outer.answers else 200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def bodies(self) -> list[dict[str, Any]]:
+        return [orjson.loads(b) for _, b in self.got]
