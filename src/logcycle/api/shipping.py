@@ -8,8 +8,9 @@ validate translated items one by one and write the valid ones through the same w
 from __future__ import annotations
 
 from logcycle.api.auth import Principal
-from logcycle.errors import BadRequest, FieldError, Forbidden
+from logcycle.errors import FieldError, Forbidden
 from logcycle.ingest.decode import Partial, Prepared
+from logcycle.ingest.protocols import validate
 from logcycle.ingest.protocols.common import ClockRule, Item
 from logcycle.ingest.tasks import EventBatch, check_scope
 from logcycle.keys import Scope
@@ -32,7 +33,7 @@ async def store_items(svc: Service, principal: Principal, items: list[Item], *,
     rejected."""
     positions = [i for i, it in enumerate(items) if isinstance(it, bytes)]
     encoded: list[bytes] = [items[i] for i in positions]  # type: ignore[misc]
-    partial = validate(svc, encoded)
+    partial = validate(svc.decoder, encoded, now_ms=svc.clock.now_ms())
     if src_per_item and principal.src_prefix is not None:
         _reject_other_sources(principal.src_prefix, partial)
     results: list[int | str] = [it if isinstance(it, str) else "" for it in items]
@@ -45,22 +46,6 @@ async def store_items(svc: Service, principal: Principal, items: list[Item], *,
         if err.index is not None:
             results[positions[err.index]] = f"{err.field}: {err.message}"
     return results
-
-
-def validate(svc: Service, encoded: list[bytes]) -> Partial:
-    """Each native event validated alone (``BatchDecoder.decode_each``). The common case,
-    every event valid, is first tried as one JSON array (``decode_json``: one C call for the
-    batch instead of one an item), with the same result."""
-    now = svc.clock.now_ms()
-    if not encoded:
-        return Partial([], nul=False)
-    try:
-        batch = svc.decoder.decode_json(b"[" + b",".join(encoded) + b"]", now_ms=now)
-    except BadRequest as exc:
-        if exc.status != 400:  # too many events: the same answer item by item
-            raise
-        return svc.decoder.decode_each(encoded, now_ms=now)
-    return Partial(batch.events, batch.nul, indexes=list(range(len(encoded))))
 
 
 def _reject_other_sources(prefix: str, partial: Partial) -> None:
