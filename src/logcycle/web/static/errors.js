@@ -3,7 +3,8 @@
 // link to its request tree. Everything logged reaches the page as text (util.el).
 
 import { ApiError, api, authHeaders, url } from './api.js';
-import { el, fmtCount, fmtTime, svg } from './util.js';
+import { fmtTime } from './time.js';
+import { el, fmtCount, svg } from './util.js';
 
 const $ = (id) => document.getElementById(id);
 const STATUSES = ['unresolved', 'regressed', 'resolved', 'ignored'];
