@@ -33,6 +33,7 @@ from logcycle.alerts.scheduler import Scheduler
 from logcycle.clock import ManualClock
 from logcycle.ingest.decode import BatchDecoder
 from logcycle.ingest.tasks import EventBatch, Reindex
+from logcycle.keys import Scope
 from logcycle.settings import Settings
 from logcycle.store.factory import make_store
 
@@ -95,7 +96,7 @@ def main() -> None:
             new = events_at(rng, clock.now_ms(), 500)
             store.apply([EventBatch(decoder.decode_json(orjson.dumps(new),
                                                         now_ms=clock.now_ms()).events,
-                                    None, "bench")], clock.now_ms())
+                                    None, "bench", scope=Scope())], clock.now_ms())
             store.apply([Reindex()], clock.now_ms())
             c0, w0 = time.process_time(), time.perf_counter()
             ran = sched.tick()

@@ -18,6 +18,7 @@ from logcycle.api.app import create_app
 from logcycle.clock import ManualClock
 from logcycle.ingest.decode import BatchDecoder
 from logcycle.ingest.tasks import EventBatch, IndexSearch
+from logcycle.keys import Scope
 from logcycle.service import Service
 from logcycle.settings import Settings
 from logcycle.store.base import Store
@@ -31,7 +32,7 @@ def write(store: Store, kind: str, n: int, now: int) -> None:
     body = orjson.dumps([{"kind": kind, "instant": now, "message": f"m {i}", **extra}
                          for i in range(n)])
     batch = BatchDecoder(max_future_ms=10**9, max_batch=10_000).decode_json(body, now_ms=now)
-    store.apply([EventBatch(batch.events, None, "t")], now)
+    store.apply([EventBatch(batch.events, None, "t", scope=Scope())], now)
 
 
 @pytest.fixture

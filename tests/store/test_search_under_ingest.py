@@ -26,6 +26,7 @@ from logcycle.clock import ManualClock
 from logcycle.cycles import CYCLES, WEEK_MS, week_of
 from logcycle.errors import StoreUnavailable
 from logcycle.ingest.tasks import EventBatch
+from logcycle.keys import Scope
 from logcycle.query.wildcards import wildcard_pattern
 from logcycle.service import Service
 from logcycle.settings import Settings
@@ -71,7 +72,8 @@ def batch(svc: Service, kind: str, messages: list[str], now: int) -> EventBatch:
     extra = {"module_name": "shop"} if kind == "error" else {}
     body = orjson.dumps([{"kind": kind, "instant": now, "message": m, **extra}
                          for m in messages])
-    return EventBatch(svc.decoder.decode_json(body, now_ms=now).events, None, "test")
+    return EventBatch(svc.decoder.decode_json(body, now_ms=now).events, None, "test",
+                      scope=Scope())
 
 
 class Ingest(threading.Thread):
