@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import KEY, free_port
+from common import KEY, free_port, wait_ready
 
 ATTACK_S = 4.0
 
@@ -200,19 +200,6 @@ def _server(src: Path | None, data: Path, port: int) -> subprocess.Popen[bytes]:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def _ready(port: int) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-            conn.request("GET", "/health")
-            if conn.getresponse().status == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.05)
-    raise RuntimeError("the server did not start")
-
 
 def _max_idle() -> int:
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -235,7 +222,7 @@ def run_all(src: Path | None, tmp: Path) -> dict[str, Any]:
         port = free_port()
         server = _server(src, tmp / f"data-{i}", port)
         try:
-            _ready(port)
+            wait_ready(port, 30)
             probe = Probe(port)
             t = threading.Thread(target=probe.run, daemon=True)
             t.start()

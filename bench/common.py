@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import os
 import random
 import socket
@@ -33,6 +34,22 @@ def event(rng: random.Random, instant: int) -> dict[str, Any]:
             "request_key": str(uuid.UUID(int=rng.getrandbits(128))),
             "client_ip": f"10.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}",
             "duration_ms": round(rng.random() * 500, 2)}
+
+
+def wait_ready(port: int, timeout_s: float = 60) -> None:
+    """Until ``GET /health`` on 127.0.0.1:``port`` answers 200 (RuntimeError after
+    ``timeout_s``)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            conn.request("GET", "/health")
+            if conn.getresponse().status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError("the server did not start")
 
 
 def free_port() -> int:

@@ -48,7 +48,7 @@ from typing import Any
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import KEY, free_port, message
+from common import KEY, free_port, message, wait_ready
 
 from logcycle.client import Logger
 
@@ -266,19 +266,6 @@ def run(args: argparse.Namespace, data: Path) -> dict[str, Any]:
         "client_dropped": sum(s.dropped_total for s in stats),
     }
 
-
-def wait_ready(port: int) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-            conn.request("GET", "/health")
-            if conn.getresponse().status == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.05)
-    raise RuntimeError("the server did not start")
 
 
 def verdicts(r: dict[str, Any]) -> list[tuple[str, bool]]:
