@@ -152,7 +152,21 @@ def _bad(index: int, field: str, message: str) -> BadRequest:
 
 # Only JSON holding one of these can hold a number that strict parsers refuse (an integer
 # beyond 64 bits, a float beyond double range): the rest is never decoded here.
-_BIG_NUMBER = re.compile(rb"\d{19}|[eE][+-]?\d{3}")
+BIG_NUMBER = re.compile(rb"\d{19}|[eE][+-]?\d{3}")
+# The same test without the regex (1.4 µs for 70 bytes: most of an event's attributes
+# check; this takes half): every digit read as 0, E as e (and [ as {, for the depth
+# count), then four substring searches.
+_SCAN = bytes.maketrans(b"123456789E[", b"000000000e{")
+
+
+def _suspect(data: bytes) -> bool:
+    """Whether ``data`` may be too deep (more than MAX_JSON_DEPTH ``{`` and ``[``) or hold
+    a match of ``BIG_NUMBER``; only then is it decoded and looked at."""
+    z = data.translate(_SCAN)
+    return (z.count(b"{") > MAX_JSON_DEPTH or b"0000000000000000000" in z or b"e000" in z
+            or b"e+000" in z or b"e-000" in z)
+
+
 INT64 = range(-(2**63), 2**63)
 
 
@@ -181,9 +195,9 @@ def _json_text(raw: msgspec.Raw, field: str, index: int, object_only: bool) -> s
         return None
     if len(data) > MAX_JSON_BYTES:
         raise _bad(index, field, f"larger than {MAX_JSON_BYTES} bytes of JSON")
-    if object_only and not data.startswith(b"{"):
+    if object_only and data[0] != 123:  # b"{"
         raise _bad(index, field, "must be a JSON object")
-    if data.count(b"{") + data.count(b"[") > MAX_JSON_DEPTH or _BIG_NUMBER.search(data):
+    if _suspect(data):
         try:
             why = _json_problem(msgspec.json.decode(data))
         except RecursionError:
