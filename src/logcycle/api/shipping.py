@@ -7,11 +7,13 @@ validate translated items one by one and write the valid ones through the same w
 
 from __future__ import annotations
 
+from typing import Any
+
 from logcycle.api.auth import Principal
 from logcycle.errors import FieldError, Forbidden
 from logcycle.ingest.decode import Partial, Prepared
 from logcycle.ingest.protocols import validate
-from logcycle.ingest.protocols.common import ClockRule, Item
+from logcycle.ingest.protocols.common import ClockRule, Item, encode_each
 from logcycle.ingest.tasks import EventBatch, check_scope
 from logcycle.keys import Scope
 from logcycle.service import Service
@@ -31,9 +33,15 @@ async def store_items(svc: Service, principal: Principal, items: list[Item], *,
     A key limited to a ``src`` prefix fails the request with 403, as on the native route;
     with ``src_per_item`` (syslog: nobody to answer) only the events of other sources are
     rejected."""
-    positions = [i for i, it in enumerate(items) if isinstance(it, bytes)]
-    encoded: list[bytes] = [items[i] for i in positions]  # type: ignore[misc]
-    partial = validate(svc.decoder, encoded, now_ms=svc.clock.now_ms())
+    positions = [i for i, it in enumerate(items) if not isinstance(it, str)]
+    events: Any = [items[i] for i in positions]
+    try:
+        partial = validate(svc.decoder, events, now_ms=svc.clock.now_ms())
+    except TypeError:  # an event JSON cannot hold, or dicts and bytes mixed: each apart
+        if all(isinstance(it, bytes | str) for it in items):
+            raise
+        return await store_items(svc, principal, encode_each(items),
+                                 src_per_item=src_per_item)
     if src_per_item and principal.src_prefix is not None:
         _reject_other_sources(principal.src_prefix, partial)
     results: list[int | str] = [it if isinstance(it, str) else "" for it in items]

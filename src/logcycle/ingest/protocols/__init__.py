@@ -9,8 +9,8 @@ same writer as ``POST /api/v1/events``): one write path, one set of limits, one 
 - :mod:`.clef`: Seq's CLEF and JSON events
 - :mod:`.syslog`: syslog lines (RFC 5424 and 3164)
 
-Each is a pure translation: a request body (or a syslog line) becomes native events (dicts,
-or JSON bytes), one item per foreign record, or an error text for a record it cannot read.
+Each is a pure translation: a request body (or a syslog line) becomes native events (dicts),
+one item per foreign record, or an error text for a record it cannot read.
 
 >>> from logcycle.ingest.decode import BatchDecoder
 >>> d = BatchDecoder(max_future_ms=0, max_batch=10)
@@ -32,14 +32,15 @@ from logcycle.errors import BadRequest
 from logcycle.ingest.decode import BatchDecoder, Partial
 
 Events = list[bytes] | list[dict[str, Any]]
-"""Native events, each as JSON bytes (the shippers' adapters) or as a dict (OTLP, Sentry)."""
+"""Native events, each as a dict (what the adapters give) or as JSON bytes."""
 
 
 def validate(decoder: BatchDecoder, events: Events, *, now_ms: int) -> Partial:
     """Each event validated alone (``BatchDecoder.decode_each``): one invalid event rejects
     only itself. The common case, every event valid, is first tried as one JSON array
     (``decode_json``: one C call, about 2.5 µs an event less), with the same result.
-    ``Partial.indexes[i]`` is the position in ``events`` of ``Partial.events[i]``."""
+    ``Partial.indexes[i]`` is the position in ``events`` of ``Partial.events[i]``.
+    TypeError (orjson's) when a dict holds what JSON cannot (nested past orjson's limit)."""
     if not events:
         return Partial([], nul=False)
     try:
@@ -57,5 +58,6 @@ def _encoded(events: Events) -> TypeGuard[list[bytes]]:
 
 
 def _array(events: Events) -> bytes:
-    # Dicts in one orjson call: one call an event costs more than the C validation saves.
+    # Dicts in one orjson call: each call costs ~0.5 µs beyond the writing itself (a tenth
+    # of that an event when the list is written at once).
     return b"[" + b",".join(events) + b"]" if _encoded(events) else orjson.dumps(events)

@@ -98,13 +98,10 @@ def _event(when: object, message: str, level: object, exc: object, trace: object
     module = pop_first(attrs, MODULE_PROPERTIES)
     module = module if isinstance(module, str) else None
     error = exception(exc, module) if isinstance(exc, str) and exc.strip() else None
-    try:
-        return native(instant=clock.of(when, attrs), message=message,
-                      message_type=level_name(level) or "Information", module_name=module,
-                      request_key=trace if isinstance(trace, str) else None,
-                      attributes=attrs, error=error)
-    except ValueError as exc_:
-        return str(exc_)
+    return native(instant=clock.of(when, attrs), message=message,
+                  message_type=level_name(level) or "Information", module_name=module,
+                  request_key=trace if isinstance(trace, str) else None,
+                  attributes=attrs, error=error)
 
 
 def parse_clef(body: bytes, clock: ClockRule) -> list[Item]:

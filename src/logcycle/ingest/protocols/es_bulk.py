@@ -21,7 +21,7 @@ native              bulk document
 >>> req = parse_bulk(b'{"create":{}}\\n{"message":"hi","@timestamp":0,"a":{"b":1}}\\n',
 ...                  None, fields, ClockRule(now_ms=5, max_future_ms=0))
 >>> req.items[0]
-b'{"kind":"general","instant":0,"message":"hi","attributes":{"a":{"b":1}}}'
+{'kind': 'general', 'instant': 0, 'message': 'hi', 'attributes': {'a': {'b': 1}}}
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ from logcycle.errors import BadRequest
 from logcycle.ingest.protocols.common import (
     ClockRule,
     Item,
-    dumps,
     level_name,
     pop_first,
     text_of,
@@ -81,31 +80,33 @@ def parse_bulk(body: bytes, index: str | None, fields: Fields, clock: ClockRule)
     """Translate a bulk body; a malformed action line is a 400 for the whole request (as
     Elasticsearch answers), a bad document only fails its own item."""
     out = BulkRequest()
+    actions, indexes, items = out.actions, out.indexes, out.items
     lines = [ln for ln in body.split(b"\n") if ln.strip()]
-    i = 0
-    last: tuple[bytes, tuple[str, dict[str, Any]]] | None = None
-    while i < len(lines):
-        if last is not None and lines[i] == last[0]:  # shippers repeat one action line
-            action, meta = last[1]
-        else:
-            action, meta = _action(lines[i], i)
-            last = (lines[i], (action, meta))
+    i, n = 0, len(lines)
+    last: bytes | None = None
+    action, target = "", index
+    while i < n:
+        line = lines[i]
+        if line != last:  # shippers repeat one action line: read once
+            action, meta = _action(line, i)
+            last = line
+            named = meta.get("_index")
+            target = named if isinstance(named, str) else index
         i += 1
-        out.actions.append(action)
-        target = meta.get("_index") if isinstance(meta.get("_index"), str) else index
-        out.indexes.append(target)
+        actions.append(action)
+        indexes.append(target)
         if action == "delete":
-            out.items.append(f"the {action} action is not supported: logcycle only appends")
+            items.append(f"the {action} action is not supported: logcycle only appends")
             continue
-        if i >= len(lines):
+        if i >= n:
             raise BadRequest(f"line {i}: the {action} action has no document line",
                              code="invalid_bulk")
-        doc, i = lines[i], i + 1
+        i += 1
         if action not in STORED_ACTIONS:
-            out.items.append(f"the {action} action is not supported: logcycle only appends")
+            items.append(f"the {action} action is not supported: logcycle only appends")
             continue
-        out.items.append(translate(doc, target, fields, clock))
-    if not out.actions:
+        items.append(translate(lines[i - 1], target, fields, clock))
+    if not actions:
         raise BadRequest("the bulk request holds no action", code="invalid_bulk")
     return out
 
@@ -132,11 +133,12 @@ def translate(line: bytes, index: str | None, fields: Fields, clock: ClockRule) 
         doc = orjson.loads(line)
     except orjson.JSONDecodeError as exc:
         return f"the document is not valid JSON: {exc}"
-    if not isinstance(doc, dict):
+    if type(doc) is not dict:
         return "the document must be a JSON object"
     when = pop_first(doc, fields.time)
     message = pop_first(doc, fields.message)
     event: dict[str, Any] = {"kind": "general", "instant": 0, "message":
+                             message if type(message) is str else
                              "" if message is None else text_of(message)}
     level = pop_first(doc, LEVEL_FIELDS)
     if level is not None:
@@ -150,14 +152,14 @@ def translate(line: bytes, index: str | None, fields: Fields, clock: ClockRule) 
     event["instant"] = clock.of(when, doc)
     if doc:
         event["attributes"] = doc
-    try:
-        return dumps(event)
-    except ValueError as exc:
-        return str(exc)
+    return event
 
 
 def _text(value: object) -> str | None:
     return None if value is None else text_of(value)
+
+
+_SHARDS = {"total": 1, "successful": 1, "failed": 0}  # the same in every item: one dict
 
 
 def answer(req: BulkRequest, results: list[int | str], took_ms: int) -> dict[str, Any]:
@@ -168,7 +170,7 @@ def answer(req: BulkRequest, results: list[int | str], took_ms: int) -> dict[str
             body: dict[str, Any] = {
                 "_index": index or "logcycle", "_id": str(result), "_version": 1,
                 "result": "created", "status": 201, "_seq_no": result, "_primary_term": 1,
-                "_shards": {"total": 1, "successful": 1, "failed": 0}}
+                "_shards": _SHARDS}
         else:
             kind = ("illegal_argument_exception" if "not supported" in result
                     else "document_parsing_exception")

@@ -9,8 +9,9 @@ and the structured metadata, ``service_name``/``job``/``app`` → ``module_name`
 >>> clock = ClockRule(now_ms=10**13, max_future_ms=0)
 >>> body = (b'{"streams":[{"stream":{"job":"api","env":"prod"},'
 ...         b'"values":[["1700000000000000000","hi"]]}]}')
->>> parse_json(body, clock)[0].decode()[42:]
-'"message":"hi","module_name":"api","attributes":{"env":"prod"}}'
+>>> parse_json(body, clock)[0]  # doctest: +NORMALIZE_WHITESPACE
+{'kind': 'general', 'instant': 1700000000000, 'message': 'hi', 'module_name': 'api',
+ 'attributes': {'env': 'prod'}}
 >>> parse_labels('{job="api", msg="say \\\\"hi\\\\""}')
 {'job': 'api', 'msg': 'say "hi"'}
 """
@@ -71,12 +72,9 @@ class _Stream:
             module = pop_first(attrs, MODULE_LABELS) if module is None else module
             level = level or level_name(pop_first(attrs, LEVEL_LABELS))
             trace = pop_first(attrs, ("trace_id",)) if trace is None else trace
-        try:
-            return native(instant=clock.instant(ns // 1_000_000, attrs, str(ns)), message=line,
-                          message_type=level, module_name=module, src=src, request_key=trace,
-                          attributes=attrs)
-        except ValueError as exc:
-            return str(exc)
+        return native(instant=clock.instant(ns // 1_000_000, attrs, str(ns)), message=line,
+                      message_type=level, module_name=module, src=src, request_key=trace,
+                      attributes=attrs)
 
 
 def parse_json(body: bytes, clock: ClockRule) -> list[Item]:

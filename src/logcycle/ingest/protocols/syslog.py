@@ -8,10 +8,10 @@ APP-NAME (the 3164 tag) â†’ ``module_name``; PROCID, MSGID and STRUCTURED-DATA â
 3164 time has no year and no zone: the year is the one that puts it closest before now,
 the zone the store's (``--timezone``).
 
->>> import json; from datetime import UTC
+>>> from datetime import UTC
 >>> clock = ClockRule(now_ms=1_764_600_000_000, max_future_ms=0)
 >>> line = b'<165>1 2025-11-30T10:00:00Z web-1 shop 42 ID7 [x@1 a="b"] paid'
->>> event = json.loads(parse(line, clock, UTC))
+>>> event = parse(line, clock, UTC)
 >>> [event[k] for k in ("instant", "message", "message_type", "module_name", "src")]
 [1764496800000, 'paid', 'Notice', 'shop', 'web-1']
 >>> event["attributes"]
@@ -62,13 +62,10 @@ def parse(line: bytes, clock: ClockRule, tz: tzinfo) -> Item:
     when, message, host, app = fields
     if len(message) > MAX_MESSAGE:  # as syslog daemons do: cut, and say so
         message, attrs["truncated"] = message[:MAX_MESSAGE], True
-    try:
-        return native(instant=clock.of(when, attrs) if isinstance(when, str)
-                      else clock.instant(when, attrs), message=message,
-                      message_type=SEVERITIES[pri & 7], module_name=app, src=host,
-                      attributes=attrs)
-    except ValueError as exc:
-        return str(exc)
+    return native(instant=clock.of(when, attrs) if isinstance(when, str)
+                  else clock.instant(when, attrs), message=message,
+                  message_type=SEVERITIES[pri & 7], module_name=app, src=host,
+                  attributes=attrs)
 
 
 def _nil(value: str) -> str | None:
