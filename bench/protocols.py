@@ -1,7 +1,7 @@
 """The same events through every ingest protocol, in one run, beside native JSON.
 
     .venv/bin/python bench/protocols.py [--events 100000] [--clients 4] [--batch 1000]
-                                        [--only otlp_protobuf,es_bulk] [--repeat 2]
+                                        [--only otlp_protobuf,es_bulk] [--repeat 3]
                                         [--max-seconds 60] [--no-parse-costs]
 
 Each protocol is a row of ``SENDERS``: a name, the route (or syslog over TCP), the request
@@ -12,8 +12,11 @@ from concurrent client processes over keep-alive. HTTP rows are timed until the 
 answer (an answer means committed); syslog has no answers, so its row ends when the last
 event's id is readable. Printed per row: events/s and the server's CPU time per event
 (from /proc; steadier than events/s when other work shares the cores), beside native
-JSON's. Rows alternate ``--repeat`` times and each keeps its best. To add a protocol, add
-a row (``Sender(...)``).
+JSON's. ``--repeat`` rounds each run every row once, native JSON first and the others in
+an order that turns each round; the table gives each row's median and best events/s, their
+spread, and its share of native as the median of the rounds' shares (the row beside the
+native run of its own round), with the load average before and after each round. To add
+a protocol, add a row (``Sender(...)``).
 
 Sentry SDKs send one event per envelope: that row sends one event per request (and fewer
 events in all, ``Sender.max_events``), which is what it costs in real use; its peer is
@@ -29,6 +32,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import multiprocessing as mp
+import os
 import random
 import socket
 import sys
@@ -319,12 +323,14 @@ def rate(sender: Sender, events: list[Event], batch: int, clients: int,
             server.stop()
 
 
-def _best_us(fn: Callable[[], Any], n: int, repeat: int = 5) -> float:
+def _best_us(fn: Callable[[], Any], n: int, repeat: int = 15) -> float:
+    # CPU time of this process (not wall time): what other work on the cores takes away
+    # from a run does not count, only what it slows down.
     times = []
     for _ in range(repeat):
-        t = time.perf_counter()
+        t = time.process_time()
         fn()
-        times.append(time.perf_counter() - t)
+        times.append(time.process_time() - t)
     return min(times) * 1e6 / n
 
 
@@ -362,28 +368,49 @@ def parse_costs(batch: list[Event]) -> None:
             ("Loki protobuf: translation", lambda: loki_in.parse_protobuf(lb, clock, 1 << 30)),
             ("CLEF: translation", lambda: clef_in.parse_clef(cb, clock)),
             ("syslog: translation", lambda: [syslog_in.parse(f, clock, UTC) for f in frames])]
-    print(f"\nin process, µs an event (best of 5, {n} events):")
+    print(f"\nin process, CPU µs an event (best of 15, {n} events):")
     for name, fn in rows:
         print(f"  {name:<40} {_best_us(fn, n):6.2f}")
 
 
-def table(args: argparse.Namespace, results: dict[str, tuple[float, float, int]]) -> None:
-    native = results["native_json"][0]
+Run = tuple[float, float, int]  # events/s, server CPU µs an event, events sent
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+def _load() -> str:
+    return "/".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def table(args: argparse.Namespace, runs: dict[str, list[Run]], loads: list[str]) -> None:
+    """Per row: the median and best of its repeats, their spread, and its share of native
+    JSON as the median of the per-round shares (each round's row beside that round's
+    native: the pairs ran seconds apart, so slow phases of the machine cancel out)."""
     print(f"\nProtocols: {args.events:,} events of ~400 bytes (one a request: at most "
           f"{SENDERS['sentry_envelope'].max_events:,}), batches of {args.batch}, "
-          f"{args.clients} clients, SQLite, a fresh server per run, best of {args.repeat}")
-    shares = {}
-    for name, (value, _, _) in results.items():
-        peer = SENDERS[name].peer
-        shares[name] = f"{value / native:.0%}"
-        if peer != "native_json" and peer in results:
-            shares[name] += f" ({value / results[peer][0]:.0%} of {peer})"
-    w = max(14, *map(len, shares.values()))
-    print(f"| {'protocol':<18} | {'events':>7} | {'events/s':>10} | {'of native JSON':>{w}} | "
-          f"{'server CPU µs/event':>19} |")
-    print(f"|{'-' * 20}|{'-' * 9}|{'-' * 12}|{'-' * (w + 2)}|{'-' * 21}|")
-    for name, (value, us, n) in results.items():
-        print(f"| {name:<18} | {n:>7,} | {value:>10,.0f} | {shares[name]:>{w}} | {us:>19.1f} |")
+          f"{args.clients} clients, SQLite, a fresh server per run, {args.repeat} rounds "
+          f"alternating the rows; load average (1/5/15 min) {' → '.join(loads)}")
+    head = (f"| {'protocol':<18} | {'events':>7} | {'events/s median':>15} | "
+            f"{'best':>8} | {'spread':>6} | {'of native (rounds)':>22} | "
+            f"{'CPU µs/event':>12} |")
+    print(head)
+    print("|" + "|".join("-" * (len(c)) for c in head.split("|")[1:-1]) + "|")
+    for name, rs in runs.items():
+        rates = [r[0] for r in rs]
+        peer = SENDERS[name].peer if SENDERS[name].peer in runs else "native_json"
+        shares = [r[0] / p[0] for r, p in zip(rs, runs[peer], strict=False)]
+        share = f"{_median(shares):.0%} ({min(shares):.0%}-{max(shares):.0%})"
+        if peer != "native_json":
+            share += f" of {peer}"
+        spread = max(rates) / max(min(rates), 1e-9) - 1
+        print(f"| {name:<18} | {max(r[2] for r in rs):>7,} | {_median(rates):>15,.0f} | "
+              f"{max(rates):>8,.0f} | {spread:>6.0%} | {share:>22} | "
+              f"{_median([r[1] for r in rs]):>12.1f} |")
+
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__,
@@ -391,13 +418,13 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=100_000)
     ap.add_argument("--clients", type=int, default=4)
     ap.add_argument("--batch", type=int, default=1000)
-    ap.add_argument("--repeat", type=int, default=2,
-                    help="alternate the rows this many times and keep each one's best (the "
-                         "machine is shared: noise only ever slows a run down)")
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="rounds: each runs every row once (native JSON first), the rows "
+                         "alternating so that a slow phase of a shared machine hits all")
     ap.add_argument("--max-seconds", type=float, default=60,
                     help="stop sending after this long (a row's events/s are of what it sent)")
     ap.add_argument("--only", default=",".join(SENDERS),
-                    help=f"comma-separated rows to run (native_json always runs); known: "
+                    help=f"comma-separated rows to run (native JSON always runs); known: "
                          f"{', '.join(SENDERS)}")
     ap.add_argument("--no-parse-costs", action="store_true",
                     help="skip the in-process costs after the table")
@@ -406,19 +433,27 @@ def main() -> None:
     unknown = [n for n in names if n not in SENDERS]
     if unknown:
         ap.error(f"unknown rows {unknown}; known: {', '.join(SENDERS)}")
+    for name in names:  # a row's peer runs in each round too
+        if SENDERS[name].peer not in names:
+            names.append(SENDERS[name].peer)
     rng = random.Random(1)
     now = int(time.time() * 1000)
     events = [event(rng, now - args.events + i) for i in range(args.events)]
-    best: dict[str, tuple[float, float, int]] = {}
+    runs: dict[str, list[Run]] = {name: [] for name in names}
+    loads = [_load()]
     for i in range(args.repeat):
-        for name in names:
-            print(f"run {i + 1}, {name}:", flush=True)
+        # Each round in another order (native JSON always first): no row always follows
+        # the same one.
+        order = names[:1] + names[1:][i % max(len(names) - 1, 1):] + \
+            names[1:][:i % max(len(names) - 1, 1)]
+        for name in order:
+            print(f"round {i + 1}, {name} (load {_load()}):", flush=True)
             got, us, n = rate(SENDERS[name], events, args.batch, args.clients, args.max_seconds)
-            old = best.get(name, (0.0, us, n))
-            best[name] = (max(old[0], got), min(old[1], us), max(old[2], n))
+            runs[name].append((got, us, n))
             print(f"  {got:,.0f} events/s ({n:,} events), server {us:.1f} µs CPU an event",
                   flush=True)
-    table(args, best)
+        loads.append(_load())
+    table(args, runs, loads)
     if not args.no_parse_costs:
         parse_costs(events[:args.batch])
 
