@@ -64,8 +64,9 @@ def exception(text: str, module: str | None) -> dict[str, Any]:
 
 def from_clef(obj: dict[str, Any], clock: ClockRule) -> Item:
     """One CLEF object → a native event."""
-    props = {(k[1:] if k.startswith("@@") else k): v for k, v in obj.items()
-             if not k.startswith("@") or k.startswith("@@")}
+    # Properties: the keys without @ (most of them: one slice each), and @@x as x.
+    props = {k if k[:1] != "@" else k[1:]: v for k, v in obj.items()
+             if k[:1] != "@" or k[:2] == "@@"}
     template = obj.get("@mt")
     message = obj.get("@m")
     if not isinstance(message, str):

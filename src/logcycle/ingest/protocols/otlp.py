@@ -102,17 +102,14 @@ def to_events(body: bytes, *, now_ms: int) -> list[dict[str, Any]]:
     return _protobuf_events(req, now_ms)
 
 
+_SCALARS = frozenset(("string_value", "int_value", "bool_value", "double_value"))
+
+
 def _value(v: Any) -> Any:
     """An AnyValue as JSON: arrays as lists, key-value lists as objects, bytes as base64."""
     which = v.WhichOneof("value")
-    if which == "string_value":
-        return v.string_value
-    if which == "int_value":
-        return v.int_value
-    if which == "bool_value":
-        return v.bool_value
-    if which == "double_value":
-        return v.double_value
+    if which in _SCALARS:  # the field is named by the kind: one read, no chain of tests
+        return getattr(v, which)
     if which == "array_value":
         return [_value(x) for x in v.array_value.values]
     if which == "kvlist_value":

@@ -36,7 +36,6 @@ FACILITIES = ("kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news",
               "cron", "authpriv", "ftp", "ntp", "security", "console", "solaris-cron",
               *(f"local{i}" for i in range(8)))
 DEFAULT_PRI = 13  # user.notice, for a line without <PRI> (RFC 3164 section 4.3.3)
-_PRI = re.compile(rb"<(\d{1,3})>")
 _5424 = re.compile(r"1 (\S+) (\S+) (\S+) (\S+) (\S+) ")
 _3164_TIME = re.compile(r"([A-Z][a-z]{2}) {1,2}(\d{1,2}) (\d\d):(\d\d):(\d\d) ")
 _TAG = re.compile(r"([^\s\[:]{1,48})(?:\[([^\]]{1,128})\])?: ?")
@@ -53,11 +52,14 @@ _BOM = "\ufeff"
 
 def parse(line: bytes, clock: ClockRule, tz: tzinfo) -> Item:
     """One syslog message (without its framing) → a native event."""
-    m = _PRI.match(line)
-    pri = int(m.group(1)) if m else DEFAULT_PRI
+    # <PRI>: 1 to 3 ASCII digits in angle brackets (the regex <(\d{1,3})>, read without one).
+    end = line.find(b">", 1, 5) if line[:1] == b"<" else -1
+    digits = line[1:end] if end > 1 else b""
+    pri = int(digits) if digits.isdigit() else DEFAULT_PRI
     if pri > 191:
         return f"PRI {pri} is out of range (0-191)"
-    text = line[m.end() if m else 0:].decode("utf-8", errors="replace").rstrip("\r\n\0")
+    start = end + 1 if digits.isdigit() else 0
+    text = line[start:].decode("utf-8", errors="replace").rstrip("\r\n\0")
     attrs: dict[str, Any] = {"facility": FACILITIES[pri >> 3]}
     header = _5424.match(text)
     fields = (_rfc5424(text, header, attrs) if header is not None

@@ -1,0 +1,62 @@
+"""The hand-written fast paths of the adapters read what the regexes and chains they
+replaced read: syslog's <PRI>, structured-data values with escapes, CLEF's @@ keys, OTLP
+AnyValue kinds, and a shipper's level names whether seen before or not."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC
+
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue
+
+from logcycle.ingest.protocols import clef, otlp, syslog
+from logcycle.ingest.protocols.common import ClockRule, level_name
+
+CLOCK = ClockRule(now_ms=1_764_600_000_000, max_future_ms=0)
+PRI = re.compile(rb"<(\d{1,3})>")  # what parse() read the PRI with before
+
+
+def test_syslog_pri_as_the_regex_reads_it() -> None:
+    for line in [b"<13>x", b"<0>x", b"<191>x", b"<007>x", b"<>x", b"<1234>x", b"<12a>x",
+                 b"<1", b"x<13>", b"", b"<", b"< 1>x", b"<\xd9>x", b"<13><14>x"]:
+        got = syslog.parse(line, CLOCK, UTC)
+        m = PRI.match(line)
+        pri = int(m.group(1)) if m else syslog.DEFAULT_PRI
+        assert isinstance(got, dict), (line, got)
+        rest = line[m.end() if m else 0:].decode("utf-8", errors="replace")
+        assert got["message"] == rest.rstrip("\r\n\0"), line
+        assert got["message_type"] == syslog.SEVERITIES[pri & 7], line
+    assert syslog.parse(b"<192>x", CLOCK, UTC) == "PRI 192 is out of range (0-191)"
+
+
+def test_structured_data_escapes_and_malformed_elements() -> None:
+    sd, rest = syslog._structured_data('[a@1 k="v\\"q" k2="\\]" k3="x\\\\"][b@2] msg')
+    assert sd == {"a@1": {"k": 'v"q', "k2": "]", "k3": "x\\"}, "b@2": {}} and rest == " msg"
+    sd, rest = syslog._structured_data('[a@1 k="v" broken] msg')
+    assert sd == {"a@1": {"k": "v"}} and rest == " broken] msg"
+    sd, rest = syslog._structured_data('[a@1 k="unterminated] msg')
+    assert sd == {"a@1": {}} and rest == ' k="unterminated] msg'
+
+
+def test_clef_properties_and_escaped_at_keys() -> None:
+    event = clef.from_clef({"@t": "2025-11-30T10:00:00Z", "@m": "hi", "@@t": "mine", "": 1,
+                            "x": 2, "@r": ["ignored"], "@i": "e1"}, CLOCK)
+    assert isinstance(event, dict)
+    assert event["attributes"] == {"@t": "mine", "": 1, "x": 2, "event_id": "e1"}  # @@ → @
+
+
+def test_otlp_any_values() -> None:
+    cases = [(AnyValue(string_value="s"), "s"), (AnyValue(int_value=-3), -3),
+             (AnyValue(bool_value=False), False), (AnyValue(double_value=0.5), 0.5),
+             (AnyValue(bytes_value=b"\x00\x01"), "AAE="), (AnyValue(), None),
+             (AnyValue(array_value=ArrayValue(values=[AnyValue(int_value=1)])), [1])]
+    for value, want in cases:
+        assert otlp._value(value) == want
+
+
+def test_level_names_the_same_the_second_time() -> None:
+    for text in ["warn", "WARN", " Error ", "custom-level", "x" * 100, "", "  "]:
+        first, second = level_name(text), level_name(text)
+        assert first == second
+    assert level_name("warn") == "Warning" and level_name("x" * 100) == "x" * 64
+    assert level_name("") is None and level_name(None) is None and level_name(3) == "3"
