@@ -7,6 +7,8 @@ from __future__ import annotations
 import re
 from datetime import UTC
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue
 
 from logcycle.ingest.protocols import clef, otlp, syslog
@@ -60,3 +62,31 @@ def test_level_names_the_same_the_second_time() -> None:
         assert first == second
     assert level_name("warn") == "Warning" and level_name("x" * 100) == "x" * 64
     assert level_name("") is None and level_name(None) is None and level_name(3) == "3"
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.tuples(st.binary(max_size=40), st.booleans()), max_size=8),
+       st.sampled_from([8, 30, 1 << 20]), st.data())
+def test_framer_whole_or_in_pieces(frames: list[tuple[bytes, bool]], limit: int,
+                                   data: st.DataObject) -> None:
+    """Octet-counted frames read whole (the fast path) give what they give when the
+    stream comes a byte or a few at a time (every frame then through the general path)."""
+    stream = b"".join(b"%d %s" % (len(f), f) if counted else f + b"\n"
+                      for f, counted in frames)
+    whole = syslog.Framer(limit)
+    expected = whole.feed(stream) + whole.rest()
+    pieces = syslog.Framer(limit)
+    got: list[bytes] = []
+    pos = 0
+    while pos < len(stream):
+        step = data.draw(st.integers(1, 5))
+        got += pieces.feed(stream[pos:pos + step])
+        pos += step
+    assert got + pieces.rest() == expected
+
+
+def test_framer_octet_counts() -> None:
+    f = syslog.Framer(10)
+    assert f.feed(b"3 abc0 5 hello12 123456789012\n4 ab") == [b"abc", b"hello",
+                                                               b"1234567890"]
+    assert f.feed(b"cd") == [b"abcd"]

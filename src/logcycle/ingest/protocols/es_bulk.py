@@ -80,33 +80,31 @@ def parse_bulk(body: bytes, index: str | None, fields: Fields, clock: ClockRule)
     """Translate a bulk body; a malformed action line is a 400 for the whole request (as
     Elasticsearch answers), a bad document only fails its own item."""
     out = BulkRequest()
-    actions, indexes, items = out.actions, out.indexes, out.items
     lines = [ln for ln in body.split(b"\n") if ln.strip()]
-    i, n = 0, len(lines)
-    last: bytes | None = None
-    action, target = "", index
-    while i < n:
-        line = lines[i]
-        if line != last:  # shippers repeat one action line: read once
-            action, meta = _action(line, i)
-            last = line
-            named = meta.get("_index")
-            target = named if isinstance(named, str) else index
+    i = 0
+    last: tuple[bytes, tuple[str, dict[str, Any]]] | None = None
+    while i < len(lines):
+        if last is not None and lines[i] == last[0]:  # shippers repeat one action line
+            action, meta = last[1]
+        else:
+            action, meta = _action(lines[i], i)
+            last = (lines[i], (action, meta))
         i += 1
-        actions.append(action)
-        indexes.append(target)
+        out.actions.append(action)
+        target = meta.get("_index") if isinstance(meta.get("_index"), str) else index
+        out.indexes.append(target)
         if action == "delete":
-            items.append(f"the {action} action is not supported: logcycle only appends")
+            out.items.append(f"the {action} action is not supported: logcycle only appends")
             continue
-        if i >= n:
+        if i >= len(lines):
             raise BadRequest(f"line {i}: the {action} action has no document line",
                              code="invalid_bulk")
-        i += 1
+        doc, i = lines[i], i + 1
         if action not in STORED_ACTIONS:
-            items.append(f"the {action} action is not supported: logcycle only appends")
+            out.items.append(f"the {action} action is not supported: logcycle only appends")
             continue
-        items.append(translate(lines[i - 1], target, fields, clock))
-    if not actions:
+        out.items.append(translate(doc, target, fields, clock))
+    if not out.actions:
         raise BadRequest("the bulk request holds no action", code="invalid_bulk")
     return out
 
@@ -133,7 +131,7 @@ def translate(line: bytes, index: str | None, fields: Fields, clock: ClockRule) 
         doc = orjson.loads(line)
     except orjson.JSONDecodeError as exc:
         return f"the document is not valid JSON: {exc}"
-    if type(doc) is not dict:
+    if not isinstance(doc, dict):
         return "the document must be a JSON object"
     when = pop_first(doc, fields.time)
     message = pop_first(doc, fields.message)
@@ -159,9 +157,6 @@ def _text(value: object) -> str | None:
     return None if value is None else text_of(value)
 
 
-_SHARDS = {"total": 1, "successful": 1, "failed": 0}  # the same in every item: one dict
-
-
 def answer(req: BulkRequest, results: list[int | str], took_ms: int) -> dict[str, Any]:
     """The bulk response: per item 201 with the event id, or 400 with the reason."""
     items: list[dict[str, Any]] = []
@@ -170,7 +165,7 @@ def answer(req: BulkRequest, results: list[int | str], took_ms: int) -> dict[str
             body: dict[str, Any] = {
                 "_index": index or "logcycle", "_id": str(result), "_version": 1,
                 "result": "created", "status": 201, "_seq_no": result, "_primary_term": 1,
-                "_shards": _SHARDS}
+                "_shards": {"total": 1, "successful": 1, "failed": 0}}
         else:
             kind = ("illegal_argument_exception" if "not supported" in result
                     else "document_parsing_exception")

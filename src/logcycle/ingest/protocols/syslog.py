@@ -185,7 +185,18 @@ class Framer:
                 return []
             pos, self._discard = lf + 1, False
         frames: list[bytes] = []
-        while pos < len(buf):
+        size, limit = len(buf), self.max_frame
+        while pos < size:
+            # The common frame, octet-counted, whole and within the limit, read here;
+            # the others (and a count that is not one) by _one.
+            space = buf.find(b" ", pos, pos + 12) if 48 <= buf[pos] <= 57 else -1
+            if space > pos and buf[pos:space].isdigit():
+                count = int(buf[pos:space])
+                end = space + 1 + count
+                if 0 < count <= limit and end <= size:
+                    frames.append(buf[space + 1:end])
+                    pos = end
+                    continue
             frame, pos, done = self._one(buf, pos)
             if not done:
                 break
