@@ -33,15 +33,7 @@ async def store_items(svc: Service, principal: Principal, items: list[Item], *,
     A key limited to a ``src`` prefix fails the request with 403, as on the native route;
     with ``src_per_item`` (syslog: nobody to answer) only the events of other sources are
     rejected."""
-    positions = [i for i, it in enumerate(items) if not isinstance(it, str)]
-    events: Any = [items[i] for i in positions]
-    try:
-        partial = validate(svc.decoder, events, now_ms=svc.clock.now_ms())
-    except TypeError:  # an event JSON cannot hold, or dicts and bytes mixed: each apart
-        if all(isinstance(it, bytes | str) for it in items):
-            raise
-        return await store_items(svc, principal, encode_each(items),
-                                 src_per_item=src_per_item)
+    items, positions, partial = _validated(svc, items)
     if src_per_item and principal.src_prefix is not None:
         _reject_other_sources(principal.src_prefix, partial)
     results: list[int | str] = [it if isinstance(it, str) else "" for it in items]
@@ -54,6 +46,26 @@ async def store_items(svc: Service, principal: Principal, items: list[Item], *,
         if err.index is not None:
             results[positions[err.index]] = f"{err.field}: {err.message}"
     return results
+
+
+def _validated(svc: Service, items: list[Item]) -> tuple[list[Item], list[int], Partial]:
+    """``protocols.validate`` of the events among ``items``: (the items, the position in
+    them of each validated event, the result). The adapters' dicts are written as JSON in
+    one call; when that fails (an event JSON cannot hold, or dicts and bytes mixed), each
+    is written apart and one that cannot be becomes its own rejection (``encode_each``)."""
+    try:
+        return _validate_events(svc, items)
+    except TypeError:
+        if all(isinstance(it, bytes | str) for it in items):
+            raise
+    return _validate_events(svc, encode_each(items))
+
+
+def _validate_events(svc: Service, items: list[Item]) \
+        -> tuple[list[Item], list[int], Partial]:
+    positions = [i for i, it in enumerate(items) if not isinstance(it, str)]
+    events: Any = [items[i] for i in positions]
+    return items, positions, validate(svc.decoder, events, now_ms=svc.clock.now_ms())
 
 
 def _reject_other_sources(prefix: str, partial: Partial) -> None:
