@@ -74,6 +74,8 @@ SEQUENCE = "lc_event_id"
 TICKETS = "lc_ticket"
 ANALYZE_AFTER_ROWS = 50_000
 REINDEX_EVERY_S = 1.0
+SEARCH_EVERY_S = 0.25  # the message indexer's runs (steps of SEARCH_STEP rows each)
+SEARCH_STEP = 20_000
 
 
 # What PostgreSQL says about the values or names one request sent rather than about the
@@ -147,6 +149,7 @@ class PostgresStore(SqlStore):
         self._lock = threading.Lock()
         self.trigram = False
         self._indexed = 0  # rows indexed since the last ANALYZE
+        self._search_bg: threading.Thread | None = None  # the message indexer
 
     # -- connections ----------------------------------------------------------------------
     def _connect(self, *, read: bool, role: str = "") -> psycopg.Connection[Any]:
@@ -463,11 +466,56 @@ class PostgresStore(SqlStore):
             return self._apply_index([t for t in tasks if isinstance(t, IndexSearch)])
         return super().apply(tasks, now_ms)
 
+    # Not between the writer's commits either: paced there (ingest/indexing.py) it got
+    # about 2.5% of the writer's time and trailed a steady stream without bound. On a
+    # connection and thread of its own the GIN inserts (fastupdate's pending list, merged
+    # in bulk) run in their own backend beside the COPYs.
+    builds_search_index_apart = True
+
+    def start_background(self) -> None:
+        super().start_background()
+        if self._search_bg is None and self.trigram:
+            self._search_bg = threading.Thread(target=self._search_loop, daemon=True,
+                                               name="logcycle-search-indexer")
+            self._search_bg.start()
+
+    def _stop_background(self) -> None:
+        self._bg_stop.set()
+        if self._search_bg is not None:
+            self._search_bg.join()
+            self._search_bg = None
+        super()._stop_background()
+
+    def _search_loop(self) -> None:
+        """The message indexer: every SEARCH_EVERY_S, steps of SEARCH_STEP rows (one
+        transaction each) until caught up, on a connection of its own."""
+        conn: psycopg.Connection[Any] | None = None
+        while not self._bg_stop.wait(SEARCH_EVERY_S):
+            try:
+                if conn is None or conn.closed or conn.broken:
+                    conn = self._connect(read=False, role="indexer")
+                while not self._bg_stop.is_set() and \
+                        self._index_steps(conn, [IndexSearch(SEARCH_STEP)])[0] >= SEARCH_STEP:
+                    pass
+            except (psycopg.Error, StoreUnavailable) as exc:
+                log.warning("search index step failed: %s", one_line(exc))
+                if conn is not None:
+                    self._rollback(conn)
+            except Exception:  # a bug in a background step must not stop the thread
+                log.exception("search index step failed")
+                if conn is not None:
+                    self._rollback(conn)
+        if conn is not None:
+            conn.close()
+
     def _apply_index(self, tasks: list[IndexSearch]) -> list[Any]:
+        """One index step now, on the writer's connection (tests, ``IndexSearch``)."""
+        return self._index_steps(self._wconn(), tasks)
+
+    def _index_steps(self, conn: Any, tasks: list[IndexSearch]) -> list[Any]:
         """Index steps take a lock of their own, not the store's write lock: one process
         indexes while the others go on writing. When another process is indexing, this
         one has nothing to do (0)."""
-        conn = self._wconn()
         try:
             conn.execute("BEGIN")
             got = conn.execute(self._sql_try_index).fetchone()
