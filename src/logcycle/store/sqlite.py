@@ -369,6 +369,7 @@ class SQLiteStore(SqlStore):
             "INSERT INTO lc_keys (id, hash, scope, name, src_prefix, created) VALUES "
             "((SELECT COALESCE(MAX(id), 0) + 1 FROM lc_keys), ?, ?, ?, ?, ?)",
             (hash_, scope, name, src_prefix, now_ms))
+        self._keys_changed()
         return int(cur.lastrowid or 0)
 
     def small_write(self, sql: str, params: tuple[Any, ...]) -> int:
@@ -403,7 +404,31 @@ class SQLiteStore(SqlStore):
     def revoke_key(self, key_id: int, now_ms: int) -> bool:
         cur = self._short_write("UPDATE lc_keys SET revoked = ? WHERE id = ? AND revoked IS NULL",
                                 (now_ms, key_id))
+        self._keys_changed()
         return cur.rowcount > 0
+
+    # A key added or revoked (by any process) replaces the small file logcycle.db-keys
+    # after its commit: a new inode, seen by one stat() per request (api/auth.py), so a
+    # revocation holds from the next request on.
+    @property
+    def _keys_stamp(self) -> Path:
+        return self.path.with_name(self.path.name + "-keys")
+
+    def _keys_changed(self) -> None:
+        tmp = self._keys_stamp.with_name(f"{self._keys_stamp.name}.{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, b"keys changed by process %d\n" % os.getpid())
+        finally:
+            os.close(fd)
+        os.replace(tmp, self._keys_stamp)
+
+    def keys_version(self) -> object:
+        try:
+            st = os.stat(self._keys_stamp)
+        except FileNotFoundError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
 
     def checkpoint(self, *, truncate: bool = False) -> None:
         """Copy the WAL into the database file. PASSIVE never blocks the writer;
