@@ -1,7 +1,8 @@
 """Keys on a running server: a new key works on the very next request, a revoked one fails
 from the next request on (also when another process revoked it), the environment key is
 listed and announced (never shown), and failed authentications are throttled per client
-address (429 + Retry-After) and logged in aggregate. Issue 16 (weak spots: "a new key works at once", "brute force")."""
+address (429 + Retry-After) and logged in aggregate. Issue 16 (weak spots: "a new key
+works at once", "brute force")."""
 
 from __future__ import annotations
 
