@@ -617,6 +617,9 @@ class PostgresStore(SqlStore):
         return out
 
     # -- keys (short transactions of their own: the CLI uses them while servers run) ------
+    def _short_conn(self) -> psycopg.Connection[Any]:
+        return self._connect(read=False, role="admin")
+
     def _short_write(self, sql: str, params: tuple[Any, ...], *,
                      keys: bool = False) -> tuple[Any, int]:
         conn = self._connect(read=False, role="admin")
@@ -646,25 +649,6 @@ class PostgresStore(SqlStore):
     def small_write(self, sql: str, params: tuple[Any, ...]) -> int:
         """One statement in a short transaction of its own (any thread); rows changed."""
         return self._short_write(sql, params)[1]
-
-    def small_writes(self, sql: str, rows: list[tuple[Any, ...]], *,
-                     returning: bool = False) -> list[tuple[Any, ...]]:
-        """One statement per row of parameters, all in one short transaction of its own
-        (any thread); with ``returning``, the rows the statements returned."""
-        conn = self._connect(read=False, role="admin")
-        try:
-            conn.execute("BEGIN")
-            out: list[tuple[Any, ...]] = []
-            for params in rows:
-                cur = conn.execute(sql, params)
-                if returning:
-                    out.extend(cur.fetchall())
-            conn.execute("COMMIT")
-            return out
-        except psycopg.Error as exc:
-            raise self._translate(exc) from exc
-        finally:
-            conn.close()
 
     def list_keys(self) -> list[KeyRow]:
         _, rows = self.fetch("SELECT id, hash, scope, name, src_prefix, created, revoked "

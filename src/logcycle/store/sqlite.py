@@ -350,6 +350,11 @@ class SQLiteStore(SqlStore):
         return out
 
     # -- keys (short transactions of their own: the CLI uses them while a server runs) ----
+    _sql_short_begin = "BEGIN IMMEDIATE"
+
+    def _short_conn(self) -> sqlite3.Connection:
+        return self._connect(readonly=False)
+
     def _short_write(self, sql: str, params: tuple[Any, ...]) -> sqlite3.Cursor:
         conn = self._connect(readonly=False)
         try:
@@ -375,26 +380,6 @@ class SQLiteStore(SqlStore):
     def small_write(self, sql: str, params: tuple[Any, ...]) -> int:
         """One statement in a short transaction of its own (any thread); rows changed."""
         return int(self._short_write(sql, params).rowcount)
-
-    def small_writes(self, sql: str, rows: list[tuple[Any, ...]], *,
-                     returning: bool = False) -> list[tuple[Any, ...]]:
-        """One statement per row of parameters, all in one short transaction of its own
-        (any thread); with ``returning``, the rows the statements returned."""
-        conn = self._connect(readonly=False)
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            out: list[tuple[Any, ...]] = []
-            for params in rows:
-                cur = conn.execute(sql, params)
-                if returning:
-                    out.extend(cur.fetchall())
-            conn.execute("COMMIT")
-            return out
-        except sqlite3.Error as exc:
-            self._rollback(conn)
-            raise self._translate(exc) from exc
-        finally:
-            conn.close()
 
     def list_keys(self) -> list[KeyRow]:
         _, rows = self.fetch("SELECT id, hash, scope, name, src_prefix, created, revoked "
