@@ -9,8 +9,9 @@
    batches of 500): that burst rate is "what the server accepts" in this run.
 2. Holds a steady offered rate (``--rate``, paced per connection, bounded in count and
    time) for ``--seconds``; with ``--share-of-burst`` that rate is the given share of
-   the burst rate just measured (0.5: half of what the server accepts, the goal). Every ``--needle-every`` seconds one `general` event with a
-   unique word is logged and, 1 s later, searched for through the Event Log API
+   the burst rate just measured (0.5: half of what the server accepts, the goal).
+   Every ``--needle-every`` seconds one `general` event with a unique word is logged
+   and, 1 s later, searched for through the Event Log API
    (`GET /api/system/event-log/search?message=<word>`) and the native API
    (`GET /api/v1/events?kind=general&message=<word>`); each must find it exactly once.
    Once a second the index lag (rows and seconds behind the newest row) is sampled.

@@ -11,8 +11,8 @@ the same transaction. Commits are visible in id order (tickets, store/postgres.p
 the rows it sees above the watermark are always a prefix of what will be committed.
 The index keeps GIN's default ``fastupdate`` (a pending list merged in bulk): measured
 in isolation, 15,600 rows/s in steps of 20,000, 16,400 with a 64 MB pending list (but
-needles then took 17 ms instead of 2 ms, the list being scanned), 3,500 without it. A search of a cycle then reads two arms, both
-verified by the exact ``ILIKE``:
+needles then took 17 ms instead of 2 ms, the list being scanned), 3,500 without it.
+A search of a cycle then reads two arms, both verified by the exact ``ILIKE``:
 
 - rows with ``id <= watermark``: the side table's GIN index, joined back by id;
 - rows above it (the tail not indexed yet): scanned.
