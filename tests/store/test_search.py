@@ -195,23 +195,29 @@ def test_the_catch_up_thread_indexes_when_the_background_one_is_starved(
         s.close()
 
 
-def test_the_catch_up_thread_leaves_an_index_far_behind_to_scans(
+def test_the_catch_up_thread_leaves_an_index_far_behind_to_scans_while_ingest_goes_on(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Beyond search_index_max_lag_s the index yields to ingest (scan): the catch-up
-    thread does not step in."""
+    thread does not step in while rows keep coming, and does once ingest pauses."""
     from logcycle.store import sqlite_indexer
     from logcycle.store.sqlite_indexer import SearchIndexer
 
     monkeypatch.setattr(SearchIndexer, "_run", lambda self: None)
-    monkeypatch.setattr(sqlite_indexer, "CATCH_UP_S", 0.0)
+    monkeypatch.setattr(sqlite_indexer, "CATCH_UP_S", 0.3)
     monkeypatch.setattr(sqlite_indexer, "CATCH_UP_CHECK_S", 0.05)
     s = SQLiteStore(f"sqlite:///{tmp_path / 'l.db'}", tz=UTC, retention_weeks=9)
     s.open(T0)
     try:
         s.indexer.lag_s = s.indexer.max_lag_s + 1  # as measured by its last step
         s.start_background()
-        write_messages(s, [f"m {i}" for i in range(100)])
-        s.indexer._stop.wait(0.5)
-        assert s.search_index_lag()[0] == 100
+        for i in range(16):  # 0.8 s of a stream, ten rows every 0.05 s
+            write_messages(s, [f"m {i}"] * 10)
+            s.indexer._stop.wait(0.05)
+        assert s.search_index_lag()[0] == 160
+        for _ in range(100):  # ingest paused: the catch-up thread takes over
+            if s.search_index_lag()[0] == 0:
+                break
+            s.indexer._stop.wait(0.05)
+        assert s.search_index_lag() == (0, 0.0)
     finally:
         s.close()

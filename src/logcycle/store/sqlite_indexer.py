@@ -16,9 +16,9 @@ the server's priority (the *catch-up* thread) takes the steps whenever rows have
 more than ``CATCH_UP_S`` and the index trails by less than ``search_index_max_lag_s``: a
 stream the index can absorb is indexed within about a second whatever else runs, and
 only above that bound (a burst beyond what the index absorbs) does the index yield the
-CPU to ingest and let searches scan. (Two threads because an unprivileged thread may
-lower its priority but never raise it again.) With ``slow-ingest`` the one thread runs at
-the server's priority.
+CPU to ingest and let searches scan, until ingest pauses for ``CATCH_UP_S``. (Two
+threads because an unprivileged thread may lower its priority but never raise it
+again.) With ``slow-ingest`` the one thread runs at the server's priority.
 
     indexer = SearchIndexer(main_path, index_path)
     indexer.start()           # the server; CLI commands never start it
@@ -187,10 +187,15 @@ class SearchIndexer:
 
     def _catch_up(self) -> None:
         """At the server's priority: index whenever rows have waited more than
-        ``CATCH_UP_S``, while the index trails by no more than ``max_lag_s``."""
+        ``CATCH_UP_S``, while the index trails by no more than ``max_lag_s`` or ingest
+        has paused (then there is no ingest to yield to)."""
         while not self._stop.wait(CATCH_UP_CHECK_S):
-            if self.waiting_s > CATCH_UP_S and self.lag_s <= self.max_lag_s:
-                self._steps(lambda: self.lag_s <= self.max_lag_s)
+            if self.waiting_s > CATCH_UP_S and self._may_compete():
+                self._steps(self._may_compete)
+
+    def _may_compete(self) -> bool:
+        paused = time.monotonic() - self._last_poke > CATCH_UP_S
+        return paused or self.lag_s <= self.max_lag_s
 
     def _steps(self, go_on: Callable[[], bool]) -> None:
         """Steps until caught up (or stopped, or ``go_on()`` is false)."""
