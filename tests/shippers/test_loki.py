@@ -74,11 +74,11 @@ def test_python_logging_loki(live: Live) -> None:
 
 
 def test_protobuf_push_with_metadata_and_a_wrong_clock(live: Live, push_pb2: Any) -> None:
-    now_ns = time.time_ns()
+    now_ns = time.time_ns() // 10**6 * 10**6 + 123_456  # not a whole millisecond
     req = push_pb2.PushRequest()
     s = req.streams.add(labels='{service_name="checkout", level="error", pod="p-1", '
                                'quote="say \\"hi\\""}')
-    for i, ns in enumerate([now_ns, now_ns + 1, 1_900_000_000 * 10**9]):
+    for i, ns in enumerate([now_ns, now_ns - 123_456, 1_900_000_000 * 10**9 + 7]):
         e = s.entries.add(line=f"proto line {i}")
         e.timestamp.seconds, e.timestamp.nanos = divmod(ns, 10**9)
         if i == 0:
@@ -91,12 +91,16 @@ def test_protobuf_push_with_metadata_and_a_wrong_clock(live: Live, push_pb2: Any
     assert r.status_code == 204, r.text
     events = live.events(q="proto line")
     assert [e["message"] for e in events] == ["proto line 0", "proto line 1", "proto line 2"]
-    first, _, future = events
-    assert first["instant"] == now_ns // 10**6
+    first, whole_ms, future = events
+    assert first["instant"] == whole_ms["instant"] == now_ns // 10**6
     assert (first["module_name"], first["message_type"], first["request_key"]) == \
         ("checkout", "Error", "tr-42")
-    assert first["attributes"] == {"pod": "p-1", "quote": 'say "hi"', "user": "u1"}
-    assert future["attributes"]["original_timestamp"] == str(1_900_000_000 * 10**9)
+    # The nanoseconds below the stored millisecond are kept, as text (no float rounding).
+    assert first["attributes"] == {"pod": "p-1", "quote": 'say "hi"', "user": "u1",
+                                   "timestamp_ns": str(now_ns)}
+    assert whole_ms["attributes"] == {"pod": "p-1", "quote": 'say "hi"'}
+    assert future["attributes"] == {"pod": "p-1", "quote": 'say "hi"',
+                                    "original_timestamp": str(1_900_000_000 * 10**9 + 7)}
     assert abs(future["instant"] - future["insert_instant"]) < 60_000
 
 
