@@ -352,7 +352,7 @@ class SqlStore:
 
     def _one_task(self, conn: Any, task: WriteTask, now_ms: int, week: int,
                   next_id: int) -> tuple[Any, int]:
-        if isinstance(task, EventBatch) and task.idempotency_key is None:
+        if isinstance(task, EventBatch) and task.idempotency_key is None and task.keys is None:
             # Nothing in it can fail alone (a database error fails the whole group), so it
             # needs no savepoint: two round trips less per batch on PostgreSQL.
             return self._write_events(conn, task, now_ms, week % 10, next_id)
@@ -391,7 +391,8 @@ class SqlStore:
         """The answer to a batch whose Idempotency-Key another writer stored meanwhile:
         that writer's ids once it committed (this batch's rows are rolled back), or a
         503 to retry while it is still writing."""
-        row = conn.execute(self._sql_idem_get, (task.idempotency_key, task.principal)).fetchone()
+        row = None if task.idempotency_key is None else conn.execute(
+            self._sql_idem_get, (task.idempotency_key, task.principal)).fetchone()
         if row is not None:
             return list(orjson.loads(row[0]))
         return StoreUnavailable("a request with the same Idempotency-Key is being written; "
@@ -405,10 +406,17 @@ class SqlStore:
             row = conn.execute(self._sql_idem_get, (key, task.principal)).fetchone()
             if row is not None:
                 return list(orjson.loads(row[0])), next_id
+        events = task.events
+        stored: dict[int, int] = {}
+        first: dict[int, int] = {}
+        if task.keys is not None:
+            stored, first = self._stored_keys(conn, task)
+            task.replayed = frozenset(stored) | frozenset(first)
+            events = [ev for i, ev in enumerate(events) if i not in task.replayed]
         by_kind: dict[str, list[tuple[Any, ...]]] = {}
         errors: list[tuple[Any, ...]] = []
         ids: list[int] = []
-        for ev in task.events:
+        for ev in events:
             kind = ev.kind
             if ev.error is not None:
                 errors.append((next_id, now, *ev.error, ev.error_attributes))
@@ -431,9 +439,46 @@ class SqlStore:
                 rows.sort(key=lambda r: r[0])
             self._insert_many(conn, self._inserts[(name, cycle)], name, cycle, rows,
                               nul=task.nul)
+        if task.keys is not None:
+            ids = self._put_keys(conn, task, ids, stored, first, now)
         if key is not None:
             conn.execute(self._sql_idem_put, (key, task.principal, orjson.dumps(ids).decode(), now))
         return ids, next_id
+
+    def _stored_keys(self, conn: Any, task: EventBatch) -> tuple[dict[int, int], dict[int, int]]:
+        """Of the events with a key of their own: position → id of those whose key is
+        stored, and position → position of the first event of the batch with the same
+        key (for the later ones)."""
+        stored: dict[int, int] = {}
+        first: dict[int, int] = {}
+        seen: dict[str, int] = {}
+        for i, k in enumerate(task.keys or ()):
+            if k is None:
+                continue
+            if k in seen:
+                first[i] = seen[k]
+                continue
+            seen[k] = i
+            row = conn.execute(self._sql_idem_get, (k, task.principal)).fetchone()
+            if row is not None:
+                stored[i] = int(orjson.loads(row[0])[0])
+        return stored, first
+
+    def _put_keys(self, conn: Any, task: EventBatch, new_ids: list[int],
+                  stored: dict[int, int], first: dict[int, int], now: int) -> list[int]:
+        """Every event's id in batch order (the new ones, then the replayed ones filled in),
+        after storing the keys of the new ones."""
+        fresh = iter(new_ids)
+        ids = [stored[i] if i in stored else 0 if i in first else next(fresh)
+               for i in range(len(task.events))]
+        for i, j in first.items():
+            ids[i] = ids[j]
+        keys = task.keys or []
+        rows = [(keys[i], task.principal, f"[{ids[i]}]", now) for i in range(len(ids))
+                if keys[i] is not None and i not in stored and i not in first]
+        if rows:
+            conn.cursor().executemany(self._sql_idem_put, rows)
+        return ids
 
     # -- rotation and retention -----------------------------------------------------------
     def _catch_up(self, conn: Any, now_ms: int) -> MaintenanceReport | None:

@@ -2,10 +2,11 @@
 ``PushRequest`` → native events, one per log line.
 
 Mapping: the time (nanoseconds) → ``instant`` in ms, and the full value as text in
-``attributes.timestamp_ns`` when it is not a whole millisecond; the line → ``message``; of the stream labels
-and the structured metadata, ``service_name``/``job``/``app`` → ``module_name``,
-``level``/``severity``/``detected_level`` → ``message_type``, ``host``/``hostname`` →
-``src``, ``trace_id`` → ``request_key``; all other labels and metadata → ``attributes``.
+``attributes.timestamp_ns`` when it is not a whole millisecond; the line → ``message``;
+of the stream labels and the structured metadata, ``service_name``/``job``/``app`` →
+``module_name``, ``level``/``severity``/``detected_level`` → ``message_type``,
+``host``/``hostname`` → ``src``, ``trace_id`` → ``request_key``; all other labels and
+metadata → ``attributes``.
 
 >>> clock = ClockRule(now_ms=10**13, max_future_ms=0)
 >>> body = (b'{"streams":[{"stream":{"job":"api","env":"prod"},'
