@@ -134,3 +134,20 @@ def test_seq_identical_timed_body_once_untimed_twice(live: Live) -> None:
                        headers={"X-Seq-ApiKey": h["X-Seq-ApiKey"]})
         assert r.status_code == 201, r.text
     assert counts(live, "seq j") == {"seq j": 1}
+
+
+def test_es_many_ids_in_one_request(live: Live) -> None:
+    """More _ids than one lookup statement takes (500): every one is found again."""
+    body = b"".join(b'{"create":{"_index":"many","_id":"m-%d"}}\n{"message":"many %d"}\n'
+                    % (i, i) for i in range(1_200))
+    h = {"Authorization": f"Bearer {live.key()}", "Content-Type": "application/x-ndjson"}
+    first = httpx.post(live.url + "/es/_bulk", content=body, headers=h, timeout=30).json()
+    again = httpx.post(live.url + "/es/_bulk", content=body, headers=h, timeout=30).json()
+    assert not first["errors"] and again["errors"]
+    assert {i["create"]["status"] for i in first["items"]} == {201}
+    assert {i["create"]["status"] for i in again["items"]} == {409}
+    assert [i["create"]["_id"] for i in again["items"]] == [f"m-{i}" for i in range(1_200)]
+    r = httpx.get(live.url + "/api/v1/stats", headers={"Authorization": ADMIN}, timeout=10,
+                  params={"query": "many", "metrics": "count"})
+    assert r.status_code == 200, r.text
+    assert r.json()["rows"][0]["count"] == 1_200

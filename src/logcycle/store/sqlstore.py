@@ -449,7 +449,6 @@ class SqlStore:
         """Of the events with a key of their own: position → id of those whose key is
         stored, and position → position of the first event of the batch with the same
         key (for the later ones)."""
-        stored: dict[int, int] = {}
         first: dict[int, int] = {}
         seen: dict[str, int] = {}
         for i, k in enumerate(task.keys or ()):
@@ -457,12 +456,28 @@ class SqlStore:
                 continue
             if k in seen:
                 first[i] = seen[k]
-                continue
-            seen[k] = i
-            row = conn.execute(self._sql_idem_get, (k, task.principal)).fetchone()
-            if row is not None:
-                stored[i] = int(orjson.loads(row[0])[0])
+            else:
+                seen[k] = i
+        found = self._keys_stored(conn, list(seen), task.principal)
+        stored = {seen[k]: int(orjson.loads(ids)[0]) for k, ids in found}
         return stored, first
+
+    def _keys_stored(self, conn: Any, keys: list[str], principal: str) -> list[Any]:
+        """(key, ids) of those of ``keys`` stored for ``principal``: one statement per
+        500 keys (a statement per key cost the writer ~4 µs a document)."""
+        p = self.dialect.param
+        rows: list[Any] = []
+        for i in range(0, len(keys), 500):
+            chunk = keys[i:i + 500]
+            if self.dialect.name == "sqlite":
+                sql = (f"SELECT key, ids FROM lc_idempotency WHERE principal = {p} AND key "
+                       f"IN ({', '.join([p] * len(chunk))})")
+                rows += conn.execute(sql, (principal, *chunk)).fetchall()
+            else:
+                sql = (f"SELECT key, ids FROM lc_idempotency WHERE principal = {p} AND key "
+                       f"= ANY({p})")
+                rows += conn.execute(sql, (principal, chunk)).fetchall()
+        return rows
 
     def _put_keys(self, conn: Any, task: EventBatch, new_ids: list[int],
                   stored: dict[int, int], first: dict[int, int], now: int) -> list[int]:
