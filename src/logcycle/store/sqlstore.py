@@ -28,7 +28,7 @@ from logcycle.ingest.tasks import (
     WriteTask,
 )
 from logcycle.kinds import ERROR_KIND, KINDS
-from logcycle.store import alertrules, errorgroups, schema, search
+from logcycle.store import alertrules, errorgroups, eventkeys, schema, search
 from logcycle.store.base import MaintenanceReport, Rows, StoreHealth
 
 log = logging.getLogger("logcycle.store")
@@ -438,7 +438,7 @@ class SqlStore:
         stored: dict[int, int] = {}
         first: dict[int, int] = {}
         if task.keys is not None:
-            stored, first = self._stored_keys(conn, task)
+            stored, first = eventkeys.find(conn, self.dialect, task)
             task.replayed = frozenset(stored) | frozenset(first)
             events = [ev for i, ev in enumerate(events) if i not in task.replayed]
         by_kind: dict[str, list[tuple[Any, ...]]] = {}
@@ -468,60 +468,10 @@ class SqlStore:
             self._insert_many(conn, self._inserts[(name, cycle)], name, cycle, rows,
                               nul=task.nul)
         if task.keys is not None:
-            ids = self._put_keys(conn, task, ids, stored, first, now)
+            ids = eventkeys.record(conn, self._sql_idem_put, task, ids, stored, first, now)
         if key is not None:
             conn.execute(self._sql_idem_put, (key, task.principal, orjson.dumps(ids).decode(), now))
         return ids, next_id
-
-    def _stored_keys(self, conn: Any, task: EventBatch) -> tuple[dict[int, int], dict[int, int]]:
-        """Of the events with a key of their own: position → id of those whose key is
-        stored, and position → position of the first event of the batch with the same
-        key (for the later ones)."""
-        first: dict[int, int] = {}
-        seen: dict[str, int] = {}
-        for i, k in enumerate(task.keys or ()):
-            if k is None:
-                continue
-            if k in seen:
-                first[i] = seen[k]
-            else:
-                seen[k] = i
-        found = self._keys_stored(conn, list(seen), task.principal)
-        stored = {seen[k]: int(orjson.loads(ids)[0]) for k, ids in found}
-        return stored, first
-
-    def _keys_stored(self, conn: Any, keys: list[str], principal: str) -> list[Any]:
-        """(key, ids) of those of ``keys`` stored for ``principal``: one statement per
-        500 keys (a statement per key cost the writer ~4 µs a document)."""
-        p = self.dialect.param
-        rows: list[Any] = []
-        for i in range(0, len(keys), 500):
-            chunk = keys[i:i + 500]
-            if self.dialect.name == "sqlite":
-                sql = (f"SELECT key, ids FROM lc_idempotency WHERE principal = {p} AND key "
-                       f"IN ({', '.join([p] * len(chunk))})")
-                rows += conn.execute(sql, (principal, *chunk)).fetchall()
-            else:
-                sql = (f"SELECT key, ids FROM lc_idempotency WHERE principal = {p} AND key "
-                       f"= ANY({p})")
-                rows += conn.execute(sql, (principal, chunk)).fetchall()
-        return rows
-
-    def _put_keys(self, conn: Any, task: EventBatch, new_ids: list[int],
-                  stored: dict[int, int], first: dict[int, int], now: int) -> list[int]:
-        """Every event's id in batch order (the new ones, then the replayed ones filled in),
-        after storing the keys of the new ones."""
-        fresh = iter(new_ids)
-        ids = [stored[i] if i in stored else 0 if i in first else next(fresh)
-               for i in range(len(task.events))]
-        for i, j in first.items():
-            ids[i] = ids[j]
-        keys = task.keys or []
-        rows = [(keys[i], task.principal, f"[{ids[i]}]", now) for i in range(len(ids))
-                if keys[i] is not None and i not in stored and i not in first]
-        if rows:
-            conn.cursor().executemany(self._sql_idem_put, rows)
-        return ids
 
     # -- rotation and retention -----------------------------------------------------------
     def _catch_up(self, conn: Any, now_ms: int) -> MaintenanceReport | None:
