@@ -6,6 +6,7 @@ timed) or the same ``Idempotency-Key`` header is one request."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -151,3 +152,28 @@ def test_es_many_ids_in_one_request(live: Live) -> None:
                   params={"query": "many", "metrics": "count"})
     assert r.status_code == 200, r.text
     assert r.json()["rows"][0]["count"] == 1_200
+
+
+def test_concurrent_requests_with_one_id_store_it_once(live: Live) -> None:
+    """The same _id from 8 requests at once (on PostgreSQL, overlapping groups of several
+    writer lanes): one 201, every other create a 409 (or a 503 to retry, when it met the
+    other one's key still uncommitted), one event."""
+    h = {"Authorization": f"Bearer {live.key()}", "Content-Type": "application/x-ndjson"}
+    body = b'{"create":{"_index":"race","_id":"same"}}\n{"message":"race same"}\n'
+    statuses: list[int] = []
+
+    def send() -> None:
+        for _ in range(20):  # bounded: a 503 is retried as shippers do
+            r = httpx.post(live.url + "/es/_bulk", content=body, headers=h, timeout=30)
+            if r.status_code != 503:
+                statuses.append(r.json()["items"][0]["create"]["status"])
+                return
+            time.sleep(0.05)
+
+    threads = [threading.Thread(target=send) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(statuses) == [201] + [409] * 7
+    assert counts(live, "race same") == {"race same": 1}

@@ -423,8 +423,10 @@ class SqlStore:
             self._sql_idem_get, (task.idempotency_key, task.principal)).fetchone()
         if row is not None:
             return list(orjson.loads(row[0]))
-        return StoreUnavailable("a request with the same Idempotency-Key is being written; "
-                                "retry it", code="idempotency_key_in_use")
+        what = ("a request with the same Idempotency-Key" if task.keys is None
+                else "a request with the same idempotency key or document _id")
+        return StoreUnavailable(f"{what} is being written; retry it",
+                                code="idempotency_key_in_use")
 
     # -- events ---------------------------------------------------------------------------
     def _write_events(self, conn: Any, task: EventBatch, now: int, cycle: int,
