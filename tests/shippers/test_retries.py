@@ -177,3 +177,21 @@ def test_concurrent_requests_with_one_id_store_it_once(live: Live) -> None:
         t.join(60)
     assert sorted(statuses) == [201] + [409] * 7
     assert counts(live, "race same") == {"race same": 1}
+
+
+def test_loki_and_seq_retry_after_a_lost_answer(flaky: tuple[Live, Path]) -> None:
+    live, trigger = flaky
+    key = live.key()
+    ns = time.time_ns()
+    loki = orjson.dumps({"streams": [{"stream": {"job": "lost"}, "values": [
+        [str(ns), "lost loki 1"], [str(ns + 1), "lost loki 2"]]}]})
+    clef = b'{"@t":"2026-12-01T10:00:00.5Z","@m":"lost seq"}\n'
+    for path, body, ctype, ok in (("/loki/api/v1/push", loki, "application/json", 204),
+                                  ("/ingest/clef", clef, "application/vnd.serilog.clef", 201)):
+        trigger.write_text("ioerr-after-commit once")
+        h = {"Authorization": f"Bearer {key}", "Content-Type": ctype}
+        lost = httpx.post(live.url + path, content=body, headers=h, timeout=10)
+        assert lost.status_code == 503 and not trigger.exists()  # committed, answer lost
+        retry = httpx.post(live.url + path, content=body, headers=h, timeout=10)
+        assert retry.status_code == ok, retry.text
+    assert counts(live, "lost") == {"lost loki 1": 1, "lost loki 2": 1, "lost seq": 1}
