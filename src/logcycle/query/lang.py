@@ -54,6 +54,8 @@ def _field_types() -> dict[str, FieldType]:
 
 FIELD_TYPES: dict[str, FieldType] = _field_types()
 COMPARISONS = (">=", "<=", ">", "<")
+PATH_HINT = ('; a path is keys joined by dots, a key with dots in double quotes: '
+             'attributes.user.id, attributes."service.version"')
 
 
 @dataclass(frozen=True, slots=True)
@@ -362,6 +364,8 @@ class _Parser:
 
     def field_term(self, field: Token) -> Expr:
         if field_type(field.text) is None:
+            if field.text.partition(".")[0] in JSON_ROOTS:
+                raise self.fail(field, f"malformed path {field.text!r}", PATH_HINT)
             raise self.fail(field, f"unknown field {field.text!r}",
                             f"; fields: {', '.join(known_fields())}")
         tok = self.peek()
