@@ -34,8 +34,8 @@ async def push(request: Request) -> Response:
     clock = clock_rule(svc)
     items = (loki.parse_protobuf(body, clock, limit) if ctype in PROTOBUF
              else loki.parse_json(body, clock))
-    # Every Loki line has its time: an identical body is a retry (Loki too drops a line
-    # equal, time and text, to one it has).
+    # Every Loki line has its time: an identical body is a retry (Loki's ingester, too,
+    # drops a line equal in time and text to the one before it in its stream).
     results = await store_items(svc, principal, items,
                                 idempotency_key=request_key(request, "loki", body))
     bad = rejected(results)
