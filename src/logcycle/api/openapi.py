@@ -233,7 +233,7 @@ OPERATIONS: list[tuple[str, str, Schema]] = [
        scope="read", errors=(400, 503),
        params=[*FILTERS, query("by", STR, "fields to group by, comma separated"),
                query("metrics", STR, "count, error_rate, avg(f), min(f), max(f), sum(f), "
-                     "p50(f), p90(f), p95(f), p99(f), count_distinct(f)"),
+                     "p50(f), p75(f), p90(f), p95(f), p99(f), count_distinct(f)"),
                query("interval", STR, "time buckets, 1m to 1w"),
                query("order", STR, "a metric, then asc or desc"),
                query("limit", {"type": "integer", "minimum": 1, "maximum": 10000})],
