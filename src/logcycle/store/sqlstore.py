@@ -483,6 +483,7 @@ class SqlStore:
         self._set_meta(conn, "current_week", week)
         conn.execute(f"DELETE FROM lc_idempotency WHERE created < {q}",
                      (now_ms - IDEMPOTENCY_TTL_MS,))
+        errorgroups.prune_hours(conn, self.dialect, now_ms, self.retention)
         if rotated or p.empty:
             log.info("maintenance: week %s (cycle %s), emptied cycles %s", week, p.current,
                      sorted(p.empty) or "none")
