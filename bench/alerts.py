@@ -84,8 +84,8 @@ def main() -> None:
         for r in rules(args.rules):
             registry.add(store, parse_rule(orjson.dumps(r)), NOW)
         clock = ManualClock(NOW)
-        sched = Scheduler(store, clock, Notifier(on_result=lambda i, r: None,
-                                                 now_ms=clock.now_ms),
+        sched = Scheduler(store, clock, Notifier(store, on_result=lambda i, r: None,
+                                                        now_ms=clock.now_ms),
                           tz=Settings().tz, public_url="http://127.0.0.1:5380")
         decoder = BatchDecoder(max_future_ms=86_400_000, max_batch=100_000)
         rng = random.Random(7)

@@ -1,7 +1,9 @@
 """The alert scheduler: every second, each due rule is claimed (store/alertrules.py: one
 process wins each run), measured (conditions.py), and notified only when its state
 changes: ``ok`` → ``firing`` sends ``firing``, ``firing`` → ``ok`` sends ``resolved``.
-The state lives in the store, so it survives restarts and is shared by every process.
+The state lives in the store, so it survives restarts and is shared by every process;
+the notifications are written to the outbox in the same transaction as the new states,
+and sent from there (delivery.py): a kill between the two loses nothing.
 
 The clock is injected: tests call :meth:`Scheduler.tick` after moving a ManualClock.
 
@@ -21,11 +23,13 @@ import msgspec
 import orjson
 
 from logcycle.alerts import conditions
-from logcycle.alerts.notify import Note, Notifier, Result
+from logcycle.alerts.delivery import MAX_OUTBOX, Notifier, Result, outbox_rows
+from logcycle.alerts.notify import Note
 from logcycle.alerts.rules import NewGroup, Regressed, Rule, targets
 from logcycle.clock import Clock
 from logcycle.errors import LogcycleError
 from logcycle.store import alertrules as sql
+from logcycle.store import faults
 from logcycle.store.base import Store
 
 log = logging.getLogger("logcycle.alerts")
@@ -85,12 +89,30 @@ class Scheduler:
             a = sql.as_dict(row)
             if a["id"] in mine:
                 self._run(a, now, lows, saves, notes)
-        if saves:
-            self.store.small_writes(sql.save_sql(d), saves)
-        for note, rule in notes:  # once the new states are stored
-            self.notifier.send(note, targets(rule))
+        outbox = self._outbox(notes)
+        if saves or outbox:  # the new states and their notifications: all or none
+            self.store.small_transaction([*((sql.save_sql(d), s) for s in saves),
+                                          *((sql.outbox_insert_sql(d), r) for r in outbox)])
+        if outbox:
+            faults.kill_point("alert-saved")  # test-only: a kill -9 between saving and sending
+            self.notifier.poke()
         self.runs += len(mine)
         return len(mine)
+
+    def _outbox(self, notes: list[tuple[Note, Rule]]) -> list[tuple[Any, ...]]:
+        """The outbox rows of this tick's notifications, unless the outbox is full (a
+        target down for long, rules that flap): then each is recorded as dropped."""
+        rows = [r for note, rule in notes for r in outbox_rows(note, rule.notify)]
+        if not rows:
+            return []
+        _, n = self.store.fetch("SELECT count(*) FROM lc_alert_outbox", ())
+        if int(n[0][0]) + len(rows) <= MAX_OUTBOX:
+            return rows
+        for note, rule in notes:
+            for t in targets(rule):
+                self.record(note.alert_id, self.notifier.result(
+                    note, t, False, 0, f"dropped: {MAX_OUTBOX:,} notifications are waiting"))
+        return []
 
     def _run(self, a: dict[str, Any], now: int, lows: dict[tuple[int, int], int],
              saves: list[tuple[Any, ...]], notes: list[tuple[Note, Rule]]) -> None:

@@ -379,11 +379,17 @@ class SQLiteStore(SqlStore):
                      returning: bool = False) -> list[tuple[Any, ...]]:
         """One statement per row of parameters, all in one short transaction of its own
         (any thread); with ``returning``, the rows the statements returned."""
+        return self.small_transaction([(sql, r) for r in rows], returning=returning)
+
+    def small_transaction(self, steps: Sequence[tuple[str, tuple[Any, ...]]], *,
+                          returning: bool = False) -> list[tuple[Any, ...]]:
+        """Each (statement, parameters) in order, in one short transaction of its own:
+        all or none (any thread); with ``returning``, the rows the statements returned."""
         conn = self._connect(readonly=False)
         try:
             conn.execute("BEGIN IMMEDIATE")
             out: list[tuple[Any, ...]] = []
-            for params in rows:
+            for sql, params in steps:
                 cur = conn.execute(sql, params)
                 if returning:
                     out.extend(cur.fetchall())

@@ -1,0 +1,136 @@
+"""Alert deliveries at least once and independent of each other: a server killed -9
+between storing a rule's new state and sending sends it after a restart (the outbox); a
+target that hangs or answers 500 does not delay another rule's delivery."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from starlette.testclient import TestClient
+
+from logcycle.api.app import create_app
+from logcycle.clock import ManualClock
+from logcycle.service import Service
+from logcycle.settings import Settings
+from logcycle.store import faults
+from tests.conftest import ADMIN, T0
+from tests.errors.receiver import Receiver
+
+
+@pytest.fixture
+def receivers() -> Iterator[list[Receiver]]:
+    made = [Receiver() for _ in range(3)]
+    yield made
+    for r in made:
+        if r.hold is not None:
+            r.hold.set()
+        r.server.shutdown()
+        r.server.server_close()
+
+
+def wait_for(check: Any, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.05)
+    raise AssertionError("timed out")
+
+
+@pytest.mark.slow
+def test_a_kill_between_saving_and_sending_loses_nothing(
+        tmp_path: Path, receivers: list[Receiver], server_factory: Any) -> None:
+    receiver = receivers[0]
+    first = server_factory(env={faults.KILL_ENV: "alert-saved"}).start()
+    with httpx.Client(headers={"Authorization": ADMIN}, timeout=10) as c:
+        r = c.post(first.url + "/api/v1/events", json=[
+            {"kind": "error", "instant": 0, "module_name": "m", "message": "x"}])
+        assert r.status_code == 200, r.text
+        r = c.post(first.url + "/api/v1/alerts", json={
+            "name": "any error", "query": "kind:error", "every_s": 1,
+            "condition": {"type": "count", "above": 0, "window_s": 600},
+            "notify": [{"webhook": receiver.url, "secret": "k"}]})
+        assert r.status_code == 200, r.text
+        assert first.proc.wait(20) == -9  # killed itself right after the commit
+        assert receiver.got == []  # nothing was sent
+        second = server_factory().start()  # same data directory, no fault
+        (a,) = c.get(second.url + "/api/v1/alerts").json()["alerts"]
+        assert a["state"] == "firing"  # the state was stored before the kill
+        wait_for(lambda: receiver.got, 15)
+        time.sleep(2)  # more runs: still firing, nothing new to say
+        assert [(b["alert"], b["state"]) for b in receiver.bodies()] == \
+            [("any error", "firing")]
+        wait_for(lambda: c.get(second.url + "/api/v1/alerts").json()["alerts"][0]
+                 ["deliveries"], 10)
+        (a,) = c.get(second.url + "/api/v1/alerts").json()["alerts"]
+        assert [(d["ok"], d["attempts"]) for d in a["deliveries"]] == [(True, 1)]
+        second.stop()
+
+
+def make(settings: Settings, clock: ManualClock) -> Service:
+    svc = Service(settings, clock=clock, bootstrap_key=ADMIN)
+    svc.run_alerts = False  # the test ticks
+    return svc
+
+
+def test_a_hanging_or_failing_target_does_not_delay_another(
+        settings: Settings, clock: ManualClock, receivers: list[Receiver]) -> None:
+    hangs, fails, fine = receivers
+    hangs.hold = threading.Event()
+    fails.status = 500
+    svc = make(settings, clock)
+    svc.alerts.notifier.timeout_s = 3.0
+    svc.alerts.notifier.backoff_s = 1.0
+    with TestClient(create_app(svc), headers={"Authorization": f"Bearer {ADMIN}"}) as api:
+        svc.alerts.notifier.start()
+        for name, r in (("hangs", hangs), ("fails", fails), ("fine", fine)):  # oldest first
+            assert api.post("/api/v1/alerts", json={
+                "name": name, "condition": {"type": "count", "above": 0, "window_s": 600},
+                "notify": [{"webhook": r.url}]}).status_code == 200
+        api.post("/api/v1/events", json=[{"kind": "error", "instant": T0, "module_name": "m",
+                                          "message": "x"}])
+        t0 = time.monotonic()
+        svc.alerts.tick()
+        wait_for(lambda: fine.got, 10)
+        # Delivered while the first target still hangs (its timeout is 3 s) and before the
+        # failing one's first retry (1 s after its first 500).
+        assert len(hangs.got) == 1 and fine.times[0] - t0 < 3.0
+        assert len(fails.got) == 1 or fine.times[0] < fails.times[1]
+        wait_for(lambda: len(fails.got) == 4, 20)  # retried after 1, 2, 4 s: then given up
+        hangs.hold.set()
+        assert svc.alerts.notifier.wait_idle(30)
+        shown = {a["name"]: a for a in api.get("/api/v1/alerts").json()["alerts"]}
+        assert [(d["ok"], d["attempts"]) for d in shown["fine"]["deliveries"]] == [(True, 1)]
+        assert [(d["ok"], d["attempts"], d["error"]) for d in
+                shown["fails"]["failed_deliveries"]] == [(False, 4, "HTTP 500")]
+        (hung,) = shown["hangs"]["deliveries"]
+        assert hung["ok"] and hung["attempts"] >= 2  # the first attempt timed out
+    svc.close()
+
+
+def test_firing_and_resolved_keep_their_order_through_retries(
+        settings: Settings, clock: ManualClock, receivers: list[Receiver]) -> None:
+    receiver = receivers[0]
+    receiver.answers = [500, 500]
+    svc = make(settings, clock)
+    svc.alerts.notifier.backoff_s = 0.2
+    with TestClient(create_app(svc), headers={"Authorization": f"Bearer {ADMIN}"}) as api:
+        svc.alerts.notifier.start()
+        api.post("/api/v1/alerts", json={
+            "name": "n", "every_s": 10, "condition": {"type": "count", "above": 0,
+                                                     "window_s": 10},
+            "notify": [{"webhook": receiver.url}]})
+        api.post("/api/v1/events", json=[{"kind": "error", "instant": T0, "module_name": "m",
+                                          "message": "x"}])
+        svc.alerts.tick()  # firing: its first two sends get 500
+        clock.advance(20_000)
+        svc.alerts.tick()  # resolved, queued behind the firing one's retries
+        assert svc.alerts.notifier.wait_idle(20)
+        assert [b["state"] for b in receiver.bodies()] == ["firing"] * 3 + ["resolved"]
+    svc.close()
