@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -137,14 +137,18 @@ class Scheduler:
                                started, now, self._link(rule, now), m.groups), rule))
 
     def _link(self, rule: Rule, now: int) -> str:
-        """The page showing what the rule counts: the Errors view for group conditions,
-        else the search over the rule's window."""
+        """The page showing what the rule counts, in the fragment the page reads
+        (web/static/search.js, errors.js): the Errors view with the status of the groups
+        it fires on, else the search of the rule's query over its window."""
         if isinstance(rule.condition, NewGroup | Regressed):
-            status = "regressed" if isinstance(rule.condition, Regressed) else "unresolved"
-            return f"{self.public_url}/#errors?status={status}"
+            p = ({"status": "regressed", "order": "last_seen"}
+                 if isinstance(rule.condition, Regressed)
+                 else {"status": "unresolved", "order": "first_seen"})
+            return f"{self.public_url}/#errors?{urlencode(p, quote_via=quote)}"
         window = getattr(rule.condition, "window_s", 300) * 1000
-        return (f"{self.public_url}/#search?start={now - window}&end={now}"
-                f"&query={quote(rule.query or '', safe='')}")
+        q = {"q": rule.query} if rule.query and rule.query.strip() else {}
+        params = urlencode({**q, "start": now - window + 1, "end": now}, quote_via=quote)
+        return f"{self.public_url}/#search?{params}"
 
     def record(self, alert_id: int, result: Result) -> None:
         """Keep a delivery's outcome with its rule (the last KEEP_DELIVERIES)."""
