@@ -134,21 +134,7 @@ class Scheduler:
             notes.append((Note(int(a["id"]), rule.name,
                                "firing" if state == "firing" else "resolved", m.value,
                                m.threshold, rule.query, msgspec.to_builtins(rule.condition),
-                               started, now, self._link(rule, now), m.groups), rule))
-
-    def _link(self, rule: Rule, now: int) -> str:
-        """The page showing what the rule counts, in the fragment the page reads
-        (web/static/search.js, errors.js): the Errors view with the status of the groups
-        it fires on, else the search of the rule's query over its window."""
-        if isinstance(rule.condition, NewGroup | Regressed):
-            p = ({"status": "regressed", "order": "last_seen"}
-                 if isinstance(rule.condition, Regressed)
-                 else {"status": "unresolved", "order": "first_seen"})
-            return f"{self.public_url}/#errors?{urlencode(p, quote_via=quote)}"
-        window = getattr(rule.condition, "window_s", 300) * 1000
-        q = {"q": rule.query} if rule.query and rule.query.strip() else {}
-        params = urlencode({**q, "start": now - window + 1, "end": now}, quote_via=quote)
-        return f"{self.public_url}/#search?{params}"
+                               started, now, link(self.public_url, rule, now), m.groups), rule))
 
     def record(self, alert_id: int, result: Result) -> None:
         """Keep a delivery's outcome with its rule (the last KEEP_DELIVERIES)."""
@@ -161,3 +147,19 @@ class Scheduler:
             kept = [*orjson.loads(rows[0][0]), result][-KEEP_DELIVERIES:]
             self.store.small_write(sql.deliveries_sql(self.store.dialect),
                                    (orjson.dumps(kept).decode(), alert_id))
+
+
+def link(public_url: str, rule: Rule, now: int) -> str:
+    """The page showing what the rule counts, in the fragment the page reads
+    (web/static/search.js, errors.js): the Errors view with the status of the groups
+    it fires on, else the search of the rule's query over its window."""
+    base = public_url.rstrip("/")
+    if isinstance(rule.condition, NewGroup | Regressed):
+        p = ({"status": "regressed", "order": "last_seen"}
+             if isinstance(rule.condition, Regressed)
+             else {"status": "unresolved", "order": "first_seen"})
+        return f"{base}/#errors?{urlencode(p, quote_via=quote)}"
+    window = getattr(rule.condition, "window_s", 300) * 1000
+    q = {"q": rule.query} if rule.query and rule.query.strip() else {}
+    params = urlencode({**q, "start": now - window + 1, "end": now}, quote_via=quote)
+    return f"{base}/#search?{params}"
