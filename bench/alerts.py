@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from demo import MODULES, events_at, seed
 
 from logcycle.alerts import registry
-from logcycle.alerts.notify import Notifier
+from logcycle.alerts.delivery import Notifier
 from logcycle.alerts.rules import parse_rule
 from logcycle.alerts.scheduler import Scheduler
 from logcycle.clock import ManualClock

@@ -107,6 +107,10 @@ class Notifier:
     def start(self) -> None:
         if self._thread is None:
             self._stop.clear()
+            with self._lock:  # what a previous run left is in the outbox, leased or not
+                self._busy.clear()
+                self._retries.clear()
+                self._running = 0
             self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="logcycle-notify")
             self._thread = threading.Thread(target=self._loop, daemon=True,
                                             name="logcycle-outbox")
