@@ -19,6 +19,7 @@ from logcycle.clock import ManualClock
 from logcycle.service import Service
 from logcycle.settings import Settings
 from logcycle.store import faults
+from tests import pg
 from tests.conftest import ADMIN, T0
 from tests.errors.receiver import Receiver
 
@@ -43,11 +44,21 @@ def wait_for(check: Any, timeout: float) -> None:
     raise AssertionError("timed out")
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def store_args(request: pytest.FixtureRequest) -> Iterator[tuple[str, ...]]:
+    if request.param == "sqlite":
+        yield ()
+    else:
+        with pg.fresh_schema() as url:
+            yield ("--store", url)
+
+
 @pytest.mark.slow
 def test_a_kill_between_saving_and_sending_loses_nothing(
-        tmp_path: Path, receivers: list[Receiver], server_factory: Any) -> None:
+        tmp_path: Path, receivers: list[Receiver], server_factory: Any,
+        store_args: tuple[str, ...]) -> None:
     receiver = receivers[0]
-    first = server_factory(env={faults.KILL_ENV: "alert-saved"}).start()
+    first = server_factory(*store_args, env={faults.KILL_ENV: "alert-saved"}).start()
     with httpx.Client(headers={"Authorization": ADMIN}, timeout=10) as c:
         r = c.post(first.url + "/api/v1/events", json=[
             {"kind": "error", "instant": 0, "module_name": "m", "message": "x"}])
@@ -59,7 +70,7 @@ def test_a_kill_between_saving_and_sending_loses_nothing(
         assert r.status_code == 200, r.text
         assert first.proc.wait(20) == -9  # killed itself right after the commit
         assert receiver.got == []  # nothing was sent
-        second = server_factory().start()  # same data directory, no fault
+        second = server_factory(*store_args).start()  # same data directory and store
         (a,) = c.get(second.url + "/api/v1/alerts").json()["alerts"]
         assert a["state"] == "firing"  # the state was stored before the kill
         wait_for(lambda: receiver.got, 15)
@@ -133,4 +144,29 @@ def test_firing_and_resolved_keep_their_order_through_retries(
         svc.alerts.tick()  # resolved, queued behind the firing one's retries
         assert svc.alerts.notifier.wait_idle(20)
         assert [b["state"] for b in receiver.bodies()] == ["firing"] * 3 + ["resolved"]
+    svc.close()
+
+
+def test_a_lease_of_a_process_that_died_is_taken_when_it_runs_out(
+        settings: Settings, clock: ManualClock, receivers: list[Receiver]) -> None:
+    """A row leased by another process (which then died) is left alone until its lease
+    runs out, then sent by this one."""
+    receiver = receivers[0]
+    svc = make(settings, clock)
+    with TestClient(create_app(svc), headers={"Authorization": f"Bearer {ADMIN}"}) as api:
+        api.post("/api/v1/alerts", json={
+            "name": "n", "condition": {"type": "count", "above": 0, "window_s": 600},
+            "notify": [{"webhook": receiver.url}]})
+        api.post("/api/v1/events", json=[{"kind": "error", "instant": T0, "module_name": "m",
+                                          "message": "x"}])
+        svc.alerts.tick()  # the notifier is not started: the row waits in the outbox
+        lease = svc.alerts.notifier.lease_ms()
+        assert svc.store.small_write("UPDATE lc_alert_outbox SET lease_until = "
+                                     f"{clock.now_ms() + lease}", ()) == 1  # "another process"
+        svc.alerts.notifier.start()
+        time.sleep(3)  # more than a poll
+        assert receiver.got == []
+        clock.advance(lease)
+        assert svc.alerts.notifier.wait_idle(10)
+        assert [b["state"] for b in receiver.bodies()] == ["firing"]
     svc.close()
