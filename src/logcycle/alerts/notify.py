@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import logging
 import smtplib
 import ssl
 import urllib.error
@@ -23,7 +22,6 @@ import orjson
 
 from logcycle.alerts.rules import Email, Target, Webhook
 
-log = logging.getLogger("logcycle.alerts")
 SIGNATURE_HEADER = "X-Logcycle-Signature"
 TIMEOUT_S = 10.0
 
