@@ -52,7 +52,8 @@ export class AlertsView {
     const state = a.enabled === false ? 'disabled' : a.state;
     return el('tr', { dataset: { alert: String(a.id) } },
       el('td', { class: 'grow' }, el('a', { href: alertLink(a, this.app.now()), class: 'alert-link' }, a.name),
-        el('div', { class: 'muted' }, a.query || 'every event')),
+        el('div', { class: 'muted' }, a.condition?.type?.endsWith('_error_group') ? 'error groups'
+          : a.query || 'every event')),
       el('td', {}, conditionText(a.condition)),
       el('td', {}, el('span', { class: `status alert-${state}` }, state),
         a.state_since ? el('div', { class: 'muted' }, `since ${fmtTime(a.state_since)}`) : ''),
