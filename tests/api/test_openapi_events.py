@@ -48,7 +48,8 @@ def test_every_kind_and_field_is_described(client: TestClient) -> None:
         sent, stored = comps[f"Event_{name}"], comps[f"StoredEvent_{name}"]
         assert set(sent["properties"]) == {"kind", "attributes", *(f.name for f in kind.fields)}
         assert sent["required"] == ["kind", *kind.required]
-        assert set(stored["properties"]) == set(kind.columns) | {"kind"}
+        tree = {"error"} if kind.has_error else set()  # in a request tree: the error carried
+        assert set(stored["properties"]) == set(kind.columns) | {"kind"} | tree
 
 
 def test_the_schemas_take_what_the_server_takes(client: TestClient) -> None:
@@ -78,6 +79,17 @@ def test_the_schemas_take_what_the_server_takes(client: TestClient) -> None:
     for ev in client.get("/api/v1/events", params={"limit": 100}).json()["events"]:
         assert stored.is_valid(ev), (ev, list(stored.iter_errors(ev))[:3])
         assert client.get(f"/api/v1/events/{ev['id']}").json() == ev
+    op = doc["paths"]["/api/v1/requests/{request_key}"]["get"]
+    tree = validator(doc, op["responses"]["200"]["content"]["application/json"]["schema"])
+    for key in ("r1", "r3"):
+        got = client.get(f"/api/v1/requests/{key}").json()
+        assert got["count"] >= 2 and tree.is_valid(got), list(tree.iter_errors(got))[:3]
+    events.append({"kind": "integration", "instant": T0, "duration_ms": 5, "is_expose": True,
+                   "endpoint": "/pay", "request_key": "r7", "module_name": "shop",
+                   "error": {"message": "declined"}})
+    assert client.post("/api/v1/events", json=events[-1:]).status_code == 200
+    got = client.get("/api/v1/requests/r7").json()
+    assert got["top_level"][0]["error"]["message"] == "declined" and tree.is_valid(got)
 
 
 @pytest.mark.parametrize("route", ["/api/v1/events", "/api/v1/stats", "/api/v1/histogram",

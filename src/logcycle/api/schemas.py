@@ -92,6 +92,8 @@ def stored_schema(kind: str) -> Schema:
     if k.has_error:
         props["error_id"] = {"type": "integer",
                              "description": "the id of the error event it carried"}
+        props["error"] = {"$ref": REF.format("StoredEvent_error"),
+                          "description": "in a request's tree: the error event it carried"}
     props["attributes"] = ATTRIBUTES
     return {"type": "object", "title": f"stored {kind} event",
             "required": ["kind", "id", "insert_instant"], "properties": props}
@@ -102,6 +104,16 @@ def one_of(prefix: str) -> Schema:
     refs = {kind: REF.format(f"{prefix}_{kind}") for kind in KIND_NAMES}
     return {"oneOf": [{"$ref": r} for r in refs.values()],
             "discriminator": {"propertyName": "kind", "mapping": refs}}
+
+
+def request_tree_schema() -> Schema:
+    """``GET /api/v1/requests/{request_key}``: the request's events, each kind's schema."""
+    events = {"type": "array", "items": one_of("StoredEvent")}
+    return {"type": "object", "required": ["request_key", "top_level", "drill", "count",
+                                           "truncated"],
+            "properties": {"request_key": {"type": "string"}, "top_level": events,
+                           "drill": events, "count": {"type": "integer", "minimum": 0},
+                           "truncated": {"type": "boolean"}}}
 
 
 def components() -> dict[str, Schema]:
