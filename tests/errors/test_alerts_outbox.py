@@ -14,11 +14,13 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
+from logcycle.alerts.delivery import outbox_rows
+from logcycle.alerts.notify import Note
 from logcycle.api.app import create_app
 from logcycle.clock import ManualClock
 from logcycle.service import Service
 from logcycle.settings import Settings
-from logcycle.store import faults
+from logcycle.store import alertrules, faults
 from tests import pg
 from tests.conftest import ADMIN, T0
 from tests.errors.receiver import Receiver
@@ -169,4 +171,33 @@ def test_a_lease_of_a_process_that_died_is_taken_when_it_runs_out(
         clock.advance(lease)
         assert svc.alerts.notifier.wait_idle(10)
         assert [b["state"] for b in receiver.bodies()] == ["firing"]
+    svc.close()
+
+
+def test_a_backlog_for_one_target_does_not_hide_another(
+        settings: Settings, clock: ManualClock, receivers: list[Receiver]) -> None:
+    """Hundreds of notifications waiting for a target that hangs, older than any other:
+    another target's notification still goes at once."""
+    hangs, fine = receivers[0], receivers[1]
+    hangs.hold = threading.Event()
+    svc = make(settings, clock)
+    svc.alerts.notifier.timeout_s = 5.0
+    with TestClient(create_app(svc), headers={"Authorization": f"Bearer {ADMIN}"}) as api:
+        api.post("/api/v1/alerts", json={
+            "name": "fine", "condition": {"type": "count", "above": 0, "window_s": 600},
+            "notify": [{"webhook": fine.url}]})
+        d = svc.store.dialect
+        backlog = [r for i in range(300) for r in outbox_rows(
+            Note(99, "flapping", "firing", 1, 0, None, {}, T0 - 1000 + i, T0 - 1000 + i, ""),
+            [{"webhook": hangs.url}])]
+        svc.store.small_transaction([(alertrules.outbox_insert_sql(d), r) for r in backlog])
+        api.post("/api/v1/events", json=[{"kind": "error", "instant": T0, "module_name": "m",
+                                          "message": "x"}])
+        svc.alerts.notifier.start()
+        wait_for(lambda: hangs.got, 10)  # the backlog's oldest is being sent, and hangs
+        t0 = time.monotonic()
+        svc.alerts.tick()
+        wait_for(lambda: fine.got, 10)
+        assert fine.times[0] - t0 < 5.0 and len(hangs.got) == 1
+        hangs.hold.set()
     svc.close()

@@ -14,7 +14,9 @@ state; only then is anything sent. The :class:`Notifier` takes rows from the out
 - sends run on a small pool of threads (``WORKERS``), **one at a time per target**
   (a webhook URL, an address), oldest first: a target that hangs holds one thread for at
   most the timeout, and its back-off is a scheduled retry, not a sleeping thread, so the
-  other targets go on being served; a rule's ``resolved`` never overtakes its ``firing``.
+  other targets go on being served (each pass looks at the oldest row of every target,
+  so a backlog for one hides no other); a rule's ``resolved`` never overtakes its
+  ``firing``.
 
     n = Notifier(store, smtp_url="smtp://mail:25", on_result=print, now_ms=clock.now_ms)
     n.start(); n.poke(); n.wait_idle(5)
@@ -45,7 +47,7 @@ log = logging.getLogger("logcycle.alerts")
 ATTEMPTS = 4
 TIMEOUT_S = 10.0
 WORKERS = 4
-SCAN_LIMIT = 200  # rows looked at per scan: the oldest first
+SCAN_LIMIT = 200  # targets looked at per scan: the one waiting longest first
 POLL_S = 2.0  # a look at the outbox at least this often (rows of processes that died)
 MAX_OUTBOX = 10_000  # pending rows beyond which new notifications are dropped (and said so)
 
@@ -53,10 +55,14 @@ Result = dict[str, Any]
 Key = tuple[int, int, int]  # (alert_id, at, target_no)
 
 
+def _typed(t: dict[str, str]) -> Target:
+    return msgspec.convert(t, Webhook) if "webhook" in t else msgspec.convert(t, Email)
+
+
 def outbox_rows(note: Note, notify: list[dict[str, str]]) -> list[tuple[Any, ...]]:
     """The outbox rows of ``note`` for a rule's ``notify`` list (outbox_insert_sql)."""
     body = orjson.dumps(dataclasses.asdict(note)).decode()
-    return [(note.alert_id, note.at, i, body, orjson.dumps(t).decode())
+    return [(note.alert_id, note.at, i, where(_typed(t)), body, orjson.dumps(t).decode())
             for i, t in enumerate(notify)]
 
 
@@ -73,12 +79,11 @@ class Job:
 
 
 def _job(row: tuple[Any, ...]) -> Job:
-    alert_id, at, no, note, target, attempts, _ = row
+    alert_id, at, no, _, note, target, attempts, _ = row
     n = orjson.loads(note)
     n["groups"] = tuple(n.get("groups") or ())
-    t = orjson.loads(target)
-    typed: Target = msgspec.convert(t, Webhook) if "webhook" in t else msgspec.convert(t, Email)
-    return Job((int(alert_id), int(at), int(no)), Note(**n), typed, int(attempts))
+    return Job((int(alert_id), int(at), int(no)), Note(**n), _typed(orjson.loads(target)),
+               int(attempts))
 
 
 class Notifier:
@@ -179,22 +184,21 @@ class Notifier:
             self._submit(job)
 
     def _scan(self) -> None:
-        with self._lock:
-            if self._running >= self.workers:
-                return
+        """Start the oldest pending notification of each target that is free, as long as
+        threads are free: a target with a backlog never hides the others."""
         d = self.store.dialect
-        _, rows = self.store.fetch(sql.outbox_select_sql(d), [SCAN_LIMIT])
+        _, heads = self.store.fetch(sql.outbox_heads_sql(d), [SCAN_LIMIT])
         now = self.now_ms()
-        taken: set[str] = set()  # targets whose oldest row was seen: later ones wait
-        for row in rows:
-            job = _job(row)
-            dest = job.dest
-            if dest in taken:
-                continue
-            taken.add(dest)
+        for dest, _ in heads:
             with self._lock:
-                if dest in self._busy or int(row[6]) > now or self._running >= self.workers:
-                    continue  # sending, waiting for a retry, or leased by another process
+                if self._running >= self.workers:
+                    return
+                if dest in self._busy:  # sending, or waiting for a retry
+                    continue
+            _, rows = self.store.fetch(sql.outbox_head_sql(d), [dest])
+            if not rows or int(rows[0][-1]) > now:
+                continue  # sent meanwhile, or leased by another process: it goes first
+            job = _job(rows[0])
             if not self.store.small_writes(sql.outbox_claim_sql(d),
                                            [(now + self.lease_ms(), *job.key, now)],
                                            returning=True):

@@ -17,7 +17,8 @@ COLUMNS = ("id", "name", "rule", "every_s", "next_run", "state", "state_since", 
            "mark", "last_run", "last_error", "deliveries", "created", "updated")
 
 
-OUTBOX_COLUMNS = ("alert_id", "at", "target_no", "note", "target", "attempts", "lease_until")
+OUTBOX_COLUMNS = ("alert_id", "at", "target_no", "dest", "note", "target", "attempts",
+                  "lease_until")
 
 
 def ddl(d: Dialect) -> list[str]:
@@ -29,22 +30,31 @@ def ddl(d: Dialect) -> list[str]:
             f"updated {b} NOT NULL)",
             # The outbox: one row per notification and target, written in the transaction
             # that stores the rule's new state, deleted once delivered (or given up).
+            # ``dest`` names the target (a webhook URL, an address): sends to one go in
+            # order, one at a time.
             f"CREATE TABLE IF NOT EXISTS lc_alert_outbox (alert_id {b} NOT NULL, at {b} NOT "
-            f"NULL, target_no {b} NOT NULL, note {t} NOT NULL, target {t} NOT NULL, "
-            f"attempts {b} NOT NULL, lease_until {b} NOT NULL, "
-            "PRIMARY KEY (alert_id, at, target_no))"]
+            f"NULL, target_no {b} NOT NULL, dest {t} NOT NULL, note {t} NOT NULL, "
+            f"target {t} NOT NULL, attempts {b} NOT NULL, lease_until {b} NOT NULL, "
+            "PRIMARY KEY (alert_id, at, target_no))",
+            "CREATE INDEX IF NOT EXISTS lc_alert_outbox_dest ON lc_alert_outbox (dest, at)"]
 
 
 def outbox_insert_sql(d: Dialect) -> str:
-    """A pending notification (alert_id, at, target_no, note, target): not leased."""
+    """A pending notification (alert_id, at, target_no, dest, note, target): not leased."""
     return (f"INSERT INTO lc_alert_outbox ({', '.join(OUTBOX_COLUMNS)}) VALUES "
-            f"({d.params(5)}, 0, 0)")
+            f"({d.params(6)}, 0, 0)")
 
 
-def outbox_select_sql(d: Dialect) -> str:
-    """The oldest pending notifications first (a rule's firing before its resolved)."""
-    return (f"SELECT {', '.join(OUTBOX_COLUMNS)} FROM lc_alert_outbox ORDER BY at, alert_id, "
-            f"target_no LIMIT {d.param}")
+def outbox_heads_sql(d: Dialect) -> str:
+    """The targets with something pending, the one waiting longest first (a limit)."""
+    return (f"SELECT dest, min(at) FROM lc_alert_outbox GROUP BY dest ORDER BY 2, 1 "
+            f"LIMIT {d.param}")
+
+
+def outbox_head_sql(d: Dialect) -> str:
+    """A target's oldest pending notification (dest): a rule's firing before its resolved."""
+    return (f"SELECT {', '.join(OUTBOX_COLUMNS)} FROM lc_alert_outbox WHERE dest = {d.param} "
+            "ORDER BY at, alert_id, target_no LIMIT 1")
 
 
 _KEY = "alert_id = {p} AND at = {p} AND target_no = {p}"
