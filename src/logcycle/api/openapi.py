@@ -97,6 +97,7 @@ LOKI_PUSH: Schema = {"type": "object", "required": ["streams"], "properties": {"
 OTLP_STATUS: Schema = {"type": "object", "description": "google.rpc.Status", "properties": {
     "code": INT, "message": STR, "details": {"type": "array", "items": OBJ}}}
 SENTRY_ERROR: Schema = {"type": "object", "required": ["detail"], "properties": {"detail": STR}}
+SEQ_ERROR: Schema = {"type": "object", "required": ["Error"], "properties": {"Error": STR}}
 SENTRY_ID: Schema = {"type": "object", "required": ["id"], "properties": {
     "id": {"type": ["string", "null"], "pattern": "^[0-9a-f]{32}$"}}}
 OTLP_ANSWER: Schema = {"type": "object", "description": "ExportLogsServiceResponse",
@@ -180,8 +181,11 @@ def _error(status: int, dialect: str) -> Schema:
     if dialect == "otlp":
         return {"description": "google.rpc.Status in the request's encoding", "content": {
             **_json(OTLP_STATUS), "application/x-protobuf": {"schema": STR}}}
-    body = {"eventlog": EVENTLOG_ERRORS, "es": ES_ERROR,
-            "sentry": SENTRY_ERROR}.get(dialect, NATIVE_ERROR)
+    if dialect == "loki":
+        return {"description": "the message, as Loki answers",
+                "content": {"text/plain": {"schema": STR}}}
+    body = {"eventlog": EVENTLOG_ERRORS, "es": ES_ERROR, "sentry": SENTRY_ERROR,
+            "seq": SEQ_ERROR}.get(dialect, NATIVE_ERROR)
     return {"description": "error", "content": _json(body)}
 
 
@@ -329,10 +333,10 @@ OPERATIONS: list[tuple[str, str, Schema]] = [
          scope=ANY_KEY, ok=OBJ, params=[path("probe", STR)], errors=(404,), dialect="es",
          body=OBJ if m == "put" else None) for m in ("get", "put")],
     op("post", "/loki/api/v1/push", "Loki push: JSON (gzip allowed) or snappy protobuf",
-       scope="ingest", ok=None, ok_status=204, errors=(400, 413, 415, 503, 507),
+       scope="ingest", ok=None, ok_status=204, errors=(400, 413, 415, 503, 507), dialect="loki",
        body=LOKI_PUSH, body_media=("application/json", "application/x-protobuf")),
     *[op("post", p, "Seq: CLEF lines (or Seq's JSON {\"Events\": [...]} on /api/events/raw)",
-         scope="ingest", ok=OBJ, ok_status=201, errors=(400, 413, 503, 507),
+         scope="ingest", ok=OBJ, ok_status=201, errors=(400, 413, 503, 507), dialect="seq",
          body=STR if p == "/ingest/clef" else SEQ_EVENTS,
          body_media=CLEF if p == "/ingest/clef" else ("application/json", *CLEF))
       for p in ("/api/events/raw", "/ingest/clef")],

@@ -9,7 +9,8 @@ day. Never set these variables in production.
   fails as on an I/O error of the disk (503, the store's message). Its first word picks
   when: ``ioerr`` (the default) fails before anything is written; ``ioerr-after-commit``
   commits, then fails the answer, as when an fsync fails after the data reached the file
-  (a retry with the same Idempotency-Key must not store the batch again).
+  (a retry with the same Idempotency-Key must not store the batch again). A second word
+  ``once`` removes the file after the first failure (a lost answer, then a healthy disk).
 
 - ``LOGCYCLE_FAULT_KILL_AT=alert-saved``: the process kills itself (SIGKILL, as ``kill
   -9``) at that point: right after an alert's new state and its pending notifications
@@ -99,8 +100,18 @@ class FaultyStore:
             raise _io_error()
         results = self.inner.apply(tasks, now_ms)
         if mode == "ioerr-after-commit":
+            self._used()
             raise _io_error()
         return results
+
+    def _used(self) -> None:
+        """After a failure: remove a fault file that says ``once``."""
+        assert self.fault_file is not None
+        try:
+            if "once" in self.fault_file.read_text().split()[1:]:
+                self.fault_file.unlink()
+        except OSError:
+            pass
 
     # -- everything else: the real store --------------------------------------------------
     def open(self, now_ms: int, *, maintain: bool = True) -> MaintenanceReport | None:
