@@ -11,14 +11,14 @@ day. Never set these variables in production.
   commits, then fails the answer, as when an fsync fails after the data reached the file
   (a retry with the same Idempotency-Key must not store the batch again). A second word
   ``once`` removes the file after the first failure (a lost answer, then a healthy disk).
-
 - ``LOGCYCLE_FAULT_KILL_AT=alert-saved``: the process kills itself (SIGKILL, as ``kill
   -9``) at that point: right after an alert's new state and its pending notifications
   are committed, before anything is sent (tests/errors/test_alerts_outbox.py shows the
   notification is sent after a restart).
 
 They are read here and nowhere else: :func:`wrap` (called once by the Service) returns the
-store itself when neither is set, so an ordinary server pays nothing.
+store itself when neither disk fault is set, so an ordinary server pays nothing (the
+kill point is one environment lookup after an alert's state changed).
 
 >>> store = object()
 >>> wrap(store, environ={}) is store
