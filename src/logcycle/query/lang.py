@@ -8,16 +8,7 @@ by :mod:`logcycle.query.compile`.
     >>> parse('payment OR "stock service"').expr.items[1]
     Term(field=None, op='phrase', value='stock service', pos=11)
 
-Grammar (``AND`` binds tighter than ``OR``; two terms side by side are an ``AND``)::
-
-    query   := or
-    or      := and ("OR" and)*
-    and     := unary (["AND"] unary)*
-    unary   := ("NOT" | "-") unary | "(" or ")" | term
-    term    := FIELD ":" value | FIELD ":" "(" values ")" | FIELD ":in(" v ("," v)* ")"
-             | WORD | "PHRASE"
-    value   := "*" | ">" v | ">=" v | "<" v | "<=" v | v        (v: a word or "a phrase")
-    FIELD   := name | root ("." key)+        (key: a name, or "a key.with dots" in quotes)
+The grammar is :data:`GRAMMAR` (also in docs/query.md and the OpenAPI document).
 
 Errors are :class:`~logcycle.errors.BadRequest` naming the ``query`` parameter and the
 position (counted from 0) where reading stopped.
@@ -31,6 +22,19 @@ from datetime import UTC, datetime
 from logcycle.errors import BadRequest, FieldError
 from logcycle.kinds import KINDS, FieldType
 
+GRAMMAR = """\
+query   := or
+or      := and ("OR" and)*
+and     := unary (["AND"] unary)*
+unary   := ("NOT" | "-") unary | "(" or ")" | term
+term    := FIELD ":" value | FIELD ":" "(" or-of-values ")" | FIELD ":in(" v ("," v)* ")"
+         | WORD | "PHRASE"
+value   := "*" | ">" v | ">=" v | "<" v | "<=" v | v        (v: a WORD or a "PHRASE")
+FIELD   := name | root ("." key)+        (key: a name, or "a key.with dots" in quotes)
+"""
+# AND binds tighter than OR; two terms side by side are an AND; a bare WORD or "PHRASE"
+# searches the message; FIELD is a field of some kind, id, insert_instant, error_id, kind,
+# or attributes.<path> (msg.<path>, request_event_details.<path>).
 MAX_LENGTH = 4096
 MAX_TERMS = 200
 MAX_DEPTH = 32

@@ -103,11 +103,17 @@ class SqlStore:
                      returning: bool = False) -> list[tuple[Any, ...]]:
         """One statement per row of parameters, all in one short transaction of its own
         (any thread); with ``returning``, the rows the statements returned."""
+        return self.small_transaction([(sql, r) for r in rows], returning=returning)
+
+    def small_transaction(self, steps: Sequence[tuple[str, tuple[Any, ...]]], *,
+                          returning: bool = False) -> list[tuple[Any, ...]]:
+        """Each (statement, parameters) in order, in one short transaction of its own:
+        all or none (any thread); with ``returning``, the rows the statements returned."""
         conn = self._short_conn()
         try:
             conn.execute(self._sql_short_begin)
             out: list[tuple[Any, ...]] = []
-            for params in rows:
+            for sql, params in steps:
                 cur = conn.execute(sql, params)
                 if returning:
                     out.extend(cur.fetchall())
@@ -523,6 +529,7 @@ class SqlStore:
         self._set_meta(conn, "current_week", week)
         conn.execute(f"DELETE FROM lc_idempotency WHERE created < {q}",
                      (now_ms - IDEMPOTENCY_TTL_MS,))
+        errorgroups.prune_hours(conn, self.dialect, now_ms, self.retention)
         if rotated or p.empty:
             log.info("maintenance: week %s (cycle %s), emptied cycles %s", week, p.current,
                      sorted(p.empty) or "none")
