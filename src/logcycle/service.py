@@ -19,12 +19,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Concatenate, ParamSpec, TypeVar
 
-from logcycle.alerts.notify import Notifier
+from logcycle.alerts.delivery import Notifier
 from logcycle.alerts.scheduler import Scheduler
 from logcycle.api.auth import Auth, Principal
 from logcycle.api.fairness import ReadSlots
 from logcycle.api.throttle import FailureThrottle, parse_networks
-from logcycle.clock import Clock, SystemClock
+from logcycle.clock import Clock, clock_problem, server_clock
 from logcycle.ingest.decode import BatchDecoder
 from logcycle.ingest.writer import Writer
 from logcycle.keys import hash_key, load_secret, new_key
@@ -32,7 +32,7 @@ from logcycle.query.scope import Reader
 from logcycle.settings import Settings
 from logcycle.store import faults
 from logcycle.store.archive import Archiver
-from logcycle.store.base import MaintenanceReport, Store
+from logcycle.store.base import MaintenanceReport, Store, StoreHealth
 from logcycle.store.factory import make_store
 
 log = logging.getLogger("logcycle")
@@ -54,7 +54,7 @@ class Service:
     def __init__(self, settings: Settings, *, clock: Clock | None = None,
                  store: Store | None = None, bootstrap_key: str | None = None) -> None:
         self.settings = settings
-        self.clock = clock or SystemClock()
+        self.clock = clock or server_clock(settings.clock_step_accept_s)
         # faults.wrap: test-only fault injection (LOGCYCLE_FAULT_*), a no-op unless set.
         self.store = faults.wrap(store or make_store(settings))
         self.secret = load_secret(settings.data)
@@ -72,7 +72,7 @@ class Service:
         self.store.search_max_lag_s = settings.search_index_max_lag_s  # type: ignore[attr-defined]
         self.writer.slow_when_index_behind = settings.search_index_lag == "slow-ingest"
         self.store.search_index_yields = settings.search_index_lag == "scan"  # type: ignore[attr-defined]
-        notifier = Notifier(smtp_url=settings.smtp_url, smtp_from=settings.smtp_from,
+        notifier = Notifier(self.store, smtp_url=settings.smtp_url, smtp_from=settings.smtp_from,
                             on_result=lambda i, r: None, now_ms=self.clock.now_ms)
         self.alerts = Scheduler(self.store, self.clock, notifier, tz=settings.tz,
                                 public_url=settings.public_url
@@ -122,8 +122,8 @@ class Service:
             self.started = True
 
     def close(self) -> None:
+        self.alerts.stop()  # its threads may run without start() (tests start the notifier)
         if self.started:
-            self.alerts.stop()
             if self.archiver is not None:
                 self.archiver.stop()
             self.writer.stop()
@@ -131,6 +131,14 @@ class Service:
         self.reads.shutdown(wait=True)
         self.store.close()
         self.opened = False
+
+    def health(self) -> StoreHealth:
+        """The store's health, with a clock step the server has not followed as a warning."""
+        store = self.store.health()
+        step = clock_problem(self.clock)
+        if step is None:
+            return store
+        return StoreHealth(store.refused, (*store.warnings, step))
 
     @property
     def ready(self) -> bool:

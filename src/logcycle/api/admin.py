@@ -1,4 +1,5 @@
-"""``GET /health`` (no key) and ``GET /api/v1/status`` (admin): the week model and sizes."""
+"""``GET /health`` (no key) and ``GET /api/v1/status`` (admin): the week model and sizes,
+the writer, the search index and the syslog listeners' counters."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ async def health(request: Request) -> Response:
     svc = svc_of(request)
     if not svc.ready:
         return JSON({"status": "starting"}, status_code=503, headers={"Retry-After": "1"})
-    store = svc.store.health()  # two stat() calls on SQLite: cheap enough for the loop
+    store = svc.health()  # two stat() calls on SQLite: cheap enough for the loop
     if store.refused:
         return JSON({"status": "failing", "problems": store.problems, "version": __version__},
                     status_code=503, headers={"Retry-After": "5"})
@@ -46,7 +47,7 @@ def _status(reader: Reader, svc: Service) -> dict[str, Any]:
         "retention_weeks": svc.settings.retention_weeks,
         "held": {str(c): w for c, w in sorted(store.held().items())},
         "tables": store.table_sizes(),
-        "problems": store.health().problems,
+        "problems": svc.health().problems,
         "writer": {"pending_events": svc.writer.pending, "commits": svc.writer.commits,
                    "failures": svc.writer.failures},
         "search_index": _search_index(svc),
@@ -64,7 +65,10 @@ def _search_index(svc: Service) -> dict[str, Any]:
 async def status(request: Request) -> Response:
     svc = svc_of(request)
     principal = await svc.auth.require(request, "admin")
-    return JSON(await svc.read(principal, _status, svc))
+    body = await svc.read(principal, _status, svc)
+    listeners = getattr(request.app.state, "syslog", None)  # the app's lifespan sets it
+    body["syslog"] = {} if listeners is None else listeners.status()
+    return JSON(body)
 
 
 routes = [

@@ -142,7 +142,19 @@ class Store(Protocol):
         thread); with ``returning``, what the statements returned."""
         ...
 
+    def small_transaction(self, steps: Sequence[tuple[str, tuple[Any, ...]]], *,
+                          returning: bool = False) -> list[tuple[Any, ...]]:
+        """Each (statement, parameters) in order in one short transaction of its own, all
+        or none (an alert's new state and its pending notifications); with
+        ``returning``, what the statements returned."""
+        ...
+
     def revoke_key(self, key_id: int, now_ms: int) -> bool: ...
+
+    def keys_version(self) -> object:
+        """A value that changes whenever a key is added or revoked, by this process or
+        another (``logcycle keys``): compared on every request, so it must be cheap."""
+        ...
 
     def health(self) -> StoreHealth:
         """Why the store refuses writes (its files were deleted) and what fails behind it

@@ -74,6 +74,8 @@ SEQUENCE = "lc_event_id"
 TICKETS = "lc_ticket"
 ANALYZE_AFTER_ROWS = 50_000
 REINDEX_EVERY_S = 1.0
+SEARCH_EVERY_S = 0.25  # the message indexer's runs (steps of SEARCH_STEP rows each)
+SEARCH_STEP = 20_000
 
 
 # What PostgreSQL says about the values or names one request sent rather than about the
@@ -147,6 +149,12 @@ class PostgresStore(SqlStore):
         self._lock = threading.Lock()
         self.trigram = False
         self._indexed = 0  # rows indexed since the last ANALYZE
+        self._search_bg: threading.Thread | None = None  # the message indexer
+        # Keys added or revoked by any process NOTIFY this channel in their transaction;
+        # a listener thread counts the notifications (keys_version, api/auth.py).
+        self._keys_channel = f"lc_keys_{zlib.crc32(self.schema.encode()):08x}"
+        self._keys_seen = 0
+        self._listener: threading.Thread | None = None
 
     # -- connections ----------------------------------------------------------------------
     def _connect(self, *, read: bool, role: str = "") -> psycopg.Connection[Any]:
@@ -463,11 +471,42 @@ class PostgresStore(SqlStore):
             return self._apply_index([t for t in tasks if isinstance(t, IndexSearch)])
         return super().apply(tasks, now_ms)
 
+    # Not between the writer's commits either: paced there (ingest/indexing.py) it got
+    # about 2.5% of the writer's time and trailed a steady stream without bound. On a
+    # connection and thread of its own the GIN inserts (fastupdate's pending list, merged
+    # in bulk) run in their own backend beside the COPYs.
+    builds_search_index_apart = True
+
+    def _search_loop(self) -> None:
+        """The message indexer: every SEARCH_EVERY_S, steps of SEARCH_STEP rows (one
+        transaction each) until caught up, on a connection of its own."""
+        conn: psycopg.Connection[Any] | None = None
+        while not self._bg_stop.wait(SEARCH_EVERY_S):
+            try:
+                if conn is None or conn.closed or conn.broken:
+                    conn = self._connect(read=False, role="indexer")
+                while not self._bg_stop.is_set() and \
+                        self._index_steps(conn, [IndexSearch(SEARCH_STEP)])[0] >= SEARCH_STEP:
+                    pass
+            except (psycopg.Error, StoreUnavailable) as exc:
+                log.warning("search index step failed: %s", one_line(exc))
+                if conn is not None:
+                    self._rollback(conn)
+            except Exception:  # a bug in a background step must not stop the thread
+                log.exception("search index step failed")
+                if conn is not None:
+                    self._rollback(conn)
+        if conn is not None:
+            conn.close()
+
     def _apply_index(self, tasks: list[IndexSearch]) -> list[Any]:
+        """One index step now, on the writer's connection (tests, ``IndexSearch``)."""
+        return self._index_steps(self._wconn(), tasks)
+
+    def _index_steps(self, conn: Any, tasks: list[IndexSearch]) -> list[Any]:
         """Index steps take a lock of their own, not the store's write lock: one process
         indexes while the others go on writing. When another process is indexing, this
         one has nothing to do (0)."""
-        conn = self._wconn()
         try:
             conn.execute("BEGIN")
             got = conn.execute(self._sql_try_index).fetchone()
@@ -612,13 +651,21 @@ class PostgresStore(SqlStore):
         return out
 
     # -- keys (short transactions of their own: the CLI uses them while servers run) ------
-    def _short_write(self, sql: str, params: tuple[Any, ...]) -> tuple[Any, int]:
+    def _short_conn(self) -> psycopg.Connection[Any]:
+        return self._connect(read=False, role="admin")
+
+    def _short_write(self, sql: str, params: tuple[Any, ...], *,
+                     keys: bool = False) -> tuple[Any, int]:
         conn = self._connect(read=False, role="admin")
         try:
             conn.execute(self._sql_begin)
             cur = conn.execute(sql, params)
             row = cur.fetchone() if cur.description else None
+            if keys:  # delivered to the listeners when (and only if) this commits
+                conn.execute(f"NOTIFY {self._keys_channel}")
             conn.execute("COMMIT")
+            if keys:
+                self._keys_seen += 1  # this process: at once, before the notification
             return row, cur.rowcount
         except psycopg.Error as exc:
             raise self._translate(exc) from exc
@@ -630,31 +677,12 @@ class PostgresStore(SqlStore):
         row, _ = self._short_write(
             "INSERT INTO lc_keys (id, hash, scope, name, src_prefix, created) VALUES "
             "((SELECT COALESCE(MAX(id), 0) + 1 FROM lc_keys), %s, %s, %s, %s, %s) RETURNING id",
-            (hash_, scope, name, src_prefix, now_ms))
+            (hash_, scope, name, src_prefix, now_ms), keys=True)
         return int(row[0])
 
     def small_write(self, sql: str, params: tuple[Any, ...]) -> int:
         """One statement in a short transaction of its own (any thread); rows changed."""
         return self._short_write(sql, params)[1]
-
-    def small_writes(self, sql: str, rows: list[tuple[Any, ...]], *,
-                     returning: bool = False) -> list[tuple[Any, ...]]:
-        """One statement per row of parameters, all in one short transaction of its own
-        (any thread); with ``returning``, the rows the statements returned."""
-        conn = self._connect(read=False, role="admin")
-        try:
-            conn.execute("BEGIN")
-            out: list[tuple[Any, ...]] = []
-            for params in rows:
-                cur = conn.execute(sql, params)
-                if returning:
-                    out.extend(cur.fetchall())
-            conn.execute("COMMIT")
-            return out
-        except psycopg.Error as exc:
-            raise self._translate(exc) from exc
-        finally:
-            conn.close()
 
     def list_keys(self) -> list[KeyRow]:
         _, rows = self.fetch("SELECT id, hash, scope, name, src_prefix, created, revoked "
@@ -663,8 +691,53 @@ class PostgresStore(SqlStore):
 
     def revoke_key(self, key_id: int, now_ms: int) -> bool:
         _, count = self._short_write(
-            "UPDATE lc_keys SET revoked = %s WHERE id = %s AND revoked IS NULL", (now_ms, key_id))
+            "UPDATE lc_keys SET revoked = %s WHERE id = %s AND revoked IS NULL", (now_ms, key_id),
+            keys=True)
         return count > 0
+
+    def keys_version(self) -> object:
+        return self._keys_seen
+
+    def start_background(self) -> None:
+        """The request_key indexer (super), the keys listener and the message indexer
+        (``_search_loop``), each a thread of its own."""
+        super().start_background()
+        if self._listener is None:
+            self._listener = threading.Thread(target=self._listen_keys, daemon=True,
+                                              name="logcycle-keys-listener")
+            self._listener.start()
+        if self._search_bg is None and self.trigram:
+            self._search_bg = threading.Thread(target=self._search_loop, daemon=True,
+                                               name="logcycle-search-indexer")
+            self._search_bg.start()
+
+    def _stop_background(self) -> None:
+        super()._stop_background()  # sets _bg_stop, which the listener watches too
+        self._bg_stop.set()  # also when only the other threads run
+        for thread in (self._listener, self._search_bg):
+            if thread is not None:
+                thread.join()
+        self._listener = self._search_bg = None
+
+    def _listen_keys(self) -> None:
+        """Count the key changes other processes (and this one) NOTIFY. Each (re)connection
+        counts as a change too: a notification may have been missed meanwhile."""
+        while not self._bg_stop.is_set():
+            conn: psycopg.Connection[Any] | None = None
+            try:
+                conn = self._connect(read=True, role="listener")
+                conn.execute(f"LISTEN {self._keys_channel}")
+                self._keys_seen += 1
+                while not self._bg_stop.is_set():
+                    for _ in conn.notifies(timeout=0.5):
+                        self._keys_seen += 1
+            except (psycopg.Error, StoreUnavailable) as exc:
+                log.warning("the key change listener failed (%s); keys are reloaded every "
+                            "second meanwhile", one_line(exc))
+                self._bg_stop.wait(1.0)
+            finally:
+                if conn is not None:
+                    conn.close()
 
     def close(self) -> None:
         self._stop_background()

@@ -29,6 +29,15 @@ import orjson
 # third of the cost of one call an event.
 Item = dict[str, Any] | bytes | str
 
+
+
+class Replayed(int):
+    """What a translated item was answered when its idempotency key (an Elasticsearch
+    ``_id``) was stored before: the stored event's id; nothing was stored again."""
+
+    __slots__ = ()
+
+
 ORIGINAL = "original_timestamp"
 _MAX_MS = 253_402_300_799_999
 
