@@ -293,7 +293,10 @@ OPERATIONS: list[tuple[str, str, Schema]] = [
        params=[path("entity", ENTITY)], body=ENTITY_SPEC, errors=(400, 409, 413, 503, 507)),
     op("post", "/api/v1/records/{entity}", "Store records", scope="ingest",
        params=[path("entity", ENTITY)],
-       body={"anyOf": [OBJ, {"type": "array", "items": OBJ, "minItems": 1}]},
+       body={"anyOf": [OBJ, {"type": "array", "items": OBJ, "minItems": 1}],
+             "description": "one record or a list of them; each value of a declared column "
+                            "must have the column's type (integers within 64 bits); other "
+                            "keys are ignored"},
        ok=OBJ, errors=(400, 404, 413, 415, 503, 507)),
     op("get", "/api/v1/records/{entity}", "List records", scope="read", ok=OBJ,
        params=[path("entity", ENTITY), *PAGE], errors=(400, 404, 503)),
