@@ -81,6 +81,13 @@ class Reader:
                + (f" WHERE {conds}" if conds else "") + (f" {tail}" if tail else ""))
         return self._store.fetch(sql, [*head_params, *params, *extra_params, *tail_params])
 
+    def side(self, kind: str, sql: str, params: Sequence[Any]) -> Rows:
+        """A query of a table kept beside ``kind``'s events (its duration summaries,
+        store/summary.py), which hold no source: no rows for a kind out of scope."""
+        if not self.kinds((kind,)) or self.scope.limited:
+            return [], []
+        return self._store.fetch(sql, params)
+
     def search(self, q: MessageQuery) -> MessageResult:
         """The store's message search, limited to the scope."""
         if not self.kinds((q.kind,)):

@@ -56,7 +56,7 @@ from logcycle import cycles
 from logcycle.errors import LogcycleError, StorageFull, StoreUnavailable, Unwritable
 from logcycle.ingest.tasks import EventBatch, IndexSearch, Reindex, WriteTask
 from logcycle.kinds import KINDS
-from logcycle.store import errorgroups, postgres_search, schema, search
+from logcycle.store import errorgroups, postgres_search, schema, search, summary
 from logcycle.store.base import KeyRow, MaintenanceReport, Rows
 from logcycle.store.sqlstore import SqlStore, without_nul
 
@@ -216,6 +216,8 @@ class PostgresStore(SqlStore):
             for c in range(cycles.CYCLES):
                 for stmt in schema.rk_table_ddl(c, self.dialect):
                     conn.execute(stmt)
+            for stmt in summary.ddl(self.dialect):
+                conn.execute(stmt)
             self._search_tables(conn)
             report = None
             if maintain or self._meta(conn, "current_week") is None:
@@ -377,8 +379,9 @@ class PostgresStore(SqlStore):
             # reads the log tables and writes the side tables that TRUNCATE locks one
             # after the other, and the two deadlocked (tests/store/test_search_under_ingest).
             conn.execute(self._sql_lock_index)
-        tables = [schema.table(k, cycle) for k in KINDS]
-        conn.execute(f"TRUNCATE {', '.join([*tables, schema.rk_table(cycle)])}")
+        tables = [*(schema.table(k, cycle) for k in KINDS), schema.rk_table(cycle),
+                  summary.table(cycle)]
+        conn.execute(f"TRUNCATE {', '.join(tables)}")
         if self.trigram:
             conn.execute(postgres_search.empty_cycle_sql(cycle))
 
@@ -438,6 +441,7 @@ class PostgresStore(SqlStore):
             conn.execute("ROLLBACK")
             return 0
         done = self._copy_request_keys(conn, int(high))
+        summary.copy(conn, self.dialect, int(high))  # the duration summaries
         errorgroups.index_errors(conn, self.dialect, int(high))
         conn.execute("COMMIT")
         return done
