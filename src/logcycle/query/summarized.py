@@ -11,10 +11,10 @@ filters at most by equality on them (``is_expose:true`` for integrations), has n
   summary's watermark;
 - the rest (the partial hours at both ends, the ids above the watermark: about a second
   of ingest) is read from the events, exactly, as the exact path reads them;
-- ``error_rate``: the summary counts the events with an ``error_id``; the top-level events
-  whose request has an error event (stats.failed_sql) are counted at the time of the
-  question, from the week's error events through the request-key index (the error may
-  come after the summary folded the event), so both paths count the same events.
+- ``error_rate``: the summary counts the failed events (stats.failed_sql) as of the error
+  events up to its watermark; those that an error above it made failed are counted at
+  the time of the question, from those few errors through the request-key index, so
+  both paths count the same events.
 
 Counts, sums, min, max, averages and error rates are exact; percentiles are within
 ``summary.ALPHA`` (0.8%) of the exact nearest-rank value, and the answer says so
@@ -197,7 +197,8 @@ def _week(reader: Reader, req: st.StatsRequest, fit: Fit, cycle: int, span: tupl
             names = _names(fit, n1, n2)
             _group(groups, _key(req, fit, names, int(hour))).merge(
                 int(n), int(nv), int(e), float(s), lo, hi, summary.decode(sketch))
-        _request_errors(reader, req, fit, cycle, span, mark, groups)
+        if any(m.fn == "error_rate" for m in req.metrics):
+            _request_errors(reader, req, fit, cycle, span, mark, groups)
     _rest(reader, req, fit, cycle, span, mark, groups)
 
 
@@ -239,40 +240,26 @@ def _rest(reader: Reader, req: st.StatsRequest, fit: Fit, cycle: int, span: tupl
 def _request_errors(reader: Reader, req: st.StatsRequest, fit: Fit, cycle: int,
                     span: tuple[int, int], mark: int,
                     groups: dict[tuple[Any, ...], _Acc]) -> None:
-    """Add the summarized top-level events without an ``error_id`` whose request has an
-    error event (the summary counted only the ``error_id``\\s): found from the week's
-    error events through the request-key index, not by reading every event."""
+    """Add the summarized events that became failed by an error event above the
+    watermark (the summary counted the errors up to it): from those few error events
+    through the request-key index, not by reading every event."""
     kind = fit.kind
-    if not (KINDS[kind].top_level and (kind != "integration" or fit.equal.get("is_expose")
-                                       != "false")):
+    if not KINDS[kind].top_level or fit.equal.get("is_expose") == "false":
         return
     d = reader.dialect
     p = d.param
-    errors = schema.table("error", cycle)
-    col = schema.rk_column(d)
-    ids = (f"SELECT rk.id FROM (SELECT DISTINCT request_key AS k FROM {errors} "
-           f"WHERE request_key IS NOT NULL) AS e CROSS JOIN {schema.rk_table(cycle)} AS rk "
-           f"WHERE rk.{col} = {schema.rk_value('e.k', d)} AND rk.kind = {p} "
-           f"UNION ALL SELECT id FROM {schema.table(kind, cycle)} WHERE id > COALESCE("
-           f"(SELECT watermark FROM lc_index_state WHERE name = 'rk' AND cycle = {p}), 0) "
-           f"AND request_key IN (SELECT request_key FROM {errors})")
-    where, params = _name_conditions(fit, p)
-    where = [f"id IN ({ids})", "request_key IN (SELECT request_key FROM "
-             f"{errors} WHERE request_key IS NOT NULL)", *where,
-             f"insert_instant >= {p}", f"insert_instant < {p}", f"id <= {p}"]
-    params = [schema.KIND_NUMBER[kind], cycle, *params, span[0], span[1], mark]
-    if "error_id" in KINDS[kind].columns:
-        where.append("error_id IS NULL")
-    if kind == "integration":
-        where.append("is_expose")
-    tail = "GROUP BY 1, 2" + (", 3" if req.interval is not None else "")
-    head = _select_names(fit) + (
-        f", (insert_instant / {req.interval}) * {req.interval}" if req.interval else "")
-    _, rows = reader.select(kind, cycle, f"{head}, count(*)", where, params, tail=tail)
+    late, _ = summary.late_errors(kind, cycle, d, bounded=False)
+    names, name_params = _name_conditions(fit, p)
+    where = [late, *names, f"insert_instant >= {p}", f"insert_instant < {p}"]
+    params = [*summary.late_params(kind, mark, None), *name_params, *span]
+    bucket = (f", (insert_instant / {req.interval}) * {req.interval}"
+              if req.interval else "")
+    _, rows = reader.select(kind, cycle, f"{_select_names(fit)}{bucket}, count(*)", where,
+                            params, tail="GROUP BY 1, 2" + (", 3" if bucket else ""),
+                            alias="t")
     for row in rows:
-        names = _names(fit, row[0], row[1])
-        key = tuple(names[b] for b in req.by) + ((int(row[2]),) if req.interval else ())
-        _group(groups, key).e += int(row[-1])
+        key = tuple(_names(fit, row[0], row[1])[b] for b in req.by)
+        _group(groups, key + ((int(row[2]),) if req.interval else ())).e += int(row[-1])
 
 
 def _rows(req: st.StatsRequest, groups: dict[tuple[Any, ...], _Acc]) -> list[dict[str, Any]]:

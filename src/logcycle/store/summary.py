@@ -3,8 +3,11 @@ per (kind, hour of ``insert_instant``, name) of the kinds with a duration and a 
 (screens, integrations, mobile requests, cyclic jobs, extensions), so that "p95 of
 ``duration_ms`` per screen this week" reads about a thousand rows instead of every event.
 
-A row holds the count, the count with a duration, the count with an ``error_id``, the sum,
-min and max of ``duration_ms`` (all exact) and a quantile sketch: a fixed-bucket log
+A row holds the count, the count with a duration, the count of failed events (an
+``error_id``, or for a top-level event an error event of its request: query/stats.py's
+``failed_sql``, as of the errors up to the watermark; an error that comes after its
+request was folded adds to the row then), the sum, min and max of ``duration_ms`` (all
+exact) and a quantile sketch: a fixed-bucket log
 histogram whose bucket ``i`` holds the durations in ``(GAMMA^(i-1-OFFSET),
 GAMMA^(i-OFFSET)]`` (bucket 0: below ``ZERO_BELOW``). A percentile is then the bucket of
 its exact rank, answered by the bucket's relative midpoint, within ``ALPHA`` (0.8%) of the
@@ -187,16 +190,89 @@ def copy(conn: Any, d: Dialect, high: int) -> int:
 _Acc = list[Any]  # [n, nv, e, s, lo, hi, sketch]
 
 
+def request_failed(kind: str, cycle: int, d: Dialect) -> str | None:
+    """SQL true for an event of ``kind`` (a table aliased ``t``) that opens a request with
+    an error event, through the request-key index (so only errors indexed, up to its
+    watermark); None for the kinds whose events are not top-level."""
+    if not KINDS[kind].top_level:
+        return None
+    col = schema.rk_column(d)
+    found = (f"EXISTS (SELECT 1 FROM {schema.rk_table(cycle)} AS rk JOIN "
+             f"{schema.table('error', cycle)} AS x ON x.id = rk.id WHERE "
+             f"rk.{col} = {schema.rk_value('t.request_key', d)} AND rk.kind = "
+             f"{schema.KIND_NUMBER['error']} AND x.request_key = t.request_key)")
+    return f"(t.is_expose AND {found})" if kind == "integration" else found
+
+
+def failed_expr(kind: str, cycle: int, d: Dialect) -> str:
+    """1 for a failed event (query.stats.failed_sql), errors known to the index only."""
+    parts = [*(["t.error_id IS NOT NULL"] if "error_id" in KINDS[kind].columns else []),
+             *filter(None, [request_failed(kind, cycle, d)])]
+    return f"CASE WHEN {' OR '.join(parts)} THEN 1 ELSE 0 END" if parts else "0"
+
+
+def late_errors(kind: str, cycle: int, d: Dialect, *, bounded: bool) -> tuple[str, str]:
+    """(a WHERE fragment, what its parameters are) selecting the events of ``kind``
+    (aliased ``t``) with ids up to ``mark`` that became failed by an error event with an
+    id above ``mark`` (and up to ``high`` when ``bounded``): top-level, without an
+    ``error_id``, and no error of their request up to ``mark``. Parameters: mark[, high],
+    the kind's number, mark, mark, mark[, high]."""
+    p = d.param
+    col = schema.rk_column(d)
+    errors = schema.table("error", cycle)
+    rk = schema.rk_table(cycle)
+    upper = f" AND x.id <= {p}" if bounded else ""
+    new = (f"SELECT DISTINCT x.request_key AS k FROM {errors} AS x WHERE x.id > {p}{upper} "
+           "AND x.request_key IS NOT NULL")
+    ids = (f"SELECT rk.id FROM ({new}) AS e CROSS JOIN {rk} AS rk WHERE "
+           f"rk.{col} = {schema.rk_value('e.k', d)} AND rk.kind = {p} AND rk.id <= {p} "
+           f"AND NOT EXISTS (SELECT 1 FROM {rk} AS r2 JOIN {errors} AS x2 ON x2.id = r2.id "
+           f"WHERE r2.{col} = {schema.rk_value('e.k', d)} AND r2.kind = "
+           f"{schema.KIND_NUMBER['error']} AND r2.id <= {p} AND x2.request_key = e.k)")
+    where = [f"t.id IN ({ids})", f"t.id <= {p}",
+             f"t.request_key IN (SELECT x.request_key FROM {errors} AS x WHERE x.id > {p}"
+             f"{upper})"]
+    if "error_id" in KINDS[kind].columns:
+        where.append("t.error_id IS NULL")
+    if kind == "integration":
+        where.append("t.is_expose")
+    return " AND ".join(where), "mark, high?, kind, mark, mark, mark, mark, high?"
+
+
+def late_params(kind: str, mark: int, high: int | None) -> list[Any]:
+    """The parameters of :func:`late_errors` (``high`` None: not bounded)."""
+    bound = [] if high is None else [high]
+    return [mark, *bound, schema.KIND_NUMBER[kind], mark, mark, mark, mark, *bound]
+
+
+def _late(conn: Any, d: Dialect, kind: str, cycle: int, low: int, high: int) -> None:
+    """Count in the summary rows the events folded before (ids up to ``low``) whose
+    request got its first error event among the ids in (low, high]."""
+    if not low or not KINDS[kind].top_level:
+        return
+    p = d.param
+    n1, n2 = name_exprs(kind)
+    where, _ = late_errors(kind, cycle, d, bounded=True)
+    rows = conn.execute(
+        f"SELECT {n1}, {n2}, (t.insert_instant / {HOUR_MS}) * {HOUR_MS}, count(*) "
+        f"FROM {schema.table(kind, cycle)} AS t WHERE {where} GROUP BY 1, 2, 3",
+        late_params(kind, low, high)).fetchall()
+    for a, b, hour, n in rows:
+        conn.execute(f"UPDATE {table(cycle)} SET e = e + {p} WHERE kind = {p} AND hour = {p} "
+                     f"AND n1 = {p} AND n2 = {p}",
+                     (int(n), schema.KIND_NUMBER[kind], int(hour), a, b))
+
+
 def _fold(conn: Any, d: Dialect, kind: str, cycle: int, low: int, high: int) -> int:
     p = d.param
     n1, n2 = name_exprs(kind)
-    err = ("CASE WHEN error_id IS NULL THEN 0 ELSE 1 END"
-           if "error_id" in KINDS[kind].columns else "0")
+    err = failed_expr(kind, cycle, d)
+    _late(conn, d, kind, cycle, low, high)
     rows = conn.execute(
         f"SELECT {n1}, {n2}, (insert_instant / {HOUR_MS}) * {HOUR_MS}, "
         f"{bucket_sql(FIELD)}, count(*), count({FIELD}), sum({err}), "
         f"sum(CAST({FIELD} AS {d.real})), min({FIELD}), max({FIELD}) "
-        f"FROM {schema.table(kind, cycle)} WHERE id > {p} AND id <= {p} "
+        f"FROM {schema.table(kind, cycle)} AS t WHERE id > {p} AND id <= {p} "
         "GROUP BY 1, 2, 3, 4", (low, high)).fetchall()
     if not rows:
         return 0
