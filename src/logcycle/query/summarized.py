@@ -231,7 +231,8 @@ def _rest(reader: Reader, req: st.StatsRequest, fit: Fit, cycle: int, span: tupl
               f"(insert_instant < {p} OR insert_instant >= {p} OR id > {p})"]
     params += [f.start, f.end, span[0], span[1], mark]
     _, rows = reader.select(fit.kind, cycle, f"{_select_names(fit)}, insert_instant, "
-                            f"{st.failed_sql(fit.kind, cycle)}, {summary.FIELD}", where, params)
+                            f"{summary.exact_failed(fit.kind, cycle, reader.dialect)}, "
+                            f"{summary.FIELD}", where, params, alias="t")
     for n1, n2, instant, failed, v in rows:
         key = _key(req, fit, _names(fit, n1, n2), int(instant))
         _group(groups, key).value(v, int(failed))

@@ -211,6 +211,24 @@ def failed_expr(kind: str, cycle: int, d: Dialect) -> str:
     return f"CASE WHEN {' OR '.join(parts)} THEN 1 ELSE 0 END" if parts else "0"
 
 
+def exact_failed(kind: str, cycle: int, d: Dialect) -> str:
+    """query.stats.failed_sql for a few rows of a table aliased ``t``: the request's
+    errors looked up through the request-key index, and among the error events above
+    its watermark (a second's worth), rather than by reading every error of the week."""
+    found = request_failed(kind, cycle, d)
+    own = "t.error_id IS NOT NULL" if "error_id" in KINDS[kind].columns else ""
+    if found is not None:
+        errors = schema.table("error", cycle)
+        tail = (f"EXISTS (SELECT 1 FROM {errors} AS x WHERE x.id > COALESCE((SELECT "
+                "watermark FROM lc_index_state WHERE name = 'rk' AND cycle = "
+                f"{int(cycle)}), 0) AND x.request_key = t.request_key)")
+        if kind == "integration":
+            tail = f"(t.is_expose AND {tail})"
+        found = f"{found} OR {tail}"
+    parts = [x for x in (own, found) if x]
+    return f"CASE WHEN {' OR '.join(parts)} THEN 1 ELSE 0 END" if parts else "0"
+
+
 def late_errors(kind: str, cycle: int, d: Dialect, *, bounded: bool) -> tuple[str, str]:
     """(a WHERE fragment, what its parameters are) selecting the events of ``kind``
     (aliased ``t``) with ids up to ``mark`` that became failed by an error event with an
