@@ -56,7 +56,7 @@ class Settings:
     body_timeout_s: float = 30.0
     keep_alive_s: float = 5.0
     archive_dir: str = ""  # empty: no archive
-    index_attributes: str = ""  # top-level attribute keys indexed on SQLite, comma separated
+    index_attributes: str = ""  # top-level attribute keys indexed (both stores), comma separated
 
     @property
     def tz(self) -> ZoneInfo:
@@ -151,7 +151,7 @@ HELP: dict[str, str] = {
     "body_timeout_s": "Seconds a request's body may take to arrive after its headers; "
                       "then 408 and close.",
     "keep_alive_s": "Seconds an idle keep-alive connection is kept open.",
-    "index_attributes": "SQLite: top-level attribute keys to index behind the writer, comma "
+    "index_attributes": "Top-level attribute keys to index behind the writer, comma "
                         "separated (e.g. user_id,tenant), so that attributes.<key>:value is a "
                         "lookup; each costs the writer about as much as a request key.",
     "archive_dir": "Directory where each complete week is exported to Parquet once, before "

@@ -30,8 +30,10 @@ Batches go in with COPY; expired tables are emptied with TRUNCATE and the views 
 CREATE OR REPLACE VIEW inside the rotation transaction. Two indexes are built behind the
 writer, so that COPY writes only the tables' primary keys and the partial src index: the
 request_key lookup (``lc_rk_<cycle>``, as on SQLite, but by a thread and a connection of
-its own: ``start_background``) and, when the extension can be created, a pg_trgm GIN
-index for wildcard searches of ``general`` messages (store/postgres_search.py).
+its own: ``start_background``), with it the attribute index of ``index_attributes``
+(store/postgres_fields.py) and the duration summaries (store/summary.py), and, when the
+extension can be created, a pg_trgm GIN index for wildcard searches of ``general``
+messages (store/postgres_search.py).
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ from logcycle import cycles
 from logcycle.errors import LogcycleError, StorageFull, StoreUnavailable, Unwritable
 from logcycle.ingest.tasks import EventBatch, IndexSearch, Reindex, WriteTask
 from logcycle.kinds import KINDS
-from logcycle.store import errorgroups, postgres_search, schema, search, summary
+from logcycle.store import errorgroups, postgres_fields, postgres_search, schema, search, summary
 from logcycle.store.base import KeyRow, MaintenanceReport, Rows
 from logcycle.store.sqlstore import SqlStore, without_nul
 
@@ -113,8 +115,9 @@ class PostgresStore(SqlStore):
     schema_version = schema.PG_SCHEMA_VERSION
 
     def __init__(self, url: str, *, tz: ZoneInfo, retention_weeks: int,
-                 write_lanes: int = 1) -> None:
+                 write_lanes: int = 1, index_attributes: tuple[str, ...] = ()) -> None:
         super().__init__(url, tz=tz, retention_weeks=retention_weeks)
+        self.index_attributes = tuple(sorted(set(index_attributes)))
         self.conninfo, self.schema = parse_url(url)
         try:
             info = conninfo_to_dict(self.conninfo)
@@ -216,7 +219,7 @@ class PostgresStore(SqlStore):
             for c in range(cycles.CYCLES):
                 for stmt in schema.rk_table_ddl(c, self.dialect):
                     conn.execute(stmt)
-            for stmt in summary.ddl(self.dialect):
+            for stmt in summary.ddl(self.dialect) + postgres_fields.ddl():
                 conn.execute(stmt)
             self._search_tables(conn)
             report = None
@@ -380,7 +383,7 @@ class PostgresStore(SqlStore):
             # after the other, and the two deadlocked (tests/store/test_search_under_ingest).
             conn.execute(self._sql_lock_index)
         tables = [*(schema.table(k, cycle) for k in KINDS), schema.rk_table(cycle),
-                  summary.table(cycle)]
+                  summary.table(cycle), postgres_fields.table(cycle)]
         conn.execute(f"TRUNCATE {', '.join(tables)}")
         if self.trigram:
             conn.execute(postgres_search.empty_cycle_sql(cycle))
@@ -440,7 +443,8 @@ class PostgresStore(SqlStore):
         if got is None or not got[0]:
             conn.execute("ROLLBACK")
             return 0
-        done = self._copy_request_keys(conn, int(high))
+        done = (self._copy_request_keys(conn, int(high))
+                + postgres_fields.copy(conn, int(high), self.index_attributes))
         summary.copy(conn, self.dialect, int(high))  # the duration summaries
         errorgroups.index_errors(conn, self.dialect, int(high))
         conn.execute("COMMIT")
@@ -458,6 +462,10 @@ class PostgresStore(SqlStore):
                                    f" AND id <= {postgres_search.MAX_ID}")
         # lc_rk_<cycle> holds hashes of the keys: the key itself is checked on the row.
         return f"id = ANY(ARRAY({ids})) AND request_key = %s", [*params, request_key]
+
+    def attribute_condition(self, kind: str, cycle: int, key: str, value: str) -> \
+            tuple[str, list[Any]] | None:
+        return postgres_fields.condition(kind, cycle, key, value, self.index_attributes)
 
     # -- the message index, built behind the writer (store/postgres_search.py) -------------
     def apply(self, tasks: Sequence[WriteTask], now_ms: int) -> list[Any]:
