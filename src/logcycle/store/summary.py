@@ -111,6 +111,18 @@ def add(sketch: int, i: int, n: int = 1) -> int:
     return sketch + (n << (BITS * i))
 
 
+def from_counts(found: dict[int, int]) -> int:
+    """The sketch of {bucket: count}, built at once (one integer, not one per bucket)."""
+    if not found:
+        return 0
+    low, high = min(found), max(found)
+    raw = bytearray(BITS // 8 * (high - low + 1))
+    for i, c in found.items():
+        at = BITS // 8 * (i - low)
+        raw[at:at + BITS // 8] = c.to_bytes(BITS // 8, "little")
+    return int.from_bytes(raw, "little") << (BITS * low)
+
+
 def encode(sketch: int) -> bytes:
     """``sketch`` as bytes: the first bucket that holds anything (4 bytes), then the
     fields from there (little-endian)."""
@@ -196,12 +208,23 @@ def request_failed(kind: str, cycle: int, d: Dialect) -> str | None:
     watermark); None for the kinds whose events are not top-level."""
     if not KINDS[kind].top_level:
         return None
-    col = schema.rk_column(d)
-    found = (f"EXISTS (SELECT 1 FROM {schema.rk_table(cycle)} AS rk JOIN "
-             f"{schema.table('error', cycle)} AS x ON x.id = rk.id WHERE "
-             f"rk.{col} = {schema.rk_value('t.request_key', d)} AND rk.kind = "
-             f"{schema.KIND_NUMBER['error']} AND x.request_key = t.request_key)")
+    found = _has_error(cycle, d, "t.request_key")
     return f"(t.is_expose AND {found})" if kind == "integration" else found
+
+
+def _has_error(cycle: int, d: Dialect, key: str, below: str = "") -> str:
+    """SQL true when the request ``key`` has an error event in the request-key index
+    (with an id up to ``below``, when given). PostgreSQL's index keeps hashes of the
+    keys: the error's own key is checked too."""
+    err = schema.KIND_NUMBER["error"]
+    rk = schema.rk_table(cycle)
+    upto = f" AND rk.id <= {below}" if below else ""
+    if d.name == "sqlite":
+        return (f"EXISTS (SELECT 1 FROM {rk} AS rk WHERE rk.request_key = {key} "
+                f"AND rk.kind = {err}{upto})")
+    return (f"EXISTS (SELECT 1 FROM {rk} AS rk JOIN {schema.table('error', cycle)} AS x "
+            f"ON x.id = rk.id WHERE rk.rk = {schema.rk_value(key, d)} AND rk.kind = {err}"
+            f"{upto} AND x.request_key = {key})")
 
 
 def failed_expr(kind: str, cycle: int, d: Dialect) -> str:
@@ -242,11 +265,9 @@ def late_errors(kind: str, cycle: int, d: Dialect, *, bounded: bool) -> tuple[st
     upper = f" AND x.id <= {p}" if bounded else ""
     new = (f"SELECT DISTINCT x.request_key AS k FROM {errors} AS x WHERE x.id > {p}{upper} "
            "AND x.request_key IS NOT NULL")
-    ids = (f"SELECT rk.id FROM ({new}) AS e CROSS JOIN {rk} AS rk WHERE "
-           f"rk.{col} = {schema.rk_value('e.k', d)} AND rk.kind = {p} AND rk.id <= {p} "
-           f"AND NOT EXISTS (SELECT 1 FROM {rk} AS r2 JOIN {errors} AS x2 ON x2.id = r2.id "
-           f"WHERE r2.{col} = {schema.rk_value('e.k', d)} AND r2.kind = "
-           f"{schema.KIND_NUMBER['error']} AND r2.id <= {p} AND x2.request_key = e.k)")
+    ids = (f"SELECT r1.id FROM ({new}) AS e CROSS JOIN {rk} AS r1 WHERE "
+           f"r1.{col} = {schema.rk_value('e.k', d)} AND r1.kind = {p} AND r1.id <= {p} "
+           f"AND NOT {_has_error(cycle, d, 'e.k', p)}")
     where = [f"t.id IN ({ids})", f"t.id <= {p}",
              f"t.request_key IN (SELECT x.request_key FROM {errors} AS x WHERE x.id > {p}"
              f"{upper})"]
@@ -295,15 +316,22 @@ def _fold(conn: Any, d: Dialect, kind: str, cycle: int, low: int, high: int) -> 
     if not rows:
         return 0
     folded: dict[tuple[str, str, int], _Acc] = {}
+    buckets: dict[tuple[str, str, int], dict[int, int]] = {}
     total = 0
     for a, b, hour, i, n, nv, e, s, lo, hi in rows:
-        acc = folded.setdefault((a, b, int(hour)), [0, 0, 0, 0.0, None, None, 0])
-        _merge(acc, [int(n), int(nv), int(e or 0), float(s or 0.0), lo, hi,
-                     0 if i is None else add(0, int(i), int(nv))])
-        total += int(n)
+        key = (a, b, int(hour))
+        acc = folded.get(key)
+        if acc is None:
+            acc = folded[key] = [0, 0, 0, 0.0, None, None, 0]
+            buckets[key] = {}
+        _merge(acc, [n, nv, e or 0, s or 0.0, lo, hi, 0])
+        if i is not None:
+            buckets[key][i] = nv
+        total += n
     number = schema.KIND_NUMBER[kind]
     name = table(cycle)
     for (a, b, hour), acc in folded.items():
+        acc[6] = from_counts(buckets[(a, b, hour)])
         old = conn.execute(f"SELECT n, nv, e, s, lo, hi, sketch FROM {name} WHERE kind = {p} "
                            f"AND hour = {p} AND n1 = {p} AND n2 = {p}",
                            (number, hour, a, b)).fetchone()
