@@ -249,10 +249,10 @@ def _request_errors(reader: Reader, req: st.StatsRequest, fit: Fit, cycle: int,
         return
     d = reader.dialect
     p = d.param
-    late, _ = summary.late_errors(kind, cycle, d, bounded=False)
+    late = summary.late_errors(kind, cycle, d, bounded=False)
     names, name_params = _name_conditions(fit, p)
     where = [late, *names, f"insert_instant >= {p}", f"insert_instant < {p}"]
-    params = [*summary.late_params(kind, mark, None), *name_params, *span]
+    params = [*summary.late_params(kind, d, mark, None), *name_params, *span]
     bucket = (f", (insert_instant / {req.interval}) * {req.interval}"
               if req.interval else "")
     _, rows = reader.select(kind, cycle, f"{_select_names(fit)}{bucket}, count(*)", where,
