@@ -97,6 +97,8 @@ def build_attribute_index(data: Path) -> int:
     now = int(time.time() * 1000)
     store.open(now, maintain=False)
     (done,) = store.apply([Reindex()], now)
+    while getattr(store, "reindex_behind", False):  # the summaries, a bounded step at a time
+        store.apply([Reindex()], now)
     store.close()
     return int(done)
 

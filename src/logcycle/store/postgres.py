@@ -445,7 +445,7 @@ class PostgresStore(SqlStore):
             return 0
         done = (self._copy_request_keys(conn, int(high))
                 + postgres_fields.copy(conn, int(high), self.index_attributes))
-        summary.copy(conn, self.dialect, int(high))  # the duration summaries
+        summary.copy(conn, self.dialect, int(high))  # the duration summaries, a step
         errorgroups.index_errors(conn, self.dialect, int(high))
         conn.execute("COMMIT")
         return done

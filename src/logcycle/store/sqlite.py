@@ -223,6 +223,10 @@ class SQLiteStore(SqlStore):
     def has_deferred_indexes(self) -> bool:
         return True
 
+    # The summaries fold a bounded step at a time: True while they trail the rows
+    # written, so that the writer runs another Reindex even when no write comes.
+    reindex_behind = False
+
     def _reindex(self, conn: Any) -> int:
         """Index the request keys (sqlstore.py) and the attributes (sqlite_fields.py) of
         the rows written since the last run, fold them into the duration summaries
@@ -231,7 +235,7 @@ class SQLiteStore(SqlStore):
         high = (self._meta(conn, "next_id") or 1) - 1
         done = (self._copy_request_keys(conn, high)
                 + sqlite_fields.copy(conn, high, self.index_attributes))
-        summary.copy(conn, self.dialect, high)
+        _, self.reindex_behind = summary.copy(conn, self.dialect, high)
         errorgroups.index_errors(conn, self.dialect, high)
         return done
 

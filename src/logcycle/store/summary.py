@@ -47,6 +47,7 @@ BITS = 40  # a bucket's count: up to 2^40 per row and merge
 MASK = (1 << BITS) - 1
 HOUR_MS = 3_600_000
 STATE = "sum"
+STEP_IDS = 200_000  # ids folded per cycle and step, at most
 # The kinds summarized and the fields that name a row: (first, second or None). An
 # integration's second is is_expose, so the exposed and the consumed ones stay apart.
 NAMES: dict[str, tuple[str, str | None]] = {
@@ -180,25 +181,33 @@ def empty_cycle_sql(cycle: int) -> str:
     return f"DELETE FROM {table(cycle)}"
 
 
-def copy(conn: Any, d: Dialect, high: int) -> int:
+def copy(conn: Any, d: Dialect, high: int, *, step: int | None = None) -> tuple[int, bool]:
     """Fold the rows with ids up to ``high`` above each cycle's watermark into the
-    summaries and move the watermarks (inside the caller's transaction); rows folded."""
+    summaries and move the watermarks (inside the caller's transaction), at most ``step``
+    ids from a cycle's first new row at once (a store upgraded with weeks of events catches
+    up over several steps instead of holding the writer for a minute); the rows folded
+    and whether some cycle is still behind ``high``."""
     p = d.param
+    step = STEP_IDS if step is None else step
     marks = {int(c): int(w) for c, w in conn.execute(
         f"SELECT cycle, watermark FROM lc_index_state WHERE name = {p}", (STATE,)).fetchall()}
     done = 0
+    behind = False
     for c in range(CYCLES):
         low = marks.get(c, 0)
         if low >= high:
             continue
-        if _has_rows(conn, d, c, low, high):  # in practice, the current week's only
-            late = bool(low) and new_errors(conn, d, c, low, high)
+        first = _first_id(conn, d, c, low, high)  # in practice, the current week's only
+        upto = high if first is None else min(high, first - 1 + step)
+        if first is not None:
+            late = bool(low) and new_errors(conn, d, c, low, upto)
             for kind in NAMES:
-                done += _fold(conn, d, kind, c, low, high, late=late)
+                done += _fold(conn, d, kind, c, low, upto, late=late)
+        behind = behind or upto < high
         conn.execute("INSERT INTO lc_index_state (name, cycle, watermark) VALUES "
                      f"({p}, {p}, {p}) ON CONFLICT (name, cycle) DO UPDATE SET "
-                     "watermark = excluded.watermark", (STATE, c, high))
-    return done
+                     "watermark = excluded.watermark", (STATE, c, upto))
+    return done, behind
 
 
 _Acc = list[Any]  # [n, nv, e, s, lo, hi, sketch]
@@ -288,14 +297,16 @@ def late_params(kind: str, d: Dialect, mark: int, high: int | None) -> list[Any]
     return out + ([mark, *bound] if d.name != "sqlite" else [])
 
 
-def _has_rows(conn: Any, d: Dialect, cycle: int, low: int, high: int) -> bool:
-    """Whether a summarized kind or the errors got rows in (low, high] in ``cycle``: one
-    statement of index seeks, so that the weeks no one writes into cost nothing more."""
+def _first_id(conn: Any, d: Dialect, cycle: int, low: int, high: int) -> int | None:
+    """The first id in (low, high] of a summarized kind or of the errors in ``cycle``
+    (None: none), in one statement of index seeks: the weeks no one writes into cost
+    nothing more."""
     p = d.param
-    seeks = " OR ".join(f"EXISTS (SELECT 1 FROM {schema.table(k, cycle)} WHERE id > {p} "
-                        f"AND id <= {p})" for k in (*NAMES, "error"))
-    row = conn.execute(f"SELECT {seeks}", (low, high) * (len(NAMES) + 1)).fetchone()
-    return bool(row[0])
+    seeks = " UNION ALL ".join(f"SELECT min(id) AS m FROM {schema.table(k, cycle)} WHERE "
+                               f"id > {p} AND id <= {p}" for k in (*NAMES, "error"))
+    row = conn.execute(f"SELECT min(m) FROM ({seeks}) AS s",
+                       (low, high) * (len(NAMES) + 1)).fetchone()
+    return None if row is None or row[0] is None else int(row[0])
 
 
 def new_errors(conn: Any, d: Dialect, cycle: int, low: int, high: int) -> bool:
