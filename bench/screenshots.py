@@ -4,7 +4,8 @@
 
 Seeds a store with a day of synthetic requests (bench/demo.py) and one failing checkout,
 starts `logcycle serve` on it and drives Debian's Chromium through Playwright: sign in,
-search, the histogram, an event's fields, the live tail, a request tree, the week model.
+search, the histogram, an event's fields, the live tail, a request tree, the Reports view,
+the Errors view with a group's page, the week model.
 """
 
 from __future__ import annotations
@@ -103,6 +104,15 @@ def views(page: Page, url: str, out: Path) -> None:
     page.wait_for_selector("#rows tr.fresh >> nth=2")
     shoot(page, out, "live")
     page.click("#live")
+    page.click("#tabs [data-view='reports']")
+    page.wait_for_selector("#view-reports[data-loaded]")
+    shoot(page, out, "reports")
+    page.click("#tabs [data-view='errors']")
+    page.wait_for_selector("#errors-rows tr")
+    shoot(page, out, "errors")
+    page.locator("#errors-rows tr a.group-link").first.click()
+    page.wait_for_selector("#group-occurrences li")
+    shoot(page, out, "error-group")
     page.click("#tab-weeks")
     page.wait_for_selector("#weeks-table tr")
     shoot(page, out, "weeks")

@@ -85,7 +85,7 @@ class ServerProcess:
         self.env = {**os.environ, "LOGCYCLE_API_KEY": ADMIN, **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 15.0) -> ServerProcess:
+    def start(self, timeout: float = 30.0) -> ServerProcess:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "logcycle", "serve", "--data", str(self.data),
              "--port", str(self.port), "--log-level", "warning", *self.extra],

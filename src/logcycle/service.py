@@ -24,7 +24,7 @@ from logcycle.alerts.scheduler import Scheduler
 from logcycle.api.auth import Auth, Principal
 from logcycle.api.fairness import ReadSlots
 from logcycle.api.throttle import FailureThrottle, parse_networks
-from logcycle.clock import Clock, SystemClock
+from logcycle.clock import Clock, clock_problem, server_clock
 from logcycle.ingest.decode import BatchDecoder
 from logcycle.ingest.writer import Writer
 from logcycle.keys import hash_key, load_secret, new_key
@@ -32,7 +32,7 @@ from logcycle.query.scope import Reader
 from logcycle.settings import Settings
 from logcycle.store import faults
 from logcycle.store.archive import Archiver, open_archived
-from logcycle.store.base import MaintenanceReport, Store
+from logcycle.store.base import MaintenanceReport, Store, StoreHealth
 from logcycle.store.factory import make_store
 
 log = logging.getLogger("logcycle")
@@ -54,7 +54,7 @@ class Service:
     def __init__(self, settings: Settings, *, clock: Clock | None = None,
                  store: Store | None = None, bootstrap_key: str | None = None) -> None:
         self.settings = settings
-        self.clock = clock or SystemClock()
+        self.clock = clock or server_clock(settings.clock_step_accept_s)
         # faults.wrap: test-only fault injection (LOGCYCLE_FAULT_*), a no-op unless set.
         self.store = faults.wrap(store or make_store(settings))
         self.secret = load_secret(settings.data)
@@ -136,6 +136,14 @@ class Service:
         self.reads.shutdown(wait=True)
         self.store.close()
         self.opened = False
+
+    def health(self) -> StoreHealth:
+        """The store's health, with a clock step the server has not followed as a warning."""
+        store = self.store.health()
+        step = clock_problem(self.clock)
+        if step is None:
+            return store
+        return StoreHealth(store.refused, (*store.warnings, step))
 
     @property
     def ready(self) -> bool:

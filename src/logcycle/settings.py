@@ -56,6 +56,7 @@ class Settings:
     body_timeout_s: float = 30.0
     keep_alive_s: float = 5.0
     archive_dir: str = ""  # empty: no archive
+    clock_step_accept_s: float = 3600.0
     index_attributes: str = ""  # top-level attribute keys indexed (both stores), comma separated
 
     @property
@@ -156,6 +157,10 @@ HELP: dict[str, str] = {
                         "lookup; each costs the writer about as much as a request key.",
     "archive_dir": "Directory where each complete week is exported to Parquet once, before "
                    "retention empties it (docs/export.md); empty: no archive.",
+    "clock_step_accept_s": "Seconds a step of the host clock (beyond 2 s) must hold before the "
+                           "server follows it; until then it keeps its own time from the "
+                           "elapsed time, so nothing rotates or expires early "
+                           "(docs/reliability.md#clock; 0: follow every step at once).",
 }
 
 FIELDS: tuple[dataclasses.Field[object], ...] = dataclasses.fields(Settings)

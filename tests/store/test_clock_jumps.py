@@ -12,7 +12,7 @@ from typing import Any
 from starlette.testclient import TestClient
 
 from logcycle.api.app import create_app
-from logcycle.clock import ManualClock
+from logcycle.clock import Clock, ManualClock, SteadyClock
 from logcycle.cycles import WEEK_MS, week_of
 from logcycle.ingest.tasks import Maintain
 from logcycle.service import Service
@@ -25,7 +25,7 @@ def _messages(c: TestClient) -> list[str]:
     return sorted(e["message"] for e in events)
 
 
-def _post(c: TestClient, i: int, clock: ManualClock) -> None:
+def _post(c: TestClient, i: int, clock: Clock) -> None:
     r = c.post("/api/v1/events", json=[error_event(i, instant=clock.now_ms() - 1)])
     assert r.status_code == 200, r.text
 
@@ -61,22 +61,67 @@ def test_a_store_ahead_of_the_clock_starts_and_keeps_every_event(settings: Setti
         assert c3.get("/health").json()["status"] == "ok"
 
 
+class _Host:
+    """The host's wall clock and its elapsed time, moved by the test."""
+
+    def __init__(self, wall: int) -> None:
+        self.wall, self.steady = wall, 0
+
+    def tick(self, ms: int) -> None:
+        self.wall += ms
+        self.steady += ms
+
+
 def test_an_ntp_step_forward_and_back_loses_nothing(settings: Settings) -> None:
-    clock = ManualClock(T0)
-    svc, c = _client(settings, clock)
+    host = _Host(T0)
+    clock = SteadyClock(accept_after_ms=3_600_000, wall=lambda: host.wall,
+                        steady=lambda: host.steady)
+    svc = Service(settings, clock=clock, bootstrap_key=ADMIN)
+    c = TestClient(create_app(svc), headers={"Authorization": ADMIN})
     with c:
         _post(c, 0, clock)
-        clock.advance(WEEK_MS)  # the clock steps forward across a turn of the week
+        before = c.get("/api/v1/status").json()
+        host.wall += 3 * WEEK_MS  # the host clock steps three weeks forward
+        host.tick(1000)
         _post(c, 1, clock)
-        clock.advance(-WEEK_MS)  # and back
+        svc.writer.submit_wait(Maintain(clock.now_ms(), catch_up=True))  # the timer's run
+        status = c.get("/api/v1/status").json()
+        assert status["week"] == before["week"]  # no rotation: the step was not followed
+        assert status["held"] == before["held"]
+        assert status["now"] < T0 + 10_000  # the server kept its own time
+        assert any("stepped forward by 21.0 days" in p for p in status["problems"])
+        health = c.get("/health").json()
+        assert health["status"] == "degraded" and "stepped forward" in health["problems"][0]
+        newest = c.get("/api/v1/events", params={"limit": 1}).json()["events"][0]
+        assert newest["insert_instant"] < T0 + 10_000  # not stamped 3 weeks ahead
+        host.wall -= 3 * WEEK_MS  # and NTP steps it back
+        host.tick(1000)
         for i in range(2, 5):
             _post(c, i, clock)
-        svc.writer.submit_wait(Maintain(clock.now_ms(), catch_up=True))  # the timer's run
+        assert c.get("/health").json()["status"] == "ok"
         assert _messages(c) == [f"boom {i}" for i in range(5)]
-    _, c2 = _client(settings, clock)  # restart with the clock still behind
-    with c2:
+    svc2 = Service(settings, clock=clock, bootstrap_key=ADMIN)  # a restart
+    with TestClient(create_app(svc2), headers={"Authorization": ADMIN}) as c2:
         _post(c2, 5, clock)
         assert _messages(c2) == [f"boom {i}" for i in range(6)]
+
+
+def test_a_step_that_holds_is_taken_as_a_correction(settings: Settings) -> None:
+    host = _Host(T0)
+    clock = SteadyClock(accept_after_ms=60_000, wall=lambda: host.wall,
+                        steady=lambda: host.steady)
+    svc = Service(settings, clock=clock, bootstrap_key=ADMIN)
+    with TestClient(create_app(svc), headers={"Authorization": ADMIN}) as c:
+        _post(c, 0, clock)
+        week = c.get("/api/v1/status").json()["week"]
+        host.wall += WEEK_MS
+        host.tick(1000)
+        assert c.get("/api/v1/status").json()["week"] == week
+        host.tick(60_000)  # the step held for the accept time: the server follows it
+        svc.writer.submit_wait(Maintain(clock.now_ms(), catch_up=True))
+        status = c.get("/api/v1/status").json()
+        assert status["week"] == week + 1 and status["problems"] == []
+        assert c.get("/health").json()["status"] == "ok"
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:

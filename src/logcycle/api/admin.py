@@ -19,7 +19,7 @@ async def health(request: Request) -> Response:
     svc = svc_of(request)
     if not svc.ready:
         return JSON({"status": "starting"}, status_code=503, headers={"Retry-After": "1"})
-    store = svc.store.health()  # two stat() calls on SQLite: cheap enough for the loop
+    store = svc.health()  # two stat() calls on SQLite: cheap enough for the loop
     if store.refused:
         return JSON({"status": "failing", "problems": store.problems, "version": __version__},
                     status_code=503, headers={"Retry-After": "5"})
@@ -46,7 +46,7 @@ def _status(reader: Reader, svc: Service) -> dict[str, Any]:
         "retention_weeks": svc.settings.retention_weeks,
         "held": {str(c): w for c, w in sorted(store.held().items())},
         "tables": store.table_sizes(),
-        "problems": store.health().problems,
+        "problems": svc.health().problems,
         "writer": {"pending_events": svc.writer.pending, "commits": svc.writer.commits,
                    "failures": svc.writer.failures},
         "search_index": _search_index(svc),

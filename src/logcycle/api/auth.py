@@ -1,7 +1,10 @@
 """Who is calling: the API key of a request, checked against the hashed keys.
 
-Keys are cached in memory (hash → key) and reloaded every second, so a key revoked with
-``logcycle keys revoke`` while the server runs stops working within a second. A key the
+Keys are cached in memory (hash → key). Every request compares the store's
+``keys_version()`` (a stat() of a small file on SQLite, a NOTIFY counter on PostgreSQL) and
+reloads the keys first when it changed, so a key revoked with ``logcycle keys revoke`` by
+another process fails from the next request on; the keys are reloaded every second anyway
+(the fallback should a change notice be missed). A key the
 cache does not know is looked up in the store at once (one indexed read, at most
 ``LOOKUPS_PER_S`` a second in all), so a key made by ``logcycle keys create`` works on
 the very next request. Unknown keys count against the client address's failure budget
@@ -86,6 +89,7 @@ class Auth:
         self._boot = hash_key(secret, bootstrap_key) if bootstrap_key else None
         self._keys: dict[str, tuple[str, Principal]] = {}
         self._loaded = 0.0
+        self._version: object = None
         self._lock = asyncio.Lock()
         self.throttle = throttle or FailureThrottle(limit=0, window_s=60)
         self.proxies = proxies
@@ -97,18 +101,24 @@ class Auth:
         return self._boot is not None
 
     def reload(self) -> None:
+        version = self.store.keys_version()  # before the read: a change during it reloads
         keys: dict[str, tuple[str, Principal]] = {}
         for row in self.store.list_keys():
             if row.revoked is None:
                 keys[row.hash] = (row.hash, Principal(f"key-{row.id}", row.scope, row.src_prefix))
         self._keys = keys
+        self._version = version
         self._loaded = time.monotonic()
 
+    def _stale(self) -> bool:
+        return (time.monotonic() - self._loaded >= RELOAD_S
+                or self.store.keys_version() != self._version)
+
     async def _fresh(self) -> None:
-        if time.monotonic() - self._loaded < RELOAD_S:
+        if not self._stale():
             return
         async with self._lock:
-            if time.monotonic() - self._loaded >= RELOAD_S:
+            if self._stale():
                 await asyncio.get_running_loop().run_in_executor(None, self.reload)
 
     def key_of(self, request: Request) -> str | None:

@@ -331,6 +331,10 @@ class Worker:
             if self._stop_at is not None and now >= self._stop_at:
                 return
             self._send(self._outbox[0])
+            # With a spool, what was logged during that round trip moves to disk at once:
+            # a slow server must not leave the calls waiting in the bounded queue.
+            if self._spool is not None:
+                self._fill()
 
     def _send(self, batch: Batch) -> None:
         body = self._body(batch)

@@ -144,6 +144,11 @@ class Store(Protocol):
 
     def revoke_key(self, key_id: int, now_ms: int) -> bool: ...
 
+    def keys_version(self) -> object:
+        """A value that changes whenever a key is added or revoked, by this process or
+        another (``logcycle keys``): compared on every request, so it must be cheap."""
+        ...
+
     def health(self) -> StoreHealth:
         """Why the store refuses writes (its files were deleted) and what fails behind it
         (checkpoints), in words for /health and /api/v1/status."""

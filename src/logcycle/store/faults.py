@@ -121,6 +121,9 @@ class FaultyStore:
     def revoke_key(self, key_id: int, now_ms: int) -> bool:
         return self.inner.revoke_key(key_id, now_ms)
 
+    def keys_version(self) -> object:
+        return self.inner.keys_version()
+
     def small_write(self, sql: str, params: tuple[Any, ...]) -> int:
         return self.inner.small_write(sql, params)
 

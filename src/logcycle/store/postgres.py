@@ -150,6 +150,11 @@ class PostgresStore(SqlStore):
         self._lock = threading.Lock()
         self.trigram = False
         self._indexed = 0  # rows indexed since the last ANALYZE
+        # Keys added or revoked by any process NOTIFY this channel in their transaction;
+        # a listener thread counts the notifications (keys_version, api/auth.py).
+        self._keys_channel = f"lc_keys_{zlib.crc32(self.schema.encode()):08x}"
+        self._keys_seen = 0
+        self._listener: threading.Thread | None = None
 
     # -- connections ----------------------------------------------------------------------
     def _connect(self, *, read: bool, role: str = "") -> psycopg.Connection[Any]:
@@ -624,13 +629,21 @@ class PostgresStore(SqlStore):
         return out
 
     # -- keys (short transactions of their own: the CLI uses them while servers run) ------
-    def _short_write(self, sql: str, params: tuple[Any, ...]) -> tuple[Any, int]:
+    def _short_conn(self) -> psycopg.Connection[Any]:
+        return self._connect(read=False, role="admin")
+
+    def _short_write(self, sql: str, params: tuple[Any, ...], *,
+                     keys: bool = False) -> tuple[Any, int]:
         conn = self._connect(read=False, role="admin")
         try:
             conn.execute(self._sql_begin)
             cur = conn.execute(sql, params)
             row = cur.fetchone() if cur.description else None
+            if keys:  # delivered to the listeners when (and only if) this commits
+                conn.execute(f"NOTIFY {self._keys_channel}")
             conn.execute("COMMIT")
+            if keys:
+                self._keys_seen += 1  # this process: at once, before the notification
             return row, cur.rowcount
         except psycopg.Error as exc:
             raise self._translate(exc) from exc
@@ -642,31 +655,12 @@ class PostgresStore(SqlStore):
         row, _ = self._short_write(
             "INSERT INTO lc_keys (id, hash, scope, name, src_prefix, created) VALUES "
             "((SELECT COALESCE(MAX(id), 0) + 1 FROM lc_keys), %s, %s, %s, %s, %s) RETURNING id",
-            (hash_, scope, name, src_prefix, now_ms))
+            (hash_, scope, name, src_prefix, now_ms), keys=True)
         return int(row[0])
 
     def small_write(self, sql: str, params: tuple[Any, ...]) -> int:
         """One statement in a short transaction of its own (any thread); rows changed."""
         return self._short_write(sql, params)[1]
-
-    def small_writes(self, sql: str, rows: list[tuple[Any, ...]], *,
-                     returning: bool = False) -> list[tuple[Any, ...]]:
-        """One statement per row of parameters, all in one short transaction of its own
-        (any thread); with ``returning``, the rows the statements returned."""
-        conn = self._connect(read=False, role="admin")
-        try:
-            conn.execute("BEGIN")
-            out: list[tuple[Any, ...]] = []
-            for params in rows:
-                cur = conn.execute(sql, params)
-                if returning:
-                    out.extend(cur.fetchall())
-            conn.execute("COMMIT")
-            return out
-        except psycopg.Error as exc:
-            raise self._translate(exc) from exc
-        finally:
-            conn.close()
 
     def list_keys(self) -> list[KeyRow]:
         _, rows = self.fetch("SELECT id, hash, scope, name, src_prefix, created, revoked "
@@ -675,8 +669,45 @@ class PostgresStore(SqlStore):
 
     def revoke_key(self, key_id: int, now_ms: int) -> bool:
         _, count = self._short_write(
-            "UPDATE lc_keys SET revoked = %s WHERE id = %s AND revoked IS NULL", (now_ms, key_id))
+            "UPDATE lc_keys SET revoked = %s WHERE id = %s AND revoked IS NULL", (now_ms, key_id),
+            keys=True)
         return count > 0
+
+    def keys_version(self) -> object:
+        return self._keys_seen
+
+    def start_background(self) -> None:
+        super().start_background()
+        if self._listener is None:
+            self._listener = threading.Thread(target=self._listen_keys, daemon=True,
+                                              name="logcycle-keys-listener")
+            self._listener.start()
+
+    def _stop_background(self) -> None:
+        super()._stop_background()  # sets _bg_stop, which the listener watches too
+        if self._listener is not None:
+            self._listener.join()
+            self._listener = None
+
+    def _listen_keys(self) -> None:
+        """Count the key changes other processes (and this one) NOTIFY. Each (re)connection
+        counts as a change too: a notification may have been missed meanwhile."""
+        while not self._bg_stop.is_set():
+            conn: psycopg.Connection[Any] | None = None
+            try:
+                conn = self._connect(read=True, role="listener")
+                conn.execute(f"LISTEN {self._keys_channel}")
+                self._keys_seen += 1
+                while not self._bg_stop.is_set():
+                    for _ in conn.notifies(timeout=0.5):
+                        self._keys_seen += 1
+            except (psycopg.Error, StoreUnavailable) as exc:
+                log.warning("the key change listener failed (%s); keys are reloaded every "
+                            "second meanwhile", one_line(exc))
+                self._bg_stop.wait(1.0)
+            finally:
+                if conn is not None:
+                    conn.close()
 
     def close(self) -> None:
         self._stop_background()

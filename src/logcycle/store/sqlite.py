@@ -359,6 +359,11 @@ class SQLiteStore(SqlStore):
         return out
 
     # -- keys (short transactions of their own: the CLI uses them while a server runs) ----
+    _sql_short_begin = "BEGIN IMMEDIATE"
+
+    def _short_conn(self) -> sqlite3.Connection:
+        return self._connect(readonly=False)
+
     def _short_write(self, sql: str, params: tuple[Any, ...]) -> sqlite3.Cursor:
         conn = self._connect(readonly=False)
         try:
@@ -378,31 +383,12 @@ class SQLiteStore(SqlStore):
             "INSERT INTO lc_keys (id, hash, scope, name, src_prefix, created) VALUES "
             "((SELECT COALESCE(MAX(id), 0) + 1 FROM lc_keys), ?, ?, ?, ?, ?)",
             (hash_, scope, name, src_prefix, now_ms))
+        self._keys_changed()
         return int(cur.lastrowid or 0)
 
     def small_write(self, sql: str, params: tuple[Any, ...]) -> int:
         """One statement in a short transaction of its own (any thread); rows changed."""
         return int(self._short_write(sql, params).rowcount)
-
-    def small_writes(self, sql: str, rows: list[tuple[Any, ...]], *,
-                     returning: bool = False) -> list[tuple[Any, ...]]:
-        """One statement per row of parameters, all in one short transaction of its own
-        (any thread); with ``returning``, the rows the statements returned."""
-        conn = self._connect(readonly=False)
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            out: list[tuple[Any, ...]] = []
-            for params in rows:
-                cur = conn.execute(sql, params)
-                if returning:
-                    out.extend(cur.fetchall())
-            conn.execute("COMMIT")
-            return out
-        except sqlite3.Error as exc:
-            self._rollback(conn)
-            raise self._translate(exc) from exc
-        finally:
-            conn.close()
 
     def list_keys(self) -> list[KeyRow]:
         _, rows = self.fetch("SELECT id, hash, scope, name, src_prefix, created, revoked "
@@ -412,7 +398,31 @@ class SQLiteStore(SqlStore):
     def revoke_key(self, key_id: int, now_ms: int) -> bool:
         cur = self._short_write("UPDATE lc_keys SET revoked = ? WHERE id = ? AND revoked IS NULL",
                                 (now_ms, key_id))
+        self._keys_changed()
         return cur.rowcount > 0
+
+    # A key added or revoked (by any process) replaces the small file logcycle.db-keys
+    # after its commit: a new inode, seen by one stat() per request (api/auth.py), so a
+    # revocation holds from the next request on.
+    @property
+    def _keys_stamp(self) -> Path:
+        return self.path.with_name(self.path.name + "-keys")
+
+    def _keys_changed(self) -> None:
+        tmp = self._keys_stamp.with_name(f"{self._keys_stamp.name}.{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, b"keys changed by process %d\n" % os.getpid())
+        finally:
+            os.close(fd)
+        os.replace(tmp, self._keys_stamp)
+
+    def keys_version(self) -> object:
+        try:
+            st = os.stat(self._keys_stamp)
+        except FileNotFoundError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
 
     def checkpoint(self, *, truncate: bool = False) -> None:
         """Copy the WAL into the database file. PASSIVE never blocks the writer;

@@ -93,6 +93,34 @@ class SqlStore:
     def _empty(self, conn: Any, table: str) -> None:
         raise NotImplementedError
 
+    _sql_short_begin = "BEGIN"
+
+    def _short_conn(self) -> Any:
+        """A connection of its own for one short transaction (any thread; closed after)."""
+        raise NotImplementedError
+
+    def small_writes(self, sql: str, rows: list[tuple[Any, ...]], *,
+                     returning: bool = False) -> list[tuple[Any, ...]]:
+        """One statement per row of parameters, all in one short transaction of its own
+        (any thread); with ``returning``, the rows the statements returned."""
+        conn = self._short_conn()
+        try:
+            conn.execute(self._sql_short_begin)
+            out: list[tuple[Any, ...]] = []
+            for params in rows:
+                cur = conn.execute(sql, params)
+                if returning:
+                    out.extend(cur.fetchall())
+            conn.execute("COMMIT")
+            return out
+        except Exception as exc:
+            self._rollback(conn)
+            if self._is_db_error(exc):
+                raise self._translate(exc) from exc
+            raise
+        finally:
+            conn.close()
+
     def _translate(self, exc: Exception) -> LogcycleError:
         raise NotImplementedError
 
