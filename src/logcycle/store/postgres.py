@@ -140,6 +140,7 @@ class PostgresStore(SqlStore):
         self._sql_lock_index = f"SELECT pg_advisory_xact_lock({LOCK_CLASS}, {index_lock})"
         rk_lock = zlib.crc32(f"{self.schema}:rk".encode()) - 2**31
         self._sql_try_rk = f"SELECT pg_try_advisory_xact_lock({LOCK_CLASS}, {rk_lock})"
+        self._sql_lock_rk = f"SELECT pg_advisory_xact_lock({LOCK_CLASS}, {rk_lock})"
         self._sql_setup = f'SET search_path TO "{self.schema}"'
         self._copies = {(k, c): f"COPY {schema.table(k, c)} ({', '.join(KINDS[k].columns)}) "
                         "FROM STDIN" for k in KINDS for c in range(cycles.CYCLES)}
@@ -387,6 +388,9 @@ class PostgresStore(SqlStore):
             # reads the log tables and writes the side tables that TRUNCATE locks one
             # after the other, and the two deadlocked (tests/store/test_search_under_ingest).
             conn.execute(self._sql_lock_index)
+        # The same for a reindex step (request keys, attributes, summaries): it reads the
+        # log tables and writes the side tables that TRUNCATE locks one after the other.
+        conn.execute(self._sql_lock_rk)
         tables = [*(schema.table(k, cycle) for k in KINDS), schema.rk_table(cycle),
                   summary.table(cycle), postgres_fields.table(cycle)]
         conn.execute(f"TRUNCATE {', '.join(tables)}")
