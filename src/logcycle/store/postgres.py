@@ -454,13 +454,17 @@ class PostgresStore(SqlStore):
             return 0
         done = (self._copy_request_keys(conn, int(high))
                 + postgres_fields.copy(conn, int(high), self.index_attributes))
-        summary.copy(conn, self.dialect, int(high))  # the duration summaries, a step
+        _, self.reindex_behind = summary.copy(conn, self.dialect, int(high))  # a step
         errorgroups.index_errors(conn, self.dialect, int(high))
         conn.execute("COMMIT")
         return done
 
     def _reindex(self, conn: Any) -> int:
         raise LogcycleError("on PostgreSQL the request_key index is built by reindex()")
+
+    # The summaries fold a bounded step at a time (store/summary.py): True while they
+    # trail; the reindex thread runs every second anyway, tools loop on it.
+    reindex_behind = False
 
     def request_key_condition(self, kind: str, cycle: int, request_key: str) -> \
             tuple[str, list[Any]]:
