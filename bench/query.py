@@ -48,14 +48,15 @@ class Source:
             self.lite = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
 
     def tables(self, prefix: str) -> list[str]:
+        """The cycle tables (``<prefix>…_<digit>``) whose names start with ``prefix``."""
         if self.url:
             rows = self.pg.execute("SELECT table_name FROM information_schema.tables WHERE "
-                                   "table_schema = %s AND table_name LIKE %s",
-                                   (self.schema, prefix + "%")).fetchall()
+                                   "table_schema = %s AND table_type = 'BASE TABLE' AND "
+                                   "table_name LIKE %s", (self.schema, prefix + "%")).fetchall()
         else:
             rows = self.lite.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND "
                                      "name LIKE ?", (prefix + "%",)).fetchall()
-        return sorted(r[0] for r in rows if r[0][len(prefix):].isdigit())
+        return sorted(r[0] for r in rows if r[0].rsplit("_", 1)[1].isdigit())
 
     def rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         if self.url:
@@ -79,7 +80,7 @@ def load_duckdb(src: Source) -> Any:
         "id": pa.array(cols[0], pa.int64()), "insert_instant": pa.array(cols[1], pa.int64()),
         "screen": pa.array(cols[2], pa.string()), "duration_ms": pa.array(cols[3], pa.float64())}))
     duck.execute("CREATE TABLE screen AS SELECT * FROM screen_arrow")
-    tables = [t for t in src.tables("oslog_") if t.count("_") >= 2]
+    tables = src.tables("oslog_")
     attrs = [r for t in tables for r in src.rows(
         f"SELECT id, insert_instant, attributes FROM {t} WHERE attributes IS NOT NULL")]
     acols = list(zip(*attrs, strict=True)) if attrs else [[], [], []]
