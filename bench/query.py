@@ -169,6 +169,8 @@ def main() -> None:
     finally:
         server.stop()
         src.close()
+        if url:
+            drop_schema(args.store, "bench_query")
 
 
 def run(c: Client, duck: Any, events: int, rounds: int, src: Source, engine: str) -> None:
