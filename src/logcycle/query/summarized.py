@@ -230,9 +230,12 @@ def _rest(reader: Reader, req: st.StatsRequest, fit: Fit, cycle: int, span: tupl
     where += [f"insert_instant >= {p}", f"insert_instant <= {p}",
               f"(insert_instant < {p} OR insert_instant >= {p} OR id > {p})"]
     params += [f.start, f.end, span[0], span[1], mark]
+    _, marks = reader.side(fit.kind, "SELECT watermark FROM lc_index_state WHERE name = "
+                           f"'rk' AND cycle = {p}", [cycle])
+    rk_mark = int(marks[0][0]) if marks else 0
+    failed = summary.exact_failed(fit.kind, cycle, reader.dialect, rk_mark)
     _, rows = reader.select(fit.kind, cycle, f"{_select_names(fit)}, insert_instant, "
-                            f"{summary.exact_failed(fit.kind, cycle, reader.dialect)}, "
-                            f"{summary.FIELD}", where, params, alias="t")
+                            f"{failed}, {summary.FIELD}", where, params, alias="t")
     for n1, n2, instant, failed, v in rows:
         key = _key(req, fit, _names(fit, n1, n2), int(instant))
         _group(groups, key).value(v, int(failed))

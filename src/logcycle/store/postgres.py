@@ -151,6 +151,7 @@ class PostgresStore(SqlStore):
         self._lock = threading.Lock()
         self.trigram = False
         self._indexed = 0  # rows indexed since the last ANALYZE
+        self._side_indexed = 0  # rows the reindex steps indexed since their last ANALYZE
         # Keys added or revoked by any process NOTIFY this channel in their transaction;
         # a listener thread counts the notifications (keys_version, api/auth.py).
         self._keys_channel = f"lc_keys_{zlib.crc32(self.schema.encode()):08x}"
@@ -457,7 +458,22 @@ class PostgresStore(SqlStore):
         _, self.reindex_behind = summary.copy(conn, self.dialect, int(high))  # a step
         errorgroups.index_errors(conn, self.dialect, int(high))
         conn.execute("COMMIT")
+        self._side_indexed += done
+        if self._side_indexed >= ANALYZE_AFTER_ROWS and not self.reindex_behind:
+            self._analyze_side_tables(conn)
         return done
+
+    def _analyze_side_tables(self, conn: Any) -> None:
+        """ANALYZE the newest week's side tables once they grew (caught up): with the
+        statistics of a fresh table the planner reads the request-key index and the
+        summaries by sequential scans (a Reports question took 0.46 s, 0.17 s after)."""
+        row = conn.execute("SELECT value FROM lc_meta WHERE name = 'current_week'").fetchone()
+        if row is None:
+            return
+        c = int(row[0]) % cycles.CYCLES
+        conn.execute(f"ANALYZE {schema.rk_table(c)}, {summary.table(c)}, "
+                     f"{postgres_fields.table(c)}")
+        self._side_indexed = 0
 
     def _reindex(self, conn: Any) -> int:
         raise LogcycleError("on PostgreSQL the request_key index is built by reindex()")

@@ -245,17 +245,17 @@ def failed_expr(kind: str, cycle: int, d: Dialect) -> str:
     return f"CASE WHEN {' OR '.join(parts)} THEN 1 ELSE 0 END" if parts else "0"
 
 
-def exact_failed(kind: str, cycle: int, d: Dialect) -> str:
+def exact_failed(kind: str, cycle: int, d: Dialect, rk_mark: int) -> str:
     """query.stats.failed_sql for a few rows of a table aliased ``t``: the request's
     errors looked up through the request-key index, and among the error events above
-    its watermark (a second's worth), rather than by reading every error of the week."""
+    its watermark ``rk_mark`` (a second's worth: a number in the SQL, so that the
+    planner reads them by the primary key), rather than by reading every error."""
     found = request_failed(kind, cycle, d)
     own = "t.error_id IS NOT NULL" if "error_id" in KINDS[kind].columns else ""
     if found is not None:
         errors = schema.table("error", cycle)
-        tail = (f"EXISTS (SELECT 1 FROM {errors} AS x WHERE x.id > COALESCE((SELECT "
-                "watermark FROM lc_index_state WHERE name = 'rk' AND cycle = "
-                f"{int(cycle)}), 0) AND x.request_key = t.request_key)")
+        tail = (f"EXISTS (SELECT 1 FROM {errors} AS x WHERE x.id > {int(rk_mark)} "
+                "AND x.request_key = t.request_key)")
         if kind == "integration":
             tail = f"(t.is_expose AND {tail})"
         found = f"{found} OR {tail}"
@@ -279,7 +279,8 @@ def late_errors(kind: str, cycle: int, d: Dialect, *, bounded: bool) -> str:
     ids = (f"SELECT r1.id FROM ({new}) AS e CROSS JOIN {rk} AS r1 WHERE "
            f"r1.{col} = {schema.rk_value('e.k', d)} AND r1.kind = {p} AND r1.id <= {p} "
            f"AND NOT {_has_error(cycle, d, 'e.k', p)}")
-    where = [f"t.id IN ({ids})"]
+    # PostgreSQL: one id array, read by the primary key (an IN may scan the table)
+    where = [f"t.id IN ({ids})" if d.name == "sqlite" else f"t.id = ANY(ARRAY({ids}))"]
     if d.name != "sqlite":  # the index holds hashes: the key itself is checked on the row
         where.append(f"t.request_key IN (SELECT x.request_key FROM {errors} AS x "
                      f"WHERE x.id > {p}{upper})")
