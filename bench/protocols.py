@@ -19,6 +19,8 @@ Sentry SDKs send one event per envelope: that row sends one event per request (a
 events in all, ``Sender.max_events``), which is what it costs in real use; its peer is
 ``native_one_each``, native JSON one event a request. ``native_json_attrs`` is native JSON
 with the fields OTLP has no place for in ``attributes``, as the OTLP rows store them.
+``es_bulk_ids`` is bulk with an ``_id`` per document (each an idempotency key); the Loki
+and CLEF rows pay their body-hash key (one per request).
 
 After the table, in process: each adapter's translation and the validation beside the
 native decoder on one batch (where the gaps come from).
@@ -168,6 +170,19 @@ def es_bulk(events: list[Event]) -> bytes:
     return b"\n".join(lines) + b"\n"
 
 
+def es_bulk_ids(events: list[Event]) -> bytes:
+    """Bulk with an ``_id`` per document (Fluent Bit's Generate_ID, Vector's id_key): each
+    one is an idempotency key the write transaction looks up and stores."""
+    lines = []
+    for ev in events:
+        lines.append(b'{"create":{"_index":"bench","_id":"%d"}}' % ev["instant"])
+        lines.append(orjson.dumps({"@timestamp": iso(ev["instant"]), "message": ev["message"],
+                                   "log.level": ev["message_type"],
+                                   "service.name": ev["module_name"],
+                                   "trace.id": ev["request_key"], **_extra(ev)}))
+    return b"\n".join(lines) + b"\n"
+
+
 def loki_protobuf(events: list[Event]) -> bytes:
     """A snappy PushRequest, one stream per (module, level), the rest structured metadata."""
     req = PushRequest()
@@ -211,6 +226,7 @@ SENDERS: dict[str, Sender] = {
                             otlp_protobuf),
     "otlp_json": Sender("/v1/logs", _JSON, otlp_json),
     "es_bulk": Sender("/es/_bulk", {"Content-Type": "application/x-ndjson"}, es_bulk),
+    "es_bulk_ids": Sender("/es/_bulk", {"Content-Type": "application/x-ndjson"}, es_bulk_ids),
     "loki_protobuf": Sender("/loki/api/v1/push", {"Content-Type": "application/x-protobuf"},
                             loki_protobuf, ok=204),
     "clef": Sender("/ingest/clef", {"Content-Type": "application/vnd.serilog.clef"}, clef,

@@ -5,7 +5,7 @@
 Seeds a store with a day of synthetic requests (bench/demo.py) and one failing checkout,
 starts `logcycle serve` on it and drives Debian's Chromium through Playwright: sign in,
 search, the histogram, an event's fields, the live tail, a request tree, the Reports view,
-the Errors view with a group's page, the week model.
+the Errors view with a group's page, the Alerts view, the week model.
 """
 
 from __future__ import annotations
@@ -64,6 +64,27 @@ def shoot(page: Page, out: Path, name: str) -> None:
     print(f"wrote {out / name}.png")
 
 
+def alerts(url: str) -> None:
+    """Three rules, one of them firing to a webhook nobody listens to (127.0.0.1:9): wait
+    until its delivery has failed four times (1 + 2 + 4 s of back-off)."""
+    headers = {"Authorization": f"Bearer {KEY}"}
+    for rule in (
+            {"name": "shop errors", "query": "kind:error module_name:shop", "every_s": 1,
+             "condition": {"type": "count", "above": 1, "window_s": 86_400},
+             "notify": [{"webhook": "http://127.0.0.1:9/hooks/oncall"}]},
+            {"name": "slow checkout", "query": "kind:screen screen:Checkout", "every_s": 1,
+             "condition": {"type": "stat", "metric": "p95(duration_ms)", "above": 5000,
+                           "window_s": 3600}},
+            {"name": "new bugs", "every_s": 1, "condition": {"type": "new_error_group"}}):
+        httpx.post(url + "/api/v1/alerts", json=rule, headers=headers).raise_for_status()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        got = httpx.get(url + "/api/v1/alerts", headers=headers).json()["alerts"]
+        if got[0]["failed_deliveries"]:
+            return
+        time.sleep(0.5)
+
+
 def views(page: Page, url: str, out: Path) -> None:
     page.goto(url)
     page.fill("#key", "wrong-key")
@@ -113,6 +134,10 @@ def views(page: Page, url: str, out: Path) -> None:
     page.locator("#errors-rows tr a.group-link").first.click()
     page.wait_for_selector("#group-occurrences li")
     shoot(page, out, "error-group")
+    alerts(url)
+    page.click("#tab-alerts")
+    page.wait_for_selector("#alerts-rows tr")
+    shoot(page, out, "alerts")
     page.click("#tab-weeks")
     page.wait_for_selector("#weeks-table tr")
     shoot(page, out, "weeks")

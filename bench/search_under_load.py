@@ -2,13 +2,16 @@
 
     .venv/bin/python bench/search_under_load.py [--preload 200000] [--rate 15000]
         [--seconds 60] [--connections 4] [--store postgresql://127.0.0.1:5432/test]
+        [--share-of-burst 0.5]
 
 1. Starts a fresh `logcycle serve` (SQLite in a temporary directory, or a throwaway
    PostgreSQL schema `bench_load`) and preloads it as fast as it accepts (4 connections,
    batches of 500): that burst rate is "what the server accepts" in this run.
 2. Holds a steady offered rate (``--rate``, paced per connection, bounded in count and
-   time) for ``--seconds``. Every ``--needle-every`` seconds one `general` event with a
-   unique word is logged and, 1 s later, searched for through the Event Log API
+   time) for ``--seconds``; with ``--share-of-burst`` that rate is the given share of
+   the burst rate just measured (0.5: half of what the server accepts, the goal).
+   Every ``--needle-every`` seconds one `general` event with a unique word is logged
+   and, 1 s later, searched for through the Event Log API
    (`GET /api/system/event-log/search?message=<word>`) and the native API
    (`GET /api/v1/events?kind=general&message=<word>`); each must find it exactly once.
    Once a second the index lag (rows and seconds behind the newest row) is sampled.
@@ -256,6 +259,8 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
         print(f"index caught up with the preload {time.perf_counter() - t:.1f} s later",
               flush=True)
 
+        if args.share_of_burst:
+            args.rate = min(200_000.0, accepts * args.share_of_burst)
         ready, go, out = ctx.Semaphore(0), ctx.Event(), ctx.Queue()
         per = args.rate / args.connections
         procs = [ctx.Process(target=steady_client, args=(server.port, pool[i][0], per,
@@ -362,6 +367,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--preload", type=int, default=200_000)
     ap.add_argument("--rate", type=float, default=15_000)
+    ap.add_argument("--share-of-burst", type=float, default=0.0, metavar="FRACTION",
+                    help="offer this share of the measured burst rate instead of --rate")
     ap.add_argument("--seconds", type=float, default=60)
     ap.add_argument("--connections", type=int, default=4)
     ap.add_argument("--needle-every", type=float, default=2.0)

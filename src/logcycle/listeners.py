@@ -39,10 +39,38 @@ UDP_MAX_QUEUED = 20_000
 RETRY_S = 0.2
 
 
+class ListenerStats:
+    """What one listener (``tcp`` or ``udp``) did since the process started: messages
+    received, stored, rejected (unreadable, or invalid as an event: each on its own) and
+    dropped (never stored: UDP's queue full, a refused ``--syslog-key``), and the last
+    error (when, in epoch ms, and what)."""
+
+    def __init__(self, svc: Service, name: str) -> None:
+        self.svc, self.name = svc, name
+        self.counts: Counter[str] = Counter()
+        self.last_error: tuple[int, str] | None = None
+
+    def error(self, message: str) -> None:
+        self.last_error = (self.svc.clock.now_ms(), message[:500])
+
+    def status(self) -> dict[str, Any]:
+        """The listener in ``GET /api/v1/status``."""
+        s = self.svc.settings
+        at, message = self.last_error or (None, None)
+        return {"host": s.syslog_host,
+                "port": s.syslog_tcp if self.name == "tcp" else s.syslog_udp,
+                "tls": self.name == "tcp" and bool(s.syslog_tls_cert),
+                **{c: self.counts[c] for c in COUNTS},
+                "last_error": None if at is None else {"at": at, "message": message}}
+
+
+COUNTS = ("received", "stored", "rejected", "dropped")
+
+
 class SyslogListeners:
     def __init__(self, svc: Service) -> None:
         self.svc = svc
-        self.counts: Counter[str] = Counter()  # received, stored, rejected, dropped
+        self.stats = {name: ListenerStats(svc, name) for name in ("tcp", "udp")}
         self._servers: list[asyncio.Server] = []
         self._udp: asyncio.DatagramTransport | None = None
         self._udp_queue: list[bytes] = []
@@ -52,6 +80,17 @@ class SyslogListeners:
     @property
     def enabled(self) -> bool:
         return bool(self.svc.settings.syslog_tcp or self.svc.settings.syslog_udp)
+
+    @property
+    def counts(self) -> Counter[str]:
+        """Every listener's counts added up."""
+        return sum((st.counts for st in self.stats.values()), Counter())
+
+    def status(self) -> dict[str, Any]:
+        """Each listener that is on, with its counts and last error (this process's)."""
+        s = self.svc.settings
+        return {name: st.status() for name, st in self.stats.items()
+                if (s.syslog_tcp if name == "tcp" else s.syslog_udp)}
 
     async def start(self) -> None:
         s = self.svc.settings
@@ -97,7 +136,7 @@ class SyslogListeners:
                 await asyncio.wait_for(server.wait_closed(), 2)
         await asyncio.gather(*self._tasks, return_exceptions=True)
         try:
-            await self._store(self._udp_queue)  # what UDP had queued
+            await self._store(self._udp_queue, self.stats["udp"])  # what UDP had queued
         except LogcycleError as exc:
             log.warning("syslog: %d UDP messages not stored at shutdown: %s",
                         len(self._udp_queue), exc.message)
@@ -119,11 +158,13 @@ class SyslogListeners:
         if task is not None:
             self._tasks.add(task)
         framer = syslog.Framer(MAX_FRAME)
+        stats = self.stats["tcp"]
         try:
             while data := await reader.read(READ_BYTES):
-                await self._store(framer.feed(data))
-            await self._store(framer.rest())
+                await self._store(framer.feed(data), stats)
+            await self._store(framer.rest(), stats)
         except (ConnectionError, ssl.SSLError, asyncio.IncompleteReadError) as exc:
+            stats.error(f"connection ended: {exc}")
             log.debug("syslog connection ended: %s", exc)
         finally:
             writer.close()
@@ -135,36 +176,42 @@ class SyslogListeners:
             await asyncio.sleep(UDP_FLUSH_S)
             if self._udp_queue:
                 batch, self._udp_queue = self._udp_queue, []
-                await self._store(batch)
+                await self._store(batch, self.stats["udp"])
 
     def datagram(self, data: bytes) -> None:
         if len(self._udp_queue) >= UDP_MAX_QUEUED:
-            self.counts["dropped"] += 1
+            stats = self.stats["udp"]
+            stats.counts["dropped"] += 1
+            if stats.counts["dropped"] == 1 or stats.counts["dropped"] % 1000 == 0:
+                stats.error(f"{UDP_MAX_QUEUED} datagrams already waiting for the writer: "
+                            "datagrams dropped")
             return
         self._udp_queue.append(data[:MAX_FRAME])
 
-    async def _store(self, frames: list[bytes]) -> None:
+    async def _store(self, frames: list[bytes], stats: ListenerStats) -> None:
         """Store these messages; on overload or a store failure wait and retry (the
         sender waits meanwhile), so that a read message is never dropped while the
         server runs."""
         step = self.svc.settings.max_batch_events
         for i in range(0, len(frames), step):
             chunk = frames[i:i + step]
-            self.counts["received"] += len(chunk)
+            stats.counts["received"] += len(chunk)
             while True:
                 try:
-                    await self._store_once(chunk)
+                    await self._store_once(chunk, stats)
                     break
                 except (Overloaded, StoreUnavailable) as exc:
+                    stats.error(f"waiting to store {len(chunk)} messages: {exc.message}")
                     if self._closing:
                         raise
                     await asyncio.sleep(min(RETRY_S * 5, getattr(exc, "retry_after", 1)))
                 except LogcycleError as exc:  # a revoked --syslog-key, a wrong src
-                    self.counts["dropped"] += len(chunk)
+                    stats.counts["dropped"] += len(chunk)
+                    stats.error(f"{len(chunk)} messages not stored: {exc.message}")
                     log.warning("syslog: %d messages not stored: %s", len(chunk), exc.message)
                     break
 
-    async def _store_once(self, chunk: list[bytes]) -> None:
+    async def _store_once(self, chunk: list[bytes], stats: ListenerStats) -> None:
         clock = clock_rule(self.svc)
         tz = self.svc.settings.tz
         items = [syslog.parse(f, clock, tz) for f in chunk]
@@ -172,9 +219,10 @@ class SyslogListeners:
         results = await store_items(self.svc, await self._principal(), items,
                                     src_per_item=True)
         bad = [r for r in results if isinstance(r, str)]
-        self.counts["stored"] += len(results) - len(bad)
+        stats.counts["stored"] += len(results) - len(bad)
         if bad:
-            self.counts["rejected"] += len(bad)
+            stats.counts["rejected"] += len(bad)
+            stats.error(f"{len(bad)} messages rejected, e.g. {bad[0]}")
             log.warning("syslog: %d messages rejected, e.g. %s", len(bad), bad[0][:200])
 
 

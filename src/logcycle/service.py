@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Concatenate, ParamSpec, TypeVar
 
-from logcycle.alerts.notify import Notifier
+from logcycle.alerts.delivery import Notifier
 from logcycle.alerts.scheduler import Scheduler
 from logcycle.api.auth import Auth, Principal
 from logcycle.api.fairness import ReadSlots
@@ -72,7 +72,7 @@ class Service:
         self.store.search_max_lag_s = settings.search_index_max_lag_s  # type: ignore[attr-defined]
         self.writer.slow_when_index_behind = settings.search_index_lag == "slow-ingest"
         self.store.search_index_yields = settings.search_index_lag == "scan"  # type: ignore[attr-defined]
-        notifier = Notifier(smtp_url=settings.smtp_url, smtp_from=settings.smtp_from,
+        notifier = Notifier(self.store, smtp_url=settings.smtp_url, smtp_from=settings.smtp_from,
                             on_result=lambda i, r: None, now_ms=self.clock.now_ms)
         self.alerts = Scheduler(self.store, self.clock, notifier, tz=settings.tz,
                                 public_url=settings.public_url
@@ -127,8 +127,8 @@ class Service:
             self.started = True
 
     def close(self) -> None:
+        self.alerts.stop()  # its threads may run without start() (tests start the notifier)
         if self.started:
-            self.alerts.stop()
             if self.archiver is not None:
                 self.archiver.stop()
             self.writer.stop()

@@ -258,3 +258,37 @@ def test_mail_over_smtp(tmp_path: Path, store_url: str, clock: ManualClock) -> N
         smtp.stop()
     (mail,) = got
     assert b"Subject: [logcycle] mail me firing" in mail and b"oncall@example.com" in mail
+
+
+def test_stat_rules_agree_with_the_stats_api(api: TestClient, svc: Service,
+                                             clock: ManualClock) -> None:
+    """Each alert value is what GET /api/v1/stats answers for the same query and window:
+    both go through query/stats.py."""
+    durations = [3, 990, 17, 250, 250, 41, 1200, 8, 600, 75, 75, 310, 5000, 12]
+    api.post("/api/v1/events", json=[
+        {"kind": "screen", "instant": T0, "screen": "Cart" if i % 3 else "Checkout",
+         "request_key": f"r{i}", "duration_ms": d} for i, d in enumerate(durations)])
+    api.post("/api/v1/events", json=[{"kind": "general", "instant": T0, "message": "x"}])
+    metrics = ["p50(duration_ms)", "p75(duration_ms)", "p95(duration_ms)", "avg(duration_ms)",
+               "max(duration_ms)", "min(duration_ms)", "count", "count()", "error_rate"]
+    for i, metric in enumerate(metrics):
+        r = api.post("/api/v1/alerts", json={
+            "name": f"m{i}", "query": "kind:screen screen:Cart",
+            "condition": {"type": "stat", "metric": metric, "above": 1e9, "window_s": 300}})
+        assert r.status_code == 200, r.text
+    clock.advance(1000)
+    now = clock.now_ms()
+    tick(svc)
+    shown = {a["name"]: a["value"] for a in api.get("/api/v1/alerts").json()["alerts"]}
+    for i, metric in enumerate(metrics):
+        name = "count" if metric == "count()" else metric
+        r = api.get("/api/v1/stats", params={"query": "kind:screen screen:Cart",
+                                             "start": now - 300_000 + 1, "end": now,
+                                             "metrics": name})
+        assert r.status_code == 200, r.text
+        (row,) = r.json()["rows"]
+        assert shown[f"m{i}"] == pytest.approx(row[name]), metric
+    assert shown["m1"] == 310  # p75 of Cart's 9 durations (nearest rank), not a guess
+    r = api.post("/api/v1/alerts", json={"name": "bad", "condition": {
+        "type": "stat", "metric": "p42(duration_ms)", "above": 1}})
+    assert r.status_code == 400 and "condition.metric" in r.json()["error"]["message"], r.text

@@ -9,6 +9,7 @@ import pytest
 
 
 @pytest.mark.parametrize("name", ["logcycle.ingest.fingerprint", "logcycle.alerts.rules",
-                                  "logcycle.alerts.conditions", "logcycle.query.selection"])
+                                  "logcycle.alerts.conditions", "logcycle.query.selection",
+                                  "logcycle.store.faults", "logcycle.api.schemas"])
 def test_docstring_examples(name: str) -> None:
     assert doctest.testmod(importlib.import_module(name)).failed == 0

@@ -12,6 +12,7 @@ from logcycle.clock import ManualClock
 from logcycle.cycles import WEEK_MS
 from logcycle.ingest.tasks import Maintain
 from logcycle.service import Service
+from logcycle.store import errorgroups
 from tests.conftest import T0
 from tests.errors.folding import fold
 
@@ -139,3 +140,35 @@ def test_fingerprint_is_stored_and_a_given_one_kept(client: TestClient) -> None:
     evs = client.get("/api/v1/events", params={"kind": "error"}).json()["events"]
     fps = [e["fingerprint"] for e in evs]
     assert fps[0] == fps[2] != fps[1] == "my-own-group"
+
+
+def test_hour_counts_become_days_then_go(client: TestClient, service: Service,
+                                         clock: ManualClock) -> None:
+    """lc_error_hours is bounded: hours while the weeks may hold their events, then one row
+    per day (the sparkline's counts unchanged), then nothing after KEEP_DAYS_MS (the group
+    keeps its total)."""
+    for hour in range(5):  # the same bug at five hours of two days
+        ingest(client, [err(f"late job {hour}")] * (hour + 1))
+        clock.advance(7 * 3_600_000)
+    fold(service)
+
+    def hour_rows() -> list[tuple[int, int]]:
+        _, rows = service.store.fetch("SELECT hour, count FROM lc_error_hours ORDER BY hour", ())
+        return [(int(h), int(n)) for h, n in rows]
+
+    (before,) = groups(client, start=T0 - WEEK_MS, end=clock.now_ms())
+    assert len(hour_rows()) == 5 and before["count"] == 15
+    for _ in range(14):
+        clock.advance(WEEK_MS)
+        service.writer.submit_wait(Maintain(clock.now_ms()))
+    days = hour_rows()
+    assert [n for _, n in days] == [1 + 2, 3 + 4 + 5]  # T0 is 15:00: 15, 22 h; 5, 12, 19 h
+    assert all(h % errorgroups.DAY_MS == 0 for h, _ in days)
+    (after,) = groups(client, start=T0 - WEEK_MS, end=T0 + 2 * errorgroups.DAY_MS)
+    assert after["count"] == 15 and after["total"] == 15
+    assert [d for d in after["daily"] if d[1]] == [d for d in before["daily"] if d[1]]
+    clock.advance(errorgroups.KEEP_DAYS_MS)
+    service.writer.submit_wait(Maintain(clock.now_ms()))
+    assert hour_rows() == []
+    (g,) = groups(client)
+    assert g["total"] == 15 and g["first_seen"] == T0

@@ -74,7 +74,9 @@ def test_raw_clef_partial_and_x_seq_apikey(live: Live) -> None:
                        headers={"X-Seq-ApiKey": live.key(),
                                 "Content-Type": "application/vnd.serilog.clef"})
         assert r.status_code == 400, r.text
-        assert "1 of 3 events rejected (2 stored)" in r.json()["error"]["message"]
+        # Seq's own error shape: {"Error": "..."}.
+        assert list(r.json()) == ["Error"]
+        assert r.json()["Error"].startswith("1 of 3 events rejected (2 stored): event 1: ")
     events = live.events(q="clef ")
     assert len(events) == 4
     user, future = events[0], events[1]
@@ -93,5 +95,12 @@ def test_raw_clef_partial_and_x_seq_apikey(live: Live) -> None:
     (stored,) = live.events(q="json 1")
     assert stored["message_type"] == "Debug" and stored["instant"] == 1_767_258_000_000
     assert httpx.post(live.url + "/ingest/clef", content=b"{}").status_code == 401
+    bad = httpx.post(live.url + "/api/events/raw", content=b'{"Events": 1}', timeout=10,
+                     headers={"X-Seq-ApiKey": live.key()})
+    assert bad.status_code == 400 and bad.json() == {
+        "Error": 'the body must be {"Events": [...]} (or CLEF with ?clef)'}
+    reader = httpx.post(live.url + "/ingest/clef", content=b'{"@m":"x"}', timeout=10,
+                        headers={"X-Seq-ApiKey": live.key("read")})
+    assert reader.status_code == 403 and "ingest" in reader.json()["Error"]
     assert httpx.post(live.url + "/api/events/raw", content=b"[]",
                       headers={"X-Seq-ApiKey": live.key()}).status_code == 400

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from logcycle.service import Service
@@ -198,3 +199,31 @@ def test_syslog_key_applies_its_src_prefix(settings: Settings) -> None:
         time.sleep(0.2)
         assert live.events(q="prefixed refused") == []
         assert live.events(q="prefixed")[0]["message"] == "prefixed ok"
+
+
+def test_status_counts_each_listener(live: Live) -> None:
+    s = live.service.settings
+    frames = [b"<13>1 - h counted - - - counted ok 1", b"<999>counted bad pri",
+              b"<13>1 - h counted - - - counted ok 2"]
+    with socket.create_connection(("127.0.0.1", s.syslog_tcp)) as sock:
+        sock.sendall(b"".join(b"%d %s" % (len(f), f) for f in frames))
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        udp.sendto(b"<14>1 - h counted - - - counted over udp", ("127.0.0.1", s.syslog_udp))
+    assert len(wait_for(live, "counted", 3)) == 3
+    deadline = time.monotonic() + 10
+    while True:  # the counts move after the commit that the events above show
+        status = httpx.get(live.url + "/api/v1/status", headers={"Authorization": ADMIN},
+                           timeout=10).json()["syslog"]
+        if status["tcp"]["stored"] == 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    tcp, udp_ = status["tcp"], status["udp"]
+    assert (tcp["port"], tcp["host"], tcp["tls"]) == (s.syslog_tcp, "127.0.0.1", False)
+    assert {k: tcp[k] for k in ("received", "stored", "rejected", "dropped")} == \
+        {"received": 3, "stored": 2, "rejected": 1, "dropped": 0}
+    assert "1 messages rejected" in tcp["last_error"]["message"]
+    assert "PRI" in tcp["last_error"]["message"]
+    assert abs(tcp["last_error"]["at"] - time.time() * 1000) < 60_000
+    assert {k: udp_[k] for k in ("received", "stored", "rejected", "dropped")} == \
+        {"received": 1, "stored": 1, "rejected": 0, "dropped": 0}
+    assert udp_["last_error"] is None and udp_["port"] == s.syslog_udp

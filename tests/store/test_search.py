@@ -144,3 +144,80 @@ def test_the_native_q_reads_through_the_index(store: SQLiteStore) -> None:
                                                    .like,))  # type: ignore[union-attr]
         assert got == [r[0] for r in rows], q
         assert set(got) <= set(ids)
+
+
+@pytest.mark.parametrize("in_tail", [0, 150, 400])
+def test_totals_and_pages_around_the_inline_count(store: SQLiteStore, in_tail: int) -> None:
+    """An arm with fewer than page + SPILL matches is counted from the page's own read,
+    one with more is counted apart: the page and the total are the same either way."""
+    from logcycle.store.search import INLINE_SKIP, SPILL
+
+    n = 2 * SPILL + 50
+    ids = write_messages(store, [f"disk {i}" for i in range(n)])
+    store.apply([IndexSearch(n - in_tail)], T0)
+    base = dict(kind="general", cycles=(3,), columns=("id", "message"),
+                pattern=wildcard_pattern("disk"), count=True)
+    for limit, offset in ((25, 0), (SPILL, 0), (25, SPILL - 25), (25, SPILL), (10, n - 5),
+                          (25, n + 10), (5, INLINE_SKIP + 1)):
+        for descending in (True, False):
+            q = MessageQuery(**base, limit=limit, offset=offset,  # type: ignore[arg-type]
+                             descending=descending)
+            r = store.search_messages(q)
+            order = ids[::-1] if descending else ids
+            assert r.total == n
+            assert [row[0] for row in r.rows] == order[offset:offset + limit]
+
+
+def test_the_catch_up_thread_indexes_when_the_background_one_is_starved(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With search_index_lag=scan the indexer yields the CPU (nice +10); when it gets
+    none, rows that waited more than CATCH_UP_S are indexed by the catch-up thread."""
+    from logcycle.store import sqlite_indexer
+    from logcycle.store.sqlite_indexer import SearchIndexer
+
+    monkeypatch.setattr(SearchIndexer, "_run", lambda self: None)  # starved
+    monkeypatch.setattr(sqlite_indexer, "CATCH_UP_S", 0.2)
+    monkeypatch.setattr(sqlite_indexer, "CATCH_UP_CHECK_S", 0.05)
+    s = SQLiteStore(f"sqlite:///{tmp_path / 'l.db'}", tz=UTC, retention_weeks=9)
+    s.open(T0)
+    try:
+        assert s.indexer.nice > 0 and s.indexer.waiting_s == 0.0
+        s.start_background()
+        write_messages(s, [f"m {i}" for i in range(100)])
+        assert s.indexer.waiting_s >= 0.0 and s.indexer._pending_since is not None
+        for _ in range(200):
+            if s.search_index_lag() == (0, 0.0):
+                break
+            s.indexer._stop.wait(0.05)
+        assert s.search_index_lag() == (0, 0.0)
+        assert s.indexer.waiting_s == 0.0
+    finally:
+        s.close()
+
+
+def test_the_catch_up_thread_leaves_an_index_far_behind_to_scans_while_ingest_goes_on(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Beyond search_index_max_lag_s the index yields to ingest (scan): the catch-up
+    thread does not step in while rows keep coming, and does once ingest pauses."""
+    from logcycle.store import sqlite_indexer
+    from logcycle.store.sqlite_indexer import SearchIndexer
+
+    monkeypatch.setattr(SearchIndexer, "_run", lambda self: None)
+    monkeypatch.setattr(sqlite_indexer, "CATCH_UP_S", 0.3)
+    monkeypatch.setattr(sqlite_indexer, "CATCH_UP_CHECK_S", 0.05)
+    s = SQLiteStore(f"sqlite:///{tmp_path / 'l.db'}", tz=UTC, retention_weeks=9)
+    s.open(T0)
+    try:
+        s.indexer.lag_s = s.indexer.max_lag_s + 1  # as measured by its last step
+        s.start_background()
+        for i in range(16):  # 0.8 s of a stream, ten rows every 0.05 s
+            write_messages(s, [f"m {i}"] * 10)
+            s.indexer._stop.wait(0.05)
+        assert s.search_index_lag()[0] == 160
+        for _ in range(100):  # ingest paused: the catch-up thread takes over
+            if s.search_index_lag()[0] == 0:
+                break
+            s.indexer._stop.wait(0.05)
+        assert s.search_index_lag() == (0, 0.0)
+    finally:
+        s.close()

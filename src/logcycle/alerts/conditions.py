@@ -5,30 +5,28 @@ A window is read by id range: ids grow with time, so :func:`window_low_id` finds
 binary search on the primary key (about 20 lookups), an id below every row inserted in
 the window (with a minute of slack for writers whose clocks and commits overlap); the
 query then reads only the window's rows, and still checks ``insert_instant``: exact.
-A ``query`` is the query language (docs/query.md, through query/selection.py); a
-statistic is computed exactly over the window's rows.
+A ``query`` is the query language (docs/query.md, through query/selection.py); counts
+and statistics are computed by the engine of ``GET /api/v1/stats`` (query/stats.py),
+exactly, over the window's rows.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import math
-import re
 from dataclasses import dataclass
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from logcycle import cycles
-from logcycle.alerts.rules import Count, NewGroup, Regressed, Rule, Stat
-from logcycle.kinds import KINDS
-from logcycle.query.events import weeks_to_read, where_clause
+from logcycle.alerts.rules import Count, NewGroup, Regressed, Rule, stats_metric
+from logcycle.keys import Scope
+from logcycle.query import stats
+from logcycle.query.events import weeks_to_read
 from logcycle.query.filters import EventFilter
+from logcycle.query.scope import Reader
 from logcycle.query.selection import selection
 from logcycle.store import schema
 from logcycle.store.base import Store
 
 SLACK_MS = 60_000
-_METRIC = re.compile(r"(p\d\d|avg|min|max)\((\w+)\)|count\(\)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,57 +77,21 @@ def window_low_id(store: Store, cycle: int, start: int, cache: Lows | None = Non
     return best
 
 
-def _window_rows(store: Store, f: EventFilter, column: str, start: int,
-                 end: int, tz: ZoneInfo, lows: Lows | None = None) -> list[tuple[Any, ...]]:
-    """``column`` of each event matching ``f`` inserted in [start, end]."""
-    d = store.dialect
-    f = dataclasses.replace(f, start=start, end=end)
-    out: list[tuple[Any, ...]] = []
-    for week in weeks_to_read(store.held(), start, end, tz):
-        cycle = week % cycles.CYCLES
-        low = window_low_id(store, cycle, start, lows)
-        for kind in f.searched_kinds():
-            if column not in KINDS[kind].columns:
-                continue
-            where, params = where_clause(f, d.param, d.like, None, kind=kind, dialect=d)
-            where += f" AND id > {d.param}"
-            _, rows = store.fetch(f"SELECT {column} FROM {schema.table(kind, cycle)}{where}",
-                                  [*params, low])
-            out.extend(rows)
-    return out
+def _lows(store: Store, start: int, end: int, tz: ZoneInfo, lows: Lows | None) -> dict[int, int]:
+    """Per cycle of the window, the id its rows start after (:func:`window_low_id`)."""
+    return {week % cycles.CYCLES: window_low_id(store, week % cycles.CYCLES, start, lows)
+            for week in weeks_to_read(store.held(), start, end, tz)}
 
 
-def count_in_window(store: Store, f: EventFilter, start: int, end: int, tz: ZoneInfo,
-                    lows: Lows | None = None) -> int:
-    d = store.dialect
-    f = dataclasses.replace(f, start=start, end=end)
-    total = 0
-    for week in weeks_to_read(store.held(), start, end, tz):
-        cycle = week % cycles.CYCLES
-        low = window_low_id(store, cycle, start, lows)
-        for kind in f.searched_kinds():
-            where, params = where_clause(f, d.param, d.like, None, kind=kind, dialect=d)
-            _, rows = store.fetch(f"SELECT count(*) FROM {schema.table(kind, cycle)}{where} "
-                                  f"AND id > {d.param}", [*params, low])
-            total += int(rows[0][0])
-    return total
-
-
-def stat_value(values: list[float], metric: str) -> float | None:
-    """``p95`` … ``p50``, ``avg``, ``min``, ``max`` of ``values`` (None when empty);
-    percentiles by the nearest-rank method.
-
-    >>> stat_value([float(i) for i in range(1, 101)], "p95")
-    95.0
-    """
-    if not values:
-        return None
-    if metric == "avg":
-        return sum(values) / len(values)
-    if metric in ("min", "max"):
-        return min(values) if metric == "min" else max(values)
-    rank = max(1, math.ceil(int(metric[1:]) / 100 * len(values)))
-    return sorted(values)[rank - 1]
+def value_in_window(store: Store, f: EventFilter, metric: str, start: int, end: int,
+                    tz: ZoneInfo, lows: Lows | None = None) -> float | None:
+    """``metric`` (as ``GET /api/v1/stats?metrics=`` takes it) of the events matching
+    ``f`` inserted in [start, end], by the stats engine itself (query/stats.py), so that
+    an alert and the stats API always agree; the window's rows are read from their
+    first id on."""
+    reader = Reader(store, Scope())
+    return stats.stat(reader, f, metric, start, end, tz,
+                      low_ids=_lows(store, start, end, tz, lows))
 
 
 def measure(store: Store, rule: Rule, now: int, mark: int | None, tz: ZoneInfo,
@@ -140,21 +102,8 @@ def measure(store: Store, rule: Rule, now: int, mark: int | None, tz: ZoneInfo,
         return _groups(store, isinstance(c, Regressed), mark)
     f = selection(rule.query)
     start = now - c.window_s * 1000 + 1
-    if isinstance(c, Count):
-        n = count_in_window(store, f, start, now, tz, lows)
-        return Measure(n, n > c.above, c.above)
-    return _stat(store, f, c, start, now, tz, lows)
-
-
-def _stat(store: Store, f: EventFilter, c: Stat, start: int, now: int, tz: ZoneInfo,
-          lows: Lows | None) -> Measure:
-    m = _METRIC.fullmatch(c.metric)
-    assert m is not None  # checked by parse_rule
-    if m.group(1) is None:  # count()
-        n = count_in_window(store, f, start, now, tz, lows)
-        return Measure(n, n > c.above, c.above)
-    rows = _window_rows(store, f, m.group(2), start, now, tz, lows)
-    value = stat_value([float(r[0]) for r in rows if r[0] is not None], m.group(1))
+    metric = "count" if isinstance(c, Count) else stats_metric(c.metric)
+    value = value_in_window(store, f, metric, start, now, tz, lows)
     return Measure(value if value is not None else 0.0,
                    value is not None and value > c.above, c.above)
 

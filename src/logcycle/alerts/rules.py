@@ -8,17 +8,16 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Literal
 
 import msgspec
 
 from logcycle.errors import BadRequest
 from logcycle.query.selection import selection
+from logcycle.query.stats import parse_metrics
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Window = Annotated[int, msgspec.Meta(ge=1, le=7 * 86400)]
-METRIC = re.compile(r"(p(?:50|75|90|95|99)|avg|min|max)\((duration_ms)\)|count\(\)")
 
 
 class Count(msgspec.Struct, tag="count", tag_field="type", forbid_unknown_fields=True):
@@ -97,10 +96,22 @@ def parse_rule(body: bytes) -> Rule:
     except msgspec.DecodeError as exc:
         raise BadRequest(f"invalid JSON: {exc}", code="invalid_json") from None
     selection(rule.query)  # a 400 now, not at every evaluation
-    if isinstance(rule.condition, Stat) and not METRIC.fullmatch(rule.condition.metric):
-        raise BadRequest("condition.metric: one of p50, p75, p90, p95, p99, avg, min, max of "
-                         "(duration_ms), or count()", code="invalid_rule")
+    if isinstance(rule.condition, Stat):
+        metric = stats_metric(rule.condition.metric)
+        try:
+            metrics = parse_metrics(metric)
+        except BadRequest as exc:
+            raise BadRequest(f"condition.metric: {exc.message.removeprefix('metrics: ')}",
+                             code="invalid_rule") from None
+        if len(metrics) != 1:
+            raise BadRequest("condition.metric: one metric", code="invalid_rule")
     return rule
+
+
+def stats_metric(metric: str) -> str:
+    """A rule's metric as ``GET /api/v1/stats?metrics=`` names it (``count()`` was the
+    first spelling of ``count``)."""
+    return "count" if metric.strip() == "count()" else metric.strip()
 
 
 def rule_json(rule: Rule) -> str:

@@ -1,7 +1,9 @@
 """The alert scheduler: every second, each due rule is claimed (store/alertrules.py: one
 process wins each run), measured (conditions.py), and notified only when its state
 changes: ``ok`` → ``firing`` sends ``firing``, ``firing`` → ``ok`` sends ``resolved``.
-The state lives in the store, so it survives restarts and is shared by every process.
+The state lives in the store, so it survives restarts and is shared by every process;
+the notifications are written to the outbox in the same transaction as the new states,
+and sent from there (delivery.py): a kill between the two loses nothing.
 
 The clock is injected: tests call :meth:`Scheduler.tick` after moving a ManualClock.
 
@@ -14,18 +16,20 @@ from __future__ import annotations
 import logging
 import threading
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
 
 import msgspec
 import orjson
 
 from logcycle.alerts import conditions
-from logcycle.alerts.notify import Note, Notifier, Result
+from logcycle.alerts.delivery import MAX_OUTBOX, Notifier, Result, outbox_rows
+from logcycle.alerts.notify import Note
 from logcycle.alerts.rules import NewGroup, Regressed, Rule, targets
 from logcycle.clock import Clock
 from logcycle.errors import LogcycleError
 from logcycle.store import alertrules as sql
+from logcycle.store import faults
 from logcycle.store.base import Store
 
 log = logging.getLogger("logcycle.alerts")
@@ -85,12 +89,30 @@ class Scheduler:
             a = sql.as_dict(row)
             if a["id"] in mine:
                 self._run(a, now, lows, saves, notes)
-        if saves:
-            self.store.small_writes(sql.save_sql(d), saves)
-        for note, rule in notes:  # once the new states are stored
-            self.notifier.send(note, targets(rule))
+        outbox = self._outbox(notes)
+        if saves or outbox:  # the new states and their notifications: all or none
+            self.store.small_transaction([*((sql.save_sql(d), s) for s in saves),
+                                          *((sql.outbox_insert_sql(d), r) for r in outbox)])
+        if outbox:
+            faults.kill_point("alert-saved")  # test-only: a kill -9 between saving and sending
+            self.notifier.poke()
         self.runs += len(mine)
         return len(mine)
+
+    def _outbox(self, notes: list[tuple[Note, Rule]]) -> list[tuple[Any, ...]]:
+        """The outbox rows of this tick's notifications, unless the outbox is full (a
+        target down for long, rules that flap): then each is recorded as dropped."""
+        rows = [r for note, rule in notes for r in outbox_rows(note, rule.notify)]
+        if not rows:
+            return []
+        _, n = self.store.fetch("SELECT count(*) FROM lc_alert_outbox", ())
+        if int(n[0][0]) + len(rows) <= MAX_OUTBOX:
+            return rows
+        for note, rule in notes:
+            for t in targets(rule):
+                self.record(note.alert_id, self.notifier.result(
+                    note, t, False, 0, f"dropped: {MAX_OUTBOX:,} notifications are waiting"))
+        return []
 
     def _run(self, a: dict[str, Any], now: int, lows: dict[tuple[int, int], int],
              saves: list[tuple[Any, ...]], notes: list[tuple[Note, Rule]]) -> None:
@@ -112,17 +134,7 @@ class Scheduler:
             notes.append((Note(int(a["id"]), rule.name,
                                "firing" if state == "firing" else "resolved", m.value,
                                m.threshold, rule.query, msgspec.to_builtins(rule.condition),
-                               started, now, self._link(rule, now), m.groups), rule))
-
-    def _link(self, rule: Rule, now: int) -> str:
-        """The page showing what the rule counts: the Errors view for group conditions,
-        else the search over the rule's window."""
-        if isinstance(rule.condition, NewGroup | Regressed):
-            status = "regressed" if isinstance(rule.condition, Regressed) else "unresolved"
-            return f"{self.public_url}/#errors?status={status}"
-        window = getattr(rule.condition, "window_s", 300) * 1000
-        return (f"{self.public_url}/#search?start={now - window}&end={now}"
-                f"&query={quote(rule.query or '', safe='')}")
+                               started, now, link(self.public_url, rule, now), m.groups), rule))
 
     def record(self, alert_id: int, result: Result) -> None:
         """Keep a delivery's outcome with its rule (the last KEEP_DELIVERIES)."""
@@ -135,3 +147,19 @@ class Scheduler:
             kept = [*orjson.loads(rows[0][0]), result][-KEEP_DELIVERIES:]
             self.store.small_write(sql.deliveries_sql(self.store.dialect),
                                    (orjson.dumps(kept).decode(), alert_id))
+
+
+def link(public_url: str, rule: Rule, now: int) -> str:
+    """The page showing what the rule counts, in the fragment the page reads
+    (web/static/search.js, errors.js): the Errors view with the status of the groups
+    it fires on, else the search of the rule's query over its window."""
+    base = public_url.rstrip("/")
+    if isinstance(rule.condition, NewGroup | Regressed):
+        p = ({"status": "regressed", "order": "last_seen"}
+             if isinstance(rule.condition, Regressed)
+             else {"status": "unresolved", "order": "first_seen"})
+        return f"{base}/#errors?{urlencode(p, quote_via=quote)}"
+    window = getattr(rule.condition, "window_s", 300) * 1000
+    q = {"q": rule.query} if rule.query and rule.query.strip() else {}
+    params = urlencode({**q, "start": now - window + 1, "end": now}, quote_via=quote)
+    return f"{base}/#search?{params}"

@@ -1,4 +1,5 @@
-"""``GET /health`` (no key) and ``GET /api/v1/status`` (admin): the week model and sizes."""
+"""``GET /health`` (no key) and ``GET /api/v1/status`` (admin): the week model and sizes,
+the writer, the search index and the syslog listeners' counters."""
 
 from __future__ import annotations
 
@@ -64,7 +65,10 @@ def _search_index(svc: Service) -> dict[str, Any]:
 async def status(request: Request) -> Response:
     svc = svc_of(request)
     principal = await svc.auth.require(request, "admin")
-    return JSON(await svc.read(principal, _status, svc))
+    body = await svc.read(principal, _status, svc)
+    listeners = getattr(request.app.state, "syslog", None)  # the app's lifespan sets it
+    body["syslog"] = {} if listeners is None else listeners.status()
+    return JSON(body)
 
 
 routes = [

@@ -11,6 +11,8 @@
 - OTLP (``/v1/logs``): a ``google.rpc.Status``, protobuf or JSON as the request was
 - Sentry (``/api/{project_id}/envelope/``, ``…/store/``): ``{"detail": message}`` as
   Sentry's own server answers
+- Loki (``/loki/``): the message as plain text, as Loki answers (its clients log the body)
+- Seq (``/api/events/raw``, ``/ingest/clef``): ``{"Error": message}`` as Seq answers
 
 401 is always an empty body; 503 and 429 carry ``Retry-After``.
 """
@@ -21,7 +23,7 @@ import logging
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 
 from logcycle.api.http import JSON
 from logcycle.errors import LogcycleError, Overloaded, StoreUnavailable
@@ -92,7 +94,14 @@ def error_response(request: Request, exc: LogcycleError) -> Response:
         if "Retry-After" in headers:  # Sentry SDKs never retry: pause them instead
             headers["X-Sentry-Rate-Limits"] = f"{headers['Retry-After']}::organization"
         return JSON({"detail": exc.message}, status_code=status, headers=headers)
+    if path.startswith("/loki/"):
+        return PlainTextResponse(exc.message + "\n", status_code=status, headers=headers)
+    if path in SEQ_PATHS:
+        return JSON({"Error": exc.message}, status_code=status, headers=headers)
     return JSON(native_body(exc), status_code=status, headers=headers)
+
+
+SEQ_PATHS = ("/api/events/raw", "/ingest/clef")
 
 
 async def handle_logcycle_error(request: Request, exc: Exception) -> Response:

@@ -23,7 +23,7 @@ from logcycle import __version__
 from logcycle.api.errors import ES_PRODUCT
 from logcycle.api.events import svc_of
 from logcycle.api.http import JSON, read_body
-from logcycle.api.shipping import clock_rule, store_items
+from logcycle.api.shipping import clock_rule, request_key, store_items
 from logcycle.errors import NotFound
 from logcycle.ingest.protocols import es_bulk
 
@@ -92,7 +92,8 @@ async def bulk(request: Request) -> Response:
         q.get("_time_field") or h.get("logcycle-time-field") or svc.settings.es_time_field,
         q.get("_msg_field") or h.get("logcycle-msg-field") or svc.settings.es_msg_field)
     req = es_bulk.parse_bulk(body, request.path_params.get("index"), fields, clock_rule(svc))
-    results = await store_items(svc, principal, req.items)
+    results = await store_items(svc, principal, req.items, keys=req.keys(),
+                                idempotency_key=request_key(request, "es", None))
     return ES(es_bulk.answer(req, results, svc.clock.now_ms() - started))
 
 

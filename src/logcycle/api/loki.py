@@ -13,7 +13,7 @@ from starlette.routing import Route
 
 from logcycle.api.events import svc_of
 from logcycle.api.http import UnsupportedMedia, read_body
-from logcycle.api.shipping import clock_rule, rejected, store_items
+from logcycle.api.shipping import clock_rule, rejected, request_key, store_items
 from logcycle.errors import BadRequest, FieldError
 from logcycle.ingest.protocols import loki
 
@@ -34,7 +34,10 @@ async def push(request: Request) -> Response:
     clock = clock_rule(svc)
     items = (loki.parse_protobuf(body, clock, limit) if ctype in PROTOBUF
              else loki.parse_json(body, clock))
-    results = await store_items(svc, principal, items)
+    # Every Loki line has its time: an identical body is a retry (Loki's ingester, too,
+    # drops a line equal in time and text to the one before it in its stream).
+    results = await store_items(svc, principal, items,
+                                idempotency_key=request_key(request, "loki", body))
     bad = rejected(results)
     if bad:
         stored = len(results) - len(bad)

@@ -17,8 +17,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from logcycle import __version__
+from logcycle.api import schemas
 from logcycle.api.http import JSON
 from logcycle.kinds import KIND_NAMES
+from logcycle.query import lang
 from logcycle.query.eventlog import MAX_RESULTS, MAX_START_ROW, ORDER_COLUMNS, TYPES
 from logcycle.store.schema import RECORD_BASE_COLUMNS, RECORD_TYPES
 
@@ -41,9 +43,19 @@ EVENT_LOG: Schema = {"type": "object", "required": ["id", "insertInstant", "mess
                      "additionalProperties": False,
                      "properties": {"id": INT, "insertInstant": INT, "message": STR,
                                     "type": {"enum": list(TYPES)}}}
-EVENT: Schema = {"type": "object", "required": ["kind", "id", "insert_instant"],
-                 "properties": {"kind": {"enum": list(KIND_NAMES)}, "id": INT,
-                                "insert_instant": INT}}
+# Each kind's fields, from kinds.py (api/schemas.py): components/schemas.
+EVENT: Schema = schemas.one_of("StoredEvent")
+BATCH: Schema = {"type": "array", "items": schemas.one_of("Event"), "minItems": 1,
+                 "description": "events of any kinds, each told by its `kind`; an empty "
+                                "batch is refused (400), and so is an event with a field "
+                                "its kind does not have"}
+QUERY_TEXT = (
+    "The query language, ANDed with the other filters; full reference and examples: "
+    "docs/query.md. `field:value`, `field:\"a phrase\"`, `field:Check*`, `field:*`, "
+    "`field:>500` (also >=, <, <=), `field:(a OR b)`, `field:in(a, b)`, `-field:value`, "
+    "`a AND b` (or `a b`), `a OR b`, `( … )`, bare words and phrases search the message. "
+    "At most 4,096 characters, 200 terms, 32 parentheses deep; a 400 names the position. "
+    "Grammar:\n\n```\n" + lang.GRAMMAR + "```")
 ERROR_GROUP: Schema = {
     "type": "object", "required": ["fingerprint", "status"], "properties": {
         "fingerprint": STR, "message": {"type": ["string", "null"]},
@@ -85,6 +97,7 @@ LOKI_PUSH: Schema = {"type": "object", "required": ["streams"], "properties": {"
 OTLP_STATUS: Schema = {"type": "object", "description": "google.rpc.Status", "properties": {
     "code": INT, "message": STR, "details": {"type": "array", "items": OBJ}}}
 SENTRY_ERROR: Schema = {"type": "object", "required": ["detail"], "properties": {"detail": STR}}
+SEQ_ERROR: Schema = {"type": "object", "required": ["Error"], "properties": {"Error": STR}}
 SENTRY_ID: Schema = {"type": "object", "required": ["id"], "properties": {
     "id": {"type": ["string", "null"], "pattern": "^[0-9a-f]{32}$"}}}
 OTLP_ANSWER: Schema = {"type": "object", "description": "ExportLogsServiceResponse",
@@ -152,7 +165,7 @@ FILTERS = [query("kind", KIND_LIST, "kinds, comma separated"),
            query("request_key", STR),
            query("src", STR), query("stream", STR), query("type", STR, "message_type"),
            query("module", STR, "module_name"),
-           query("query", STR, "query language (docs/query.md), ANDed with the rest")]
+           query("query", {"type": "string", "maxLength": lang.MAX_LENGTH}, QUERY_TEXT)]
 PAGE = [query("after", AFTER_TOKEN, "the previous page's `next`"),
         query("limit", {"type": "integer", "minimum": 1, "maximum": 1000})]
 
@@ -168,8 +181,11 @@ def _error(status: int, dialect: str) -> Schema:
     if dialect == "otlp":
         return {"description": "google.rpc.Status in the request's encoding", "content": {
             **_json(OTLP_STATUS), "application/x-protobuf": {"schema": STR}}}
-    body = {"eventlog": EVENTLOG_ERRORS, "es": ES_ERROR,
-            "sentry": SENTRY_ERROR}.get(dialect, NATIVE_ERROR)
+    if dialect == "loki":
+        return {"description": "the message, as Loki answers",
+                "content": {"text/plain": {"schema": STR}}}
+    body = {"eventlog": EVENTLOG_ERRORS, "es": ES_ERROR, "sentry": SENTRY_ERROR,
+            "seq": SEQ_ERROR}.get(dialect, NATIVE_ERROR)
     return {"description": "error", "content": _json(body)}
 
 
@@ -214,8 +230,7 @@ OPERATIONS: list[tuple[str, str, Schema]] = [
     op("get", "/api/v1/status", "Week, cycles, table sizes, writer queue", scope="admin",
        ok=OBJ, errors=(503,)),
     op("post", "/api/v1/events", "Ingest a JSON array (or NDJSON) of events", scope="ingest",
-       body={"type": "array", "items": OBJ, "minItems": 1,
-             "description": "an empty batch is refused (400)"},
+       body=BATCH,
        ok={"type": "object", "required": ["ids"], "properties": {
            "ids": {"type": "array", "items": INT}}}, errors=(400, 413, 415, 503, 507)),
     op("get", "/api/v1/events", "List events, newest first, keyset pages", scope="read",
@@ -224,7 +239,8 @@ OPERATIONS: list[tuple[str, str, Schema]] = [
            "events": {"type": "array", "items": EVENT}, "next": {"type": ["string", "null"]}}}),
     op("get", "/api/v1/events/{id}", "One event", scope="read", ok=EVENT,
        params=[path("id", EVENT_ID)], errors=(400, 404, 503)),
-    op("get", "/api/v1/requests/{request_key}", "A request's events", scope="read", ok=OBJ,
+    op("get", "/api/v1/requests/{request_key}", "A request's events", scope="read",
+       ok=schemas.request_tree_schema(),
        params=[path("request_key", STR)], errors=(400, 404, 503)),
     op("get", "/api/v1/histogram", "Matching events per time bucket", scope="read", ok=OBJ,
        params=[*FILTERS, query("buckets", {"type": "integer", "minimum": 1, "maximum": 1000})],
@@ -233,7 +249,7 @@ OPERATIONS: list[tuple[str, str, Schema]] = [
        scope="read", errors=(400, 503),
        params=[*FILTERS, query("by", STR, "fields to group by, comma separated"),
                query("metrics", STR, "count, error_rate, avg(f), min(f), max(f), sum(f), "
-                     "p50(f), p90(f), p95(f), p99(f), count_distinct(f)"),
+                     "p50(f), p75(f), p90(f), p95(f), p99(f), count_distinct(f)"),
                query("interval", STR, "time buckets, 1m to 1w"),
                query("order", STR, "a metric, then asc or desc"),
                query("limit", {"type": "integer", "minimum": 1, "maximum": 10000}),
@@ -252,7 +268,8 @@ OPERATIONS: list[tuple[str, str, Schema]] = [
     op("get", "/api/v1/errors", "Error groups (docs/errors.md)", scope="read",
        params=[query("start", STR, "occurrences inserted at or after (epoch ms or ISO 8601)"),
                query("end", STR, "... at or before"),
-               query("query", STR, "count only the matching errors (docs/query.md)"),
+               query("query", {"type": "string", "maxLength": lang.MAX_LENGTH},
+                     "count only the matching errors. " + QUERY_TEXT),
                query("status", STR, "unresolved, resolved, ignored, regressed (comma list)"),
                query("order", {"enum": ["last_seen", "count", "first_seen"]}),
                query("limit", {"type": "integer", "minimum": 1, "maximum": 1000})],
@@ -321,10 +338,10 @@ OPERATIONS: list[tuple[str, str, Schema]] = [
          scope=ANY_KEY, ok=OBJ, params=[path("probe", STR)], errors=(404,), dialect="es",
          body=OBJ if m == "put" else None) for m in ("get", "put")],
     op("post", "/loki/api/v1/push", "Loki push: JSON (gzip allowed) or snappy protobuf",
-       scope="ingest", ok=None, ok_status=204, errors=(400, 413, 415, 503, 507),
+       scope="ingest", ok=None, ok_status=204, errors=(400, 413, 415, 503, 507), dialect="loki",
        body=LOKI_PUSH, body_media=("application/json", "application/x-protobuf")),
     *[op("post", p, "Seq: CLEF lines (or Seq's JSON {\"Events\": [...]} on /api/events/raw)",
-         scope="ingest", ok=OBJ, ok_status=201, errors=(400, 413, 503, 507),
+         scope="ingest", ok=OBJ, ok_status=201, errors=(400, 413, 503, 507), dialect="seq",
          body=STR if p == "/ingest/clef" else SEQ_EVENTS,
          body_media=CLEF if p == "/ingest/clef" else ("application/json", *CLEF))
       for p in ("/api/events/raw", "/ingest/clef")],
@@ -356,7 +373,7 @@ def document() -> dict[str, Any]:
         "info": {"title": "logcycle", "version": __version__,
                  "description": "Self-hosted log and event service. See README.md, "
                                 "docs/eventlog.md and docs/rpc.md."},
-        "components": {"securitySchemes": {"key": {
+        "components": {"schemas": schemas.components(), "securitySchemes": {"key": {
             "type": "apiKey", "in": "header", "name": "Authorization",
             "description": "`Bearer <key>` or the bare key"}}},
         "paths": paths,

@@ -16,7 +16,7 @@ from starlette.routing import Route
 
 from logcycle.api.events import svc_of
 from logcycle.api.http import JSON, read_body
-from logcycle.api.shipping import clock_rule, rejected, store_items
+from logcycle.api.shipping import clock_rule, rejected, request_key, store_items
 from logcycle.errors import BadRequest, FieldError
 from logcycle.ingest.protocols import clef
 
@@ -35,7 +35,10 @@ async def ingest(request: Request) -> Response:
     items = clef.parse_clef(body, clock) if as_clef else clef.parse_seq_json(body, clock)
     if not items:
         raise BadRequest("the body holds no event", code="empty_batch")
-    results = await store_items(svc, principal, items)
+    timed = _all_timed(body, len(items), as_clef)
+    results = await store_items(svc, principal, items,
+                                idempotency_key=request_key(request, "seq", body if timed
+                                                            else None))
     bad = rejected(results)
     if bad:
         raise BadRequest(f"{len(bad)} of {len(results)} events rejected "
@@ -44,6 +47,14 @@ async def ingest(request: Request) -> Response:
                          code="events_rejected",
                          errors=[FieldError("event", why, i) for i, why in bad[:100]])
     return JSON({"MinimumLevelAccepted": None}, status_code=201)
+
+
+def _all_timed(body: bytes, events: int, as_clef: bool) -> bool:
+    """Whether every event of the body seems to carry its own time (``@t``, Seq JSON's
+    ``Timestamp``): then an identical body is a retry of the same events, not new ones."""
+    if not as_clef:
+        return body.count(b'"Timestamp"') >= events
+    return all(b'"@t"' in line for line in body.split(b"\n") if line.strip())
 
 
 routes = [Route("/api/events/raw", ingest, methods=["POST"]),

@@ -7,11 +7,16 @@ validate translated items one by one and write the valid ones through the same w
 
 from __future__ import annotations
 
+import hashlib
+
+from starlette.requests import Request
+
 from logcycle.api.auth import Principal
+from logcycle.api.events import idempotency_key
 from logcycle.errors import FieldError, Forbidden
 from logcycle.ingest.decode import Partial, Prepared
 from logcycle.ingest.protocols import validate
-from logcycle.ingest.protocols.common import ClockRule, Item
+from logcycle.ingest.protocols.common import ClockRule, Item, Replayed
 from logcycle.ingest.tasks import EventBatch, check_scope
 from logcycle.keys import Scope
 from logcycle.service import Service
@@ -23,10 +28,16 @@ def clock_rule(svc: Service) -> ClockRule:
 
 
 async def store_items(svc: Service, principal: Principal, items: list[Item], *,
-                      src_per_item: bool = False) -> list[int | str]:
+                      src_per_item: bool = False, keys: list[str | None] | None = None,
+                      idempotency_key: str | None = None) -> list[int | str]:
     """Validate each native event of ``items`` on its own, commit the valid ones in one
     batch and answer, per item, the new event's id or why it was rejected (the error text
     of the adapter, or the field error of the decoder). Returns after the commit.
+
+    ``keys`` (per item, or None) are idempotency keys of single events: an item whose key
+    is stored already answers its stored id as a :class:`Replayed`. ``idempotency_key``
+    is the request's (the ``Idempotency-Key`` header, or a key made from the body): a
+    request whose key is stored answers the ids it was first given.
 
     A key limited to a ``src`` prefix fails the request with 403, as on the native route;
     with ``src_per_item`` (syslog: nobody to answer) only the events of other sources are
@@ -38,14 +49,31 @@ async def store_items(svc: Service, principal: Principal, items: list[Item], *,
         _reject_other_sources(principal.src_prefix, partial)
     results: list[int | str] = [it if isinstance(it, str) else "" for it in items]
     if partial.events:
-        ids = await svc.writer.submit(EventBatch(partial.events, None, principal.id,
-                                                 partial.nul, scope=principal.sources))
-        for j, event_id in zip(partial.indexes, ids, strict=True):
-            results[positions[j]] = event_id
+        batch = EventBatch(partial.events, idempotency_key, principal.id, partial.nul,
+                           scope=principal.sources,
+                           keys=None if keys is None else
+                           [keys[positions[j]] for j in partial.indexes])
+        ids = await svc.writer.submit(batch)
+        for n, (j, event_id) in enumerate(zip(partial.indexes, ids, strict=True)):
+            results[positions[j]] = Replayed(event_id) if n in batch.replayed else event_id
     for err in partial.rejected:
         if err.index is not None:
             results[positions[err.index]] = f"{err.field}: {err.message}"
     return results
+
+
+def request_key(request: Request, protocol: str, body: bytes | None) -> str | None:
+    """The idempotency key of a shipper's request: its ``Idempotency-Key`` header (as on
+    ``POST /api/v1/events``), else, given ``body`` (a protocol whose every record carries
+    its own time, so that two identical bodies are one request sent twice), a hash of the
+    body. Keys of different protocols never meet (nor the native API's: ``\x1f`` is not
+    printable)."""
+    header = idempotency_key(request)
+    if header is not None:
+        return f"{protocol}\x1f{header}"
+    if body is None:
+        return None
+    return f"{protocol}\x1fbody\x1f{hashlib.blake2b(body, digest_size=16).hexdigest()}"
 
 
 def _reject_other_sources(prefix: str, partial: Partial) -> None:

@@ -34,6 +34,12 @@ class EventBatch:
     nul: bool = True  # values may hold NUL characters (decode.Batch.nul)
     _: KW_ONLY
     scope: Scope
+    # Per event, an idempotency key of its own (an Elasticsearch document's _id), or None:
+    # an event whose key is already stored (by an earlier batch of the same principal, or
+    # earlier in this one) is not stored again, and its result is the stored event's id.
+    keys: list[str | None] | None = None
+    # Set by the store on each write: the positions of the events not stored again.
+    replayed: frozenset[int] = frozenset()
 
     def __post_init__(self) -> None:
         if self.scope.limited:

@@ -82,7 +82,8 @@ def check_fields(q: lang.Query, kinds: Iterable[str]) -> None:
     for t in q.terms():
         if t.field is None:
             continue
-        root = t.field.partition(".")[0]
+        path = lang.field_path(t.field)
+        root = t.field if path is None else path[0]
         if root not in have:
             fields = [*sorted(have - {"attributes"}), "attributes.<path>"]
             raise lang.query_error(q.text, t.pos, f"no kind of {', '.join(kinds)} has the "
@@ -122,11 +123,11 @@ def _term(t: lang.Term, kind: str, d: Dialect, index: Index | None) -> Compiled:
         return Sql(f"message {d.like} {d.param} ESCAPE '\\'", (pattern.like,))
     if t.field == "kind":
         return _kind_term(t, kind)
-    root, dot, path = t.field.partition(".")
-    if root not in columns:
+    path = lang.field_path(t.field)
+    if path is None or path[0] not in columns:
         return False
-    if dot:
-        keys = path.split(".")
+    root, keys = path
+    if keys:
         if index is not None and root == "attributes" and len(keys) == 1 and t.op == "eq":
             found = index(keys[0], _json_text(t.value))
             if found is not None:

@@ -8,15 +8,7 @@ by :mod:`logcycle.query.compile`.
     >>> parse('payment OR "stock service"').expr.items[1]
     Term(field=None, op='phrase', value='stock service', pos=11)
 
-Grammar (``AND`` binds tighter than ``OR``; two terms side by side are an ``AND``)::
-
-    query   := or
-    or      := and ("OR" and)*
-    and     := unary (["AND"] unary)*
-    unary   := ("NOT" | "-") unary | "(" or ")" | term
-    term    := FIELD ":" value | FIELD ":" "(" values ")" | FIELD ":in(" v ("," v)* ")"
-             | WORD | "PHRASE"
-    value   := "*" | ">" v | ">=" v | "<" v | "<=" v | v        (v: a word or "a phrase")
+The grammar is :data:`GRAMMAR` (also in docs/query.md and the OpenAPI document).
 
 Errors are :class:`~logcycle.errors.BadRequest` naming the ``query`` parameter and the
 position (counted from 0) where reading stopped.
@@ -30,6 +22,19 @@ from datetime import UTC, datetime
 from logcycle.errors import BadRequest, FieldError
 from logcycle.kinds import KINDS, FieldType
 
+GRAMMAR = """\
+query   := or
+or      := and ("OR" and)*
+and     := unary (["AND"] unary)*
+unary   := ("NOT" | "-") unary | "(" or ")" | term
+term    := FIELD ":" value | FIELD ":" "(" or-of-values ")" | FIELD ":in(" v ("," v)* ")"
+         | WORD | "PHRASE"
+value   := "*" | ">" v | ">=" v | "<" v | "<=" v | v        (v: a WORD or a "PHRASE")
+FIELD   := name | root ("." key)+        (key: a name, or "a key.with dots" in quotes)
+"""
+# AND binds tighter than OR; two terms side by side are an AND; a bare WORD or "PHRASE"
+# searches the message; FIELD is a field of some kind, id, insert_instant, error_id, kind,
+# or attributes.<path> (msg.<path>, request_event_details.<path>).
 MAX_LENGTH = 4096
 MAX_TERMS = 200
 MAX_DEPTH = 32
@@ -53,6 +58,8 @@ def _field_types() -> dict[str, FieldType]:
 
 FIELD_TYPES: dict[str, FieldType] = _field_types()
 COMPARISONS = (">=", "<=", ">", "<")
+PATH_HINT = ('; a path is keys joined by dots, a key with dots in double quotes: '
+             'attributes.user.id, attributes."service.version"')
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,13 +129,47 @@ def query_error(text: str, pos: int, message: str, hint: str = "") -> BadRequest
                       errors=[FieldError(field="query", message=detail)])
 
 
+def field_path(name: str) -> tuple[str, list[str]] | None:
+    """The column and the JSON keys of a field name (None: malformed). A key in double
+    quotes may hold dots, as OpenTelemetry's flat attribute names do.
+
+    >>> field_path('attributes.user.id'), field_path('attributes."service.version"')
+    (('attributes', ['user', 'id']), ('attributes', ['service.version']))
+    >>> field_path('duration_ms'), field_path('attributes.a..b'), field_path('attributes."x')
+    (('duration_ms', []), None, None)
+    """
+    root, dot, rest = name.partition(".")
+    keys: list[str] = []
+    i = 0
+    while dot:
+        if rest.startswith('"', i):
+            end = rest.find('"', i + 1)
+            if end <= i + 1:
+                return None
+            keys.append(rest[i + 1:end])
+            i = end + 1
+        else:
+            end = len(rest) if (e := rest.find(".", i)) < 0 else e
+            if end == i or '"' in rest[i:end]:
+                return None
+            keys.append(rest[i:end])
+            i = end
+        if i == len(rest):
+            break
+        if rest[i] != ".":
+            return None
+        i += 1
+        if i == len(rest):
+            return None
+    return root, keys
+
+
 def field_type(name: str) -> FieldType | None:
-    """The type of a field a query may name; JSON paths (``attributes.user_id``) are
-    ``JSON``; None for an unknown name."""
-    root, dot, path = name.partition(".")
-    if dot:
-        ok = root in JSON_ROOTS and all(path.split("."))
-        return FieldType.JSON if ok else None
+    """The type of a field a query may name; JSON paths (``attributes.user_id``,
+    ``attributes."service.version"``) are ``JSON``; None for an unknown name."""
+    if "." in name:
+        path = field_path(name)
+        return FieldType.JSON if path is not None and path[0] in JSON_ROOTS else None
     if name == "kind":
         return FieldType.TEXT
     return FIELD_TYPES.get(name)
@@ -201,8 +242,14 @@ def tokenize(text: str) -> list[Token]:
 
 def _word_or_field(text: str, i: int, toks: list[Token]) -> int:
     j = i
-    while j < len(text) and text[j] in _FIELD_CHARS:
-        j += 1
+    while j < len(text):
+        if text[j] in _FIELD_CHARS:
+            j += 1
+        elif text[j] == '"' and j > i and text[j - 1] == "." \
+                and (end := text.find('"', j + 1)) > j:  # a quoted key: "service.version"
+            j = end + 1
+        else:
+            break
     if j < len(text) and text[j] == ":" and j > i and (text[i].isalpha() or text[i] == "_"):
         toks.append(Token("field", text[i:j], i))
         return _value_tokens(text, j + 1, toks)
@@ -321,6 +368,8 @@ class _Parser:
 
     def field_term(self, field: Token) -> Expr:
         if field_type(field.text) is None:
+            if field.text.partition(".")[0] in JSON_ROOTS:
+                raise self.fail(field, f"malformed path {field.text!r}", PATH_HINT)
             raise self.fail(field, f"unknown field {field.text!r}",
                             f"; fields: {', '.join(known_fields())}")
         tok = self.peek()

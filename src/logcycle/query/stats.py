@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -33,7 +33,7 @@ from logcycle.query.filters import EventFilter
 from logcycle.query.scope import Reader
 from logcycle.store import schema
 
-PERCENTILES = {"p50": 50, "p90": 90, "p95": 95, "p99": 99}
+PERCENTILES = {"p50": 50, "p75": 75, "p90": 90, "p95": 95, "p99": 99}
 FIELD_METRICS = ("avg", "min", "max", "sum", *PERCENTILES, "count_distinct")
 MAX_GROUPS = 10_000
 MAX_BUCKETS = 1000
@@ -63,6 +63,10 @@ class StatsRequest:
     order: str | None = None  # a metric name; None: the bucket, then the first metric
     descending: bool = True
     limit: int = 1000
+    # Per cycle, an id below every row of the range (alert windows: a binary search on the
+    # key, alerts/conditions.py): the tables are read from there; insert_instant still
+    # bounds the range exactly.
+    low_ids: Mapping[int, int] | None = None
 
 
 def bad(param: str, message: str) -> BadRequest:
@@ -214,13 +218,23 @@ def valued_fields(req: StatsRequest) -> list[str]:
                    if m.field is not None and (m.fn in PERCENTILES or m.fn == "count_distinct")})
 
 
+def _conditions(reader: Reader, req: StatsRequest, kind: str,
+                cycle: int) -> tuple[list[str], list[Any]]:
+    d = reader.dialect
+    where, params = conditions(req.filter, d.param, d.like, None, kind=kind, dialect=d,
+                               index=attribute_index(reader, kind, cycle))
+    low = (req.low_ids or {}).get(cycle % cycles.CYCLES)
+    if low:
+        where, params = [*where, f"id > {d.param}"], [*params, low]
+    return where, params
+
+
 def aggregate_table(reader: Reader, req: StatsRequest, kind: str, cycle: int) -> \
         list[tuple[Any, ...]]:
     """One table's groups: (key..., count, errors, [sum, n, min, max] per summed field)."""
     d = reader.dialect
     keys, key_params = _keys(req, kind, d.param)
-    where, params = conditions(req.filter, d.param, d.like, None, kind=kind, dialect=d,
-                               index=attribute_index(reader, kind, cycle))
+    where, params = _conditions(reader, req, kind, cycle)
     group = f"GROUP BY {', '.join(str(i + 1) for i in range(len(keys)))}" if keys else ""
     _, rows = reader.select(kind, cycle, ", ".join([*keys, *_aggregates(req, kind, cycle, d)]),
                             where, params, tail=group, head_params=key_params)
@@ -238,8 +252,7 @@ def rows_table(reader: Reader, req: StatsRequest, kind: str,
     d = reader.dialect
     cols = KINDS[kind].columns
     keys, key_params = _keys(req, kind, d.param)
-    where, params = conditions(req.filter, d.param, d.like, None, kind=kind, dialect=d,
-                               index=attribute_index(reader, kind, cycle))
+    where, params = _conditions(reader, req, kind, cycle)
     error = failed_sql(kind, cycle)
     values = [f if f in cols else "NULL" for f in metric_fields(req)]
     _, rows = reader.select(kind, cycle, ", ".join([*keys, error, *values]), where, params,
@@ -272,7 +285,7 @@ def merge_rows(req: StatsRequest, parts: list[list[tuple[Any, ...]]]) -> list[di
 
 
 def _ranked(ordered: list[Any]) -> list[Any]:
-    """[distinct count, p50, p90, p95, p99] of sorted values; a percentile is the
+    """[distinct count, p50, p75, p90, p95, p99] of sorted values; a percentile is the
     nearest rank: the value ranked ceil(p% of n)."""
     n = len(ordered)
     return [len(set(ordered)),
@@ -291,7 +304,7 @@ class _Group:
     count: int = 0
     errors: int = 0
     sums: dict[str, list[Any]] = dataclasses.field(default_factory=dict)  # [sum, n, min, max]
-    # per field: its values, then [distinct count, p50, p90, p95, p99] (merge_rows)
+    # per field: its values, then [distinct count, p50 … p99] (merge_rows)
     values: dict[str, list[Any]] = dataclasses.field(default_factory=dict)
 
 
@@ -398,17 +411,22 @@ def merged(reader: Reader, req: StatsRequest,
     return merge_rows(req, parts) if needs_rows(req) else merge(req, parts)
 
 
-def stat(reader: Reader, query: str | lang.Query | None, metric: str, start: int, end: int,
-         tz: ZoneInfo, *, kinds: tuple[str, ...] | None = None) -> float | None:
+def stat(reader: Reader, query: str | lang.Query | EventFilter | None, metric: str,
+         start: int, end: int, tz: ZoneInfo, *, kinds: tuple[str, ...] | None = None,
+         low_ids: Mapping[int, int] | None = None) -> float | None:
     """One metric (``count``, ``error_rate``, ``p95(duration_ms)``…) of the events matching
-    ``query`` with ``start <= insert_instant <= end``: what an alert condition checks.
-    None when no event matched (or none had the field). 400s as the API's."""
-    q = lang.parse(query) if isinstance(query, str) else query
-    f = EventFilter(start=start, end=end, query=q)
+    ``query`` (text, parsed, or a whole filter) with ``start <= insert_instant <= end``:
+    what an alert condition checks, by the code of ``GET /api/v1/stats``. None when no
+    event matched (or none had the field). 400s as the API's."""
+    if isinstance(query, EventFilter):
+        f = dataclasses.replace(query, start=start, end=end)
+    else:
+        q = lang.parse(query) if isinstance(query, str) else query
+        f = EventFilter(start=start, end=end, query=q)
     if kinds is not None:
         f = dataclasses.replace(f, kinds=kinds)
     (m,) = parse_metrics(metric)
-    rows = stats(reader, StatsRequest(filter=f, metrics=(m,)), tz)
+    rows = stats(reader, StatsRequest(filter=f, metrics=(m,), low_ids=low_ids), tz)
     if not rows:
         return 0.0 if m.fn == "count" else None
     value = rows[0][m.name]

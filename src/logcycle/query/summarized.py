@@ -56,8 +56,8 @@ def fits(req: st.StatsRequest) -> Fit | None:
     """How the summaries answer ``req``; None when they cannot."""
     f = req.filter
     if (f.q is not None or f.equalities() or f.start is None or f.end is None
-            or (req.interval is not None and req.interval % summary.HOUR_MS)):
-        return None
+            or req.low_ids or (req.interval is not None and req.interval % summary.HOUR_MS)):
+        return None  # low_ids (alert conditions: only ids above them) need the events
     kinds = st.kinds_for(req)
     if len(kinds) != 1 or kinds[0] not in summary.NAMES:
         return None

@@ -17,13 +17,66 @@ COLUMNS = ("id", "name", "rule", "every_s", "next_run", "state", "state_since", 
            "mark", "last_run", "last_error", "deliveries", "created", "updated")
 
 
+OUTBOX_COLUMNS = ("alert_id", "at", "target_no", "dest", "note", "target", "attempts",
+                  "lease_until")
+
+
 def ddl(d: Dialect) -> list[str]:
     b, t = d.bigint, d.text
     return [f"CREATE TABLE IF NOT EXISTS lc_alerts (id {b} PRIMARY KEY, name {t} NOT NULL "
             f"UNIQUE, rule {t} NOT NULL, every_s {b} NOT NULL, next_run {b} NOT NULL, "
             f"state {t} NOT NULL, state_since {b}, value {d.real}, mark {b}, last_run {b}, "
             f"last_error {t}, deliveries {t} NOT NULL, created {b} NOT NULL, "
-            f"updated {b} NOT NULL)"]
+            f"updated {b} NOT NULL)",
+            # The outbox: one row per notification and target, written in the transaction
+            # that stores the rule's new state, deleted once delivered (or given up).
+            # ``dest`` names the target (a webhook URL, an address): sends to one go in
+            # order, one at a time.
+            f"CREATE TABLE IF NOT EXISTS lc_alert_outbox (alert_id {b} NOT NULL, at {b} NOT "
+            f"NULL, target_no {b} NOT NULL, dest {t} NOT NULL, note {t} NOT NULL, "
+            f"target {t} NOT NULL, attempts {b} NOT NULL, lease_until {b} NOT NULL, "
+            "PRIMARY KEY (alert_id, at, target_no))",
+            "CREATE INDEX IF NOT EXISTS lc_alert_outbox_dest ON lc_alert_outbox (dest, at)"]
+
+
+def outbox_insert_sql(d: Dialect) -> str:
+    """A pending notification (alert_id, at, target_no, dest, note, target): not leased."""
+    return (f"INSERT INTO lc_alert_outbox ({', '.join(OUTBOX_COLUMNS)}) VALUES "
+            f"({d.params(6)}, 0, 0)")
+
+
+def outbox_heads_sql(d: Dialect) -> str:
+    """The targets with something pending, the one waiting longest first (a limit)."""
+    return (f"SELECT dest, min(at) FROM lc_alert_outbox GROUP BY dest ORDER BY 2, 1 "
+            f"LIMIT {d.param}")
+
+
+def outbox_head_sql(d: Dialect) -> str:
+    """A target's oldest pending notification (dest): a rule's firing before its resolved."""
+    return (f"SELECT {', '.join(OUTBOX_COLUMNS)} FROM lc_alert_outbox WHERE dest = {d.param} "
+            "ORDER BY at, alert_id, target_no LIMIT 1")
+
+
+_KEY = "alert_id = {p} AND at = {p} AND target_no = {p}"
+
+
+def outbox_claim_sql(d: Dialect) -> str:
+    """Lease a pending notification (lease_until, key..., now): the key comes back when
+    it is ours; a lease that ran out (its process died) may be taken again."""
+    p = d.param
+    return (f"UPDATE lc_alert_outbox SET lease_until = {p} WHERE {_KEY.format(p=p)} AND "
+            f"lease_until <= {p} RETURNING alert_id")
+
+
+def outbox_retry_sql(d: Dialect) -> str:
+    """After a failed attempt (attempts, lease_until, key...)."""
+    p = d.param
+    return (f"UPDATE lc_alert_outbox SET attempts = {p}, lease_until = {p} "
+            f"WHERE {_KEY.format(p=p)}")
+
+
+def outbox_delete_sql(d: Dialect) -> str:
+    return f"DELETE FROM lc_alert_outbox WHERE {_KEY.format(p=d.param)}"
 
 
 def insert_sql(d: Dialect) -> str:

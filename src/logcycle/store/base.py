@@ -142,6 +142,13 @@ class Store(Protocol):
         thread); with ``returning``, what the statements returned."""
         ...
 
+    def small_transaction(self, steps: Sequence[tuple[str, tuple[Any, ...]]], *,
+                          returning: bool = False) -> list[tuple[Any, ...]]:
+        """Each (statement, parameters) in order in one short transaction of its own, all
+        or none (an alert's new state and its pending notifications); with
+        ``returning``, what the statements returned."""
+        ...
+
     def revoke_key(self, key_id: int, now_ms: int) -> bool: ...
 
     def keys_version(self) -> object:

@@ -27,6 +27,9 @@ from logcycle.store import schema
 
 STATUSES = ("unresolved", "resolved", "ignored", "regressed")
 HOUR_MS = 3_600_000
+DAY_MS = 24 * HOUR_MS
+WEEK_MS = 7 * DAY_MS
+KEEP_DAYS_MS = 400 * DAY_MS  # daily rows: a sparkline or a count over a year and a bit
 WATERMARK = "errors"
 _CHUNK = 500
 GROUP_COLUMNS = ("fingerprint", "module_name", "message", "count", "first_seen", "last_seen",
@@ -134,6 +137,27 @@ def index_errors(conn: Any, d: schema.Dialect, high: int) -> int:
                  f"('{WATERMARK}', 0, {p}) ON CONFLICT (name, cycle) DO UPDATE SET "
                  "watermark = excluded.watermark", (high,))
     return done
+
+
+def prune_hours(conn: Any, d: schema.Dialect, now_ms: int, retention_weeks: int) -> int:
+    """Bound ``lc_error_hours`` (in the caller's transaction, at each maintenance): hours
+    are kept while the weekly tables may hold their events (the retention and the
+    current week, plus one), older hours become one row per UTC day (the row at the day's
+    first hour: the sparklines count by day), and days older than ``KEEP_DAYS_MS`` go
+    (a group keeps its total, first and last seen in ``lc_error_groups``). The rows
+    removed."""
+    p = d.param
+    cutoff = now_ms - (retention_weeks + 2) * WEEK_MS
+    cutoff -= cutoff % DAY_MS
+    older = f"hour < {p} AND (hour / {DAY_MS}) * {DAY_MS} <> hour"  # not a day's first hour
+    conn.execute(f"INSERT INTO lc_error_hours (fingerprint, hour, count) SELECT fingerprint, "
+                 f"(hour / {DAY_MS}) * {DAY_MS}, sum(count) FROM lc_error_hours WHERE {older} "
+                 "GROUP BY 1, 2 ON CONFLICT (fingerprint, hour) DO UPDATE SET "
+                 "count = lc_error_hours.count + excluded.count", (cutoff,))
+    removed = conn.execute(f"DELETE FROM lc_error_hours WHERE {older}", (cutoff,)).rowcount
+    removed += conn.execute(f"DELETE FROM lc_error_hours WHERE hour < {p}",
+                            (now_ms - KEEP_DAYS_MS,)).rowcount
+    return int(removed)
 
 
 def status_sql(d: schema.Dialect) -> str:

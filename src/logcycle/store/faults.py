@@ -9,10 +9,16 @@ day. Never set these variables in production.
   fails as on an I/O error of the disk (503, the store's message). Its first word picks
   when: ``ioerr`` (the default) fails before anything is written; ``ioerr-after-commit``
   commits, then fails the answer, as when an fsync fails after the data reached the file
-  (a retry with the same Idempotency-Key must not store the batch again).
+  (a retry with the same Idempotency-Key must not store the batch again). A second word
+  ``once`` removes the file after the first failure (a lost answer, then a healthy disk).
+- ``LOGCYCLE_FAULT_KILL_AT=alert-saved``: the process kills itself (SIGKILL, as ``kill
+  -9``) at that point: right after an alert's new state and its pending notifications
+  are committed, before anything is sent (tests/errors/test_alerts_outbox.py shows the
+  notification is sent after a restart).
 
 They are read here and nowhere else: :func:`wrap` (called once by the Service) returns the
-store itself when neither is set, so an ordinary server pays nothing.
+store itself when neither disk fault is set, so an ordinary server pays nothing (the
+kill point is one environment lookup after an alert's state changed).
 
 >>> store = object()
 >>> wrap(store, environ={}) is store
@@ -22,6 +28,7 @@ True
 from __future__ import annotations
 
 import os
+import signal
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -36,6 +43,18 @@ from logcycle.store.search import MessageQuery, MessageResult
 RATE_ENV = "LOGCYCLE_FAULT_WRITE_RATE"
 FILE_ENV = "LOGCYCLE_FAULT_FILE"
 MODES = ("ioerr", "ioerr-after-commit")
+KILL_ENV = "LOGCYCLE_FAULT_KILL_AT"
+KILL_POINTS = ("alert-saved",)
+
+
+def kill_point(name: str, environ: Mapping[str, str] | None = None) -> None:
+    """Die here, at once and uncleanly, when ``LOGCYCLE_FAULT_KILL_AT`` names this point.
+
+    >>> kill_point("alert-saved", environ={})  # not asked: nothing happens
+    """
+    env = os.environ if environ is None else environ
+    if env.get(KILL_ENV) == name:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def wrap(store: Store, environ: Mapping[str, str] | None = None) -> Store:
@@ -81,8 +100,18 @@ class FaultyStore:
             raise _io_error()
         results = self.inner.apply(tasks, now_ms)
         if mode == "ioerr-after-commit":
+            self._used()
             raise _io_error()
         return results
+
+    def _used(self) -> None:
+        """After a failure: remove a fault file that says ``once``."""
+        assert self.fault_file is not None
+        try:
+            if "once" in self.fault_file.read_text().split()[1:]:
+                self.fault_file.unlink()
+        except OSError:
+            pass
 
     # -- everything else: the real store --------------------------------------------------
     def open(self, now_ms: int, *, maintain: bool = True) -> MaintenanceReport | None:
@@ -130,6 +159,11 @@ class FaultyStore:
     def small_writes(self, sql: str, rows: list[tuple[Any, ...]], *,
                      returning: bool = False) -> list[tuple[Any, ...]]:
         return self.inner.small_writes(sql, rows, returning=returning)
+
+    def small_transaction(self, steps: Sequence[tuple[str, tuple[Any, ...]]], *,
+                          returning: bool = False) -> list[tuple[Any, ...]]:
+        return self.inner.small_transaction(steps, returning=returning)
+
     def health(self) -> StoreHealth:
         return self.inner.health()
 

@@ -39,6 +39,7 @@ _BOOKKEEPING = {
     "lc_error_groups": errorgroups.GROUP_COLUMNS,
     "lc_error_hours": ("fingerprint", "hour", "count"),
     "lc_alerts": alertrules.COLUMNS,
+    "lc_alert_outbox": alertrules.OUTBOX_COLUMNS,
 }
 
 

@@ -76,6 +76,8 @@ SEQUENCE = "lc_event_id"
 TICKETS = "lc_ticket"
 ANALYZE_AFTER_ROWS = 50_000
 REINDEX_EVERY_S = 1.0
+SEARCH_EVERY_S = 0.25  # the message indexer's runs (steps of SEARCH_STEP rows each)
+SEARCH_STEP = 20_000
 
 
 # What PostgreSQL says about the values or names one request sent rather than about the
@@ -152,6 +154,7 @@ class PostgresStore(SqlStore):
         self.trigram = False
         self._indexed = 0  # rows indexed since the last ANALYZE
         self._side_indexed = 0  # rows the reindex steps indexed since their last ANALYZE
+        self._search_bg: threading.Thread | None = None  # the message indexer
         # Keys added or revoked by any process NOTIFY this channel in their transaction;
         # a listener thread counts the notifications (keys_version, api/auth.py).
         self._keys_channel = f"lc_keys_{zlib.crc32(self.schema.encode()):08x}"
@@ -504,11 +507,42 @@ class PostgresStore(SqlStore):
             return self._apply_index([t for t in tasks if isinstance(t, IndexSearch)])
         return super().apply(tasks, now_ms)
 
+    # Not between the writer's commits either: paced there (ingest/indexing.py) it got
+    # about 2.5% of the writer's time and trailed a steady stream without bound. On a
+    # connection and thread of its own the GIN inserts (fastupdate's pending list, merged
+    # in bulk) run in their own backend beside the COPYs.
+    builds_search_index_apart = True
+
+    def _search_loop(self) -> None:
+        """The message indexer: every SEARCH_EVERY_S, steps of SEARCH_STEP rows (one
+        transaction each) until caught up, on a connection of its own."""
+        conn: psycopg.Connection[Any] | None = None
+        while not self._bg_stop.wait(SEARCH_EVERY_S):
+            try:
+                if conn is None or conn.closed or conn.broken:
+                    conn = self._connect(read=False, role="indexer")
+                while not self._bg_stop.is_set() and \
+                        self._index_steps(conn, [IndexSearch(SEARCH_STEP)])[0] >= SEARCH_STEP:
+                    pass
+            except (psycopg.Error, StoreUnavailable) as exc:
+                log.warning("search index step failed: %s", one_line(exc))
+                if conn is not None:
+                    self._rollback(conn)
+            except Exception:  # a bug in a background step must not stop the thread
+                log.exception("search index step failed")
+                if conn is not None:
+                    self._rollback(conn)
+        if conn is not None:
+            conn.close()
+
     def _apply_index(self, tasks: list[IndexSearch]) -> list[Any]:
+        """One index step now, on the writer's connection (tests, ``IndexSearch``)."""
+        return self._index_steps(self._wconn(), tasks)
+
+    def _index_steps(self, conn: Any, tasks: list[IndexSearch]) -> list[Any]:
         """Index steps take a lock of their own, not the store's write lock: one process
         indexes while the others go on writing. When another process is indexing, this
         one has nothing to do (0)."""
-        conn = self._wconn()
         try:
             conn.execute("BEGIN")
             got = conn.execute(self._sql_try_index).fetchone()
@@ -701,17 +735,25 @@ class PostgresStore(SqlStore):
         return self._keys_seen
 
     def start_background(self) -> None:
+        """The request_key indexer (super), the keys listener and the message indexer
+        (``_search_loop``), each a thread of its own."""
         super().start_background()
         if self._listener is None:
             self._listener = threading.Thread(target=self._listen_keys, daemon=True,
                                               name="logcycle-keys-listener")
             self._listener.start()
+        if self._search_bg is None and self.trigram:
+            self._search_bg = threading.Thread(target=self._search_loop, daemon=True,
+                                               name="logcycle-search-indexer")
+            self._search_bg.start()
 
     def _stop_background(self) -> None:
         super()._stop_background()  # sets _bg_stop, which the listener watches too
-        if self._listener is not None:
-            self._listener.join()
-            self._listener = None
+        self._bg_stop.set()  # also when only the other threads run
+        for thread in (self._listener, self._search_bg):
+            if thread is not None:
+                thread.join()
+        self._listener = self._search_bg = None
 
     def _listen_keys(self) -> None:
         """Count the key changes other processes (and this one) NOTIFY. Each (re)connection

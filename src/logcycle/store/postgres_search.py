@@ -4,11 +4,15 @@
 A GIN trigram index on the log tables themselves would put every row's trigrams into the
 index inside the write transaction: measured here, COPY falls from ~330,000 to ~37,000
 rows/s (``bench/ingest.py --store postgresql://…``). So ingest writes only the log tables;
-between group commits the writer thread copies the new rows' messages into
-``lc_search_<kind>_<cycle> (rid, body)`` in chunks (IndexSearch tasks, paced by
-ingest/indexing.py) and records the highest id copied (the *watermark*) in
-``lc_index_state``, in the same transaction. A search of a cycle then reads two arms, both
-verified by the exact ``ILIKE``:
+a thread of the store with a connection of its own (``PostgresStore._search_loop``)
+copies the new rows' messages into ``lc_search_<kind>_<cycle> (rid, body)`` in steps
+(``build``) and records the highest id copied (the *watermark*) in ``lc_index_state``, in
+the same transaction. Commits are visible in id order (tickets, store/postgres.py), so
+the rows it sees above the watermark are always a prefix of what will be committed.
+The index keeps GIN's default ``fastupdate`` (a pending list merged in bulk): measured
+in isolation, 15,600 rows/s in steps of 20,000, 16,400 with a 64 MB pending list (but
+needles then took 17 ms instead of 2 ms, the list being scanned), 3,500 without it.
+A search of a cycle then reads two arms, both verified by the exact ``ILIKE``:
 
 - rows with ``id <= watermark``: the side table's GIN index, joined back by id;
 - rows above it (the tail not indexed yet): scanned.

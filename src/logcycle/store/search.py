@@ -119,15 +119,33 @@ def _count(fetch: Fetch, arm: Arm) -> int:
     return int(rows[0][0])
 
 
+# A page asked with its total fetches up to this many matches beyond it, so that an arm
+# with few matches (the tail not indexed yet, a rare word's candidates) is counted from
+# the same read instead of a second scan.
+SPILL = 200
+INLINE_SKIP = 1000  # deeper offsets count first and skip with OFFSET
+
+
 def page_by_id(q: MessageQuery, arms: Sequence[Arm], fetch: Fetch, p: str) -> MessageResult:
     """Rows in id order, arm after arm: the arms hold disjoint id ranges, given in the
     order of the page. An arm is counted only when the total is asked for or the offset
-    may skip it whole."""
+    may skip it whole; one with at most ``SPILL`` matches past the page is counted from
+    the page's own read."""
     direction = "DESC" if q.descending else "ASC"
     rows: list[tuple[Any, ...]] = []
     total = 0 if q.count else None
     skip, need = q.offset, q.limit
     for arm in arms:
+        order = f"ORDER BY {arm.id_order} {direction}"
+        if total is not None and skip <= INLINE_SKIP:
+            cap = skip + need + SPILL
+            _, got = fetch(f"{_select(q, arm)} {order} LIMIT {p}", (*arm.params, cap))
+            n = len(got) if len(got) < cap else _count(fetch, arm)
+            total += n
+            taken = got[skip:skip + need]
+            rows.extend(taken)
+            skip, need = max(0, skip - n), need - len(taken)
+            continue
         if q.count or skip > 0:
             n = _count(fetch, arm)
             if total is not None:
@@ -136,7 +154,7 @@ def page_by_id(q: MessageQuery, arms: Sequence[Arm], fetch: Fetch, p: str) -> Me
                 skip -= n
                 continue
         if need > 0:
-            sql = f"{_select(q, arm)} ORDER BY {arm.id_order} {direction} LIMIT {p} OFFSET {p}"
+            sql = f"{_select(q, arm)} {order} LIMIT {p} OFFSET {p}"
             _, got = fetch(sql, (*arm.params, need, skip))
             skip = 0
             rows.extend(got)

@@ -27,6 +27,7 @@ from logcycle.store import errorgroups, schema, search, sqlite_fields, sqlite_se
 from logcycle.store.base import KeyRow, MaintenanceReport, Rows, StoreHealth
 from logcycle.store.sqlite_indexer import NICE, SearchIndexer
 from logcycle.store.sqlstore import SqlStore, without_nul
+from logcycle.store.watchdog import Watchdog
 
 QUERY_TIMEOUT_S = 10.0
 CHECKPOINT_EVERY_S = 1.0
@@ -77,6 +78,7 @@ class SQLiteStore(SqlStore):
         self._readers: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._checkpointer: sqlite3.Connection | None = None
+        self._watchdog = Watchdog()
         self.search_path = self.path.with_name(self.path.name + "-search")
         self.indexer = SearchIndexer(self.path, self.search_path)
         # (st_dev, st_ino) of the database file and of its -wal, taken at open: a commit
@@ -332,10 +334,14 @@ class SQLiteStore(SqlStore):
     def fetch(self, sql: str, params: Sequence[Any]) -> Rows:
         conn = self._reader()
         deadline = getattr(self._local, "deadline", None) or time.monotonic() + QUERY_TIMEOUT_S
-        conn.set_progress_handler(lambda: int(time.monotonic() > deadline), 100_000)
         try:
-            cur = conn.execute(sql, tuple(params))
-            rows = cur.fetchall()
+            if time.monotonic() >= deadline:
+                raise sqlite3.OperationalError("interrupted")
+            # Stopped past the deadline by a thread of its own (store/watchdog.py), not
+            # by a progress handler, which would wait for the GIL inside every scan.
+            with self._watchdog.watch(conn, deadline):
+                cur = conn.execute(sql, tuple(params))
+                rows = cur.fetchall()
             names = [d[0] for d in cur.description or ()]
             return names, rows
         except sqlite3.OperationalError as exc:
@@ -346,8 +352,6 @@ class SQLiteStore(SqlStore):
             raise StoreUnavailable(f"the store cannot answer right now ({exc})") from exc
         except sqlite3.Error as exc:
             raise StoreUnavailable(f"the store cannot answer right now ({exc})") from exc
-        finally:
-            conn.set_progress_handler(None, 0)
 
     def table_sizes(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -468,6 +472,7 @@ class SQLiteStore(SqlStore):
     def close(self) -> None:
         self._stop_background()
         self.indexer.close()
+        self._watchdog.close()
         if self._writer is not None:
             self.checkpoint(truncate=True)
         if self._checkpointer is not None:

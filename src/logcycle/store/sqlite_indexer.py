@@ -3,13 +3,22 @@
 It owns the only write connection to the index file (``logcycle.db-search``), with the
 main file attached read-only as ``src``: it never takes the main file's write lock, so
 the writer never waits for it, and the FTS5 work runs in SQLite without the GIL, beside
-the writer, on the other core. With ``search_index_lag=scan`` (the default) it runs at a
-lower CPU priority (nice +10): it takes the CPU that ingest and queries leave, so ingest
-never pays for it, and on a machine with no CPU to spare it trails and says so; with
-``slow-ingest`` it competes with ingest at the same priority. Paced by ingest itself: the
-writer pokes it after each commit; it waits at least ``STEP_EVERY_S`` between runs
-(larger steps build the index more cheaply than one per commit) and then indexes in steps
-of at most ``MAX_STEP`` rows, one transaction each, until it has caught up.
+the writer, on the other core. Paced by ingest itself: the writer pokes it after each
+commit; it waits at least ``STEP_EVERY_S`` between runs (larger steps build the index
+more cheaply than one per commit) and then indexes in steps of at most ``MAX_STEP`` rows,
+one transaction each, until it has caught up. So it uses CPU in proportion to the
+ingest rate, not a fixed share.
+
+Its priority follows ``search_index_lag``. With ``scan`` (the default) the thread runs at
+a lower CPU priority (nice +10) and takes only the CPU that ingest and queries leave; on a
+machine with none to spare that starved it (measured: 30 s behind). So a second thread at
+the server's priority (the *catch-up* thread) takes the steps whenever rows have waited
+more than ``CATCH_UP_S`` and the index trails by less than ``search_index_max_lag_s``: a
+stream the index can absorb is indexed within about a second whatever else runs, and
+only above that bound (a burst beyond what the index absorbs) does the index yield the
+CPU to ingest and let searches scan, until ingest pauses for ``CATCH_UP_S``. (Two
+threads because an unprivileged thread may lower its priority but never raise it
+again.) With ``slow-ingest`` the one thread runs at the server's priority.
 
     indexer = SearchIndexer(main_path, index_path)
     indexer.start()           # the server; CLI commands never start it
@@ -32,6 +41,7 @@ import sqlite3
 import threading
 import time
 import urllib.parse
+from collections.abc import Callable
 from pathlib import Path
 
 from logcycle.store import sqlite_search
@@ -40,6 +50,8 @@ STEP_EVERY_S = 0.1
 MAX_STEP = 20_000
 IDLE_WAIT_S = 1.0
 NICE = 10  # the indexer thread's nice value with search_index_lag=scan
+CATCH_UP_S = 1.0  # rows waiting longer than this: the catch-up thread steps in
+CATCH_UP_CHECK_S = 0.2
 log = logging.getLogger("logcycle.store")
 
 
@@ -88,7 +100,10 @@ class SearchIndexer:
         self._lock = threading.Lock()  # one step at a time
         self._poked = threading.Event()
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
+        # Monotonic times: the first poke not yet indexed, the last poke.
+        self._pending_since: float | None = None
+        self._last_poke = 0.0
 
     def open(self) -> None:
         """Create the index file and its tables (idempotent)."""
@@ -98,7 +113,16 @@ class SearchIndexer:
 
     def poke(self) -> None:
         """Rows were committed: index them soon."""
+        self._last_poke = time.monotonic()
+        if self._pending_since is None:
+            self._pending_since = self._last_poke
         self._poked.set()
+
+    @property
+    def waiting_s(self) -> float:
+        """How long committed rows have waited for the index (0: none wait)."""
+        since = self._pending_since
+        return 0.0 if since is None else max(0.0, time.monotonic() - since)
 
     def step(self, max_rows: int) -> int:
         """Index up to ``max_rows`` rows in one transaction of the index file; the number
@@ -107,6 +131,7 @@ class SearchIndexer:
             if self._conn is None:
                 self._conn = connect_index(self.main, self.index)
             conn = self._conn
+            began = time.monotonic()
             try:
                 conn.execute("BEGIN")
                 done = sqlite_search.build(conn, max_rows)
@@ -117,6 +142,8 @@ class SearchIndexer:
                 raise
             self.indexed += done
             self._measure(conn, caught_up=done < max_rows)
+            if done < max_rows:  # caught up with every row committed before it began
+                self._pending_since = None if self._last_poke < began else began
             return done
 
     def _measure(self, conn: sqlite3.Connection, *, caught_up: bool) -> None:
@@ -134,13 +161,17 @@ class SearchIndexer:
             self.behind = False
             log.info("the message search index caught up (%.1f s behind)", lag)
 
-    # -- the thread ------------------------------------------------------------------------
+    # -- the threads -----------------------------------------------------------------------
     def start(self) -> None:
-        if self._thread is None:
+        if not self._threads:
             self._stop.clear()
-            self._thread = threading.Thread(target=self._run, daemon=True,
-                                            name="logcycle-search-indexer")
-            self._thread.start()
+            self._threads = [threading.Thread(target=self._run, daemon=True,
+                                              name="logcycle-search-indexer")]
+            if self.nice:
+                self._threads.append(threading.Thread(target=self._catch_up, daemon=True,
+                                                      name="logcycle-search-catch-up"))
+            for t in self._threads:
+                t.start()
 
     def _run(self) -> None:
         _lower_priority(self.nice)
@@ -152,22 +183,38 @@ class SearchIndexer:
                 break
             self._poked.clear()
             last = time.monotonic()
-            try:
-                while not self._stop.is_set() and self.step(MAX_STEP) >= MAX_STEP:
-                    pass
-            except sqlite3.Error as exc:
-                log.warning("search index step failed: %s", exc)
-                self._stop.wait(1.0)
-            except Exception:  # a bug in a background step must not stop the thread
-                log.exception("search index step failed")
-                self._stop.wait(1.0)
+            self._steps(lambda: True)
+
+    def _catch_up(self) -> None:
+        """At the server's priority: index whenever rows have waited more than
+        ``CATCH_UP_S``, while the index trails by no more than ``max_lag_s`` or ingest
+        has paused (then there is no ingest to yield to)."""
+        while not self._stop.wait(CATCH_UP_CHECK_S):
+            if self.waiting_s > CATCH_UP_S and self._may_compete():
+                self._steps(self._may_compete)
+
+    def _may_compete(self) -> bool:
+        paused = time.monotonic() - self._last_poke > CATCH_UP_S
+        return paused or self.lag_s <= self.max_lag_s
+
+    def _steps(self, go_on: Callable[[], bool]) -> None:
+        """Steps until caught up (or stopped, or ``go_on()`` is false)."""
+        try:
+            while not self._stop.is_set() and self.step(MAX_STEP) >= MAX_STEP and go_on():
+                pass
+        except sqlite3.Error as exc:
+            log.warning("search index step failed: %s", exc)
+            self._stop.wait(1.0)
+        except Exception:  # a bug in a background step must not stop the thread
+            log.exception("search index step failed")
+            self._stop.wait(1.0)
 
     def close(self) -> None:
         self._stop.set()
         self._poked.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
+        for t in self._threads:
+            t.join()
+        self._threads = []
         with self._lock:
             if self._conn is not None:
                 self._conn.close()

@@ -28,7 +28,7 @@ from logcycle.ingest.tasks import (
     WriteTask,
 )
 from logcycle.kinds import ERROR_KIND, KINDS
-from logcycle.store import alertrules, errorgroups, schema, search
+from logcycle.store import alertrules, errorgroups, eventkeys, schema, search
 from logcycle.store.base import MaintenanceReport, Rows, StoreHealth
 
 log = logging.getLogger("logcycle.store")
@@ -103,11 +103,17 @@ class SqlStore:
                      returning: bool = False) -> list[tuple[Any, ...]]:
         """One statement per row of parameters, all in one short transaction of its own
         (any thread); with ``returning``, the rows the statements returned."""
+        return self.small_transaction([(sql, r) for r in rows], returning=returning)
+
+    def small_transaction(self, steps: Sequence[tuple[str, tuple[Any, ...]]], *,
+                          returning: bool = False) -> list[tuple[Any, ...]]:
+        """Each (statement, parameters) in order, in one short transaction of its own:
+        all or none (any thread); with ``returning``, the rows the statements returned."""
         conn = self._short_conn()
         try:
             conn.execute(self._sql_short_begin)
             out: list[tuple[Any, ...]] = []
-            for params in rows:
+            for sql, params in steps:
                 cur = conn.execute(sql, params)
                 if returning:
                     out.extend(cur.fetchall())
@@ -380,7 +386,7 @@ class SqlStore:
 
     def _one_task(self, conn: Any, task: WriteTask, now_ms: int, week: int,
                   next_id: int) -> tuple[Any, int]:
-        if isinstance(task, EventBatch) and task.idempotency_key is None:
+        if isinstance(task, EventBatch) and task.idempotency_key is None and task.keys is None:
             # Nothing in it can fail alone (a database error fails the whole group), so it
             # needs no savepoint: two round trips less per batch on PostgreSQL.
             return self._write_events(conn, task, now_ms, week % 10, next_id)
@@ -419,11 +425,14 @@ class SqlStore:
         """The answer to a batch whose Idempotency-Key another writer stored meanwhile:
         that writer's ids once it committed (this batch's rows are rolled back), or a
         503 to retry while it is still writing."""
-        row = conn.execute(self._sql_idem_get, (task.idempotency_key, task.principal)).fetchone()
+        row = None if task.idempotency_key is None else conn.execute(
+            self._sql_idem_get, (task.idempotency_key, task.principal)).fetchone()
         if row is not None:
             return list(orjson.loads(row[0]))
-        return StoreUnavailable("a request with the same Idempotency-Key is being written; "
-                                "retry it", code="idempotency_key_in_use")
+        what = ("a request with the same Idempotency-Key" if task.keys is None
+                else "a request with the same idempotency key or document _id")
+        return StoreUnavailable(f"{what} is being written; retry it",
+                                code="idempotency_key_in_use")
 
     # -- events ---------------------------------------------------------------------------
     def _write_events(self, conn: Any, task: EventBatch, now: int, cycle: int,
@@ -433,10 +442,17 @@ class SqlStore:
             row = conn.execute(self._sql_idem_get, (key, task.principal)).fetchone()
             if row is not None:
                 return list(orjson.loads(row[0])), next_id
+        events = task.events
+        stored: dict[int, int] = {}
+        first: dict[int, int] = {}
+        if task.keys is not None:
+            stored, first = eventkeys.find(conn, self.dialect, task)
+            task.replayed = frozenset(stored) | frozenset(first)
+            events = [ev for i, ev in enumerate(events) if i not in task.replayed]
         by_kind: dict[str, list[tuple[Any, ...]]] = {}
         errors: list[tuple[Any, ...]] = []
         ids: list[int] = []
-        for ev in task.events:
+        for ev in events:
             kind = ev.kind
             if ev.error is not None:
                 errors.append((next_id, now, *ev.error, ev.error_attributes))
@@ -459,6 +475,8 @@ class SqlStore:
                 rows.sort(key=lambda r: r[0])
             self._insert_many(conn, self._inserts[(name, cycle)], name, cycle, rows,
                               nul=task.nul)
+        if task.keys is not None:
+            ids = eventkeys.record(conn, self._sql_idem_put, task, ids, stored, first, now)
         if key is not None:
             conn.execute(self._sql_idem_put, (key, task.principal, orjson.dumps(ids).decode(), now))
         return ids, next_id
@@ -511,6 +529,7 @@ class SqlStore:
         self._set_meta(conn, "current_week", week)
         conn.execute(f"DELETE FROM lc_idempotency WHERE created < {q}",
                      (now_ms - IDEMPOTENCY_TTL_MS,))
+        errorgroups.prune_hours(conn, self.dialect, now_ms, self.retention)
         if rotated or p.empty:
             log.info("maintenance: week %s (cycle %s), emptied cycles %s", week, p.current,
                      sorted(p.empty) or "none")

@@ -25,6 +25,15 @@ import orjson
 # could not be read (answered for that record alone).
 Item = bytes | str
 
+
+
+class Replayed(int):
+    """What a translated item was answered when its idempotency key (an Elasticsearch
+    ``_id``) was stored before: the stored event's id; nothing was stored again."""
+
+    __slots__ = ()
+
+
 ORIGINAL = "original_timestamp"
 _MAX_MS = 253_402_300_799_999
 

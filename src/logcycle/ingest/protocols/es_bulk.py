@@ -17,6 +17,10 @@ native              bulk document
 ``attributes``      everything else, nested objects kept
 ==================  ===========================================
 
+An action's ``_id`` is the document's idempotency key (per index and key): a document
+whose ``_id`` was stored before is not stored again (``create``: 409, ``index``: 200
+``updated``), so a shipper's retry of a whole request stores each document once.
+
 >>> fields = Fields.of("", "")
 >>> req = parse_bulk(b'{"create":{}}\\n{"message":"hi","@timestamp":0,"a":{"b":1}}\\n',
 ...                  None, fields, ClockRule(now_ms=5, max_future_ms=0))
@@ -35,6 +39,7 @@ from logcycle.errors import BadRequest
 from logcycle.ingest.protocols.common import (
     ClockRule,
     Item,
+    Replayed,
     dumps,
     level_name,
     pop_first,
@@ -48,6 +53,8 @@ OTHER_FIELDS = (("src", ("host.name", "hostname")), ("module_name", ("service.na
                 ("request_key", ("trace.id", "trace_id")))
 STORED_ACTIONS = ("create", "index")
 KNOWN_ACTIONS = (*STORED_ACTIONS, "update", "delete")
+DEFAULT_INDEX = "logcycle"  # the _index answered for a document sent without one
+MAX_ID_BYTES = 512  # Elasticsearch's limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +82,14 @@ class BulkRequest:
     actions: list[str] = field(default_factory=list)
     indexes: list[str | None] = field(default_factory=list)
     items: list[Item] = field(default_factory=list)
+    ids: list[str | None] = field(default_factory=list)  # the action's _id, if any
+
+    def keys(self) -> list[str | None] | None:
+        """Per item the idempotency key of its ``_id`` (None: the request has no ``_id``)."""
+        if not any(self.ids):
+            return None
+        return [None if i is None else f"es/{ix or DEFAULT_INDEX}/{i}"
+                for ix, i in zip(self.indexes, self.ids, strict=True)]
 
 
 def parse_bulk(body: bytes, index: str | None, fields: Fields, clock: ClockRule) -> BulkRequest:
@@ -94,6 +109,8 @@ def parse_bulk(body: bytes, index: str | None, fields: Fields, clock: ClockRule)
         out.actions.append(action)
         target = meta.get("_index") if isinstance(meta.get("_index"), str) else index
         out.indexes.append(target)
+        doc_id, bad_id = _doc_id(meta.get("_id"))
+        out.ids.append(doc_id)
         if action == "delete":
             out.items.append(f"the {action} action is not supported: logcycle only appends")
             continue
@@ -104,7 +121,7 @@ def parse_bulk(body: bytes, index: str | None, fields: Fields, clock: ClockRule)
         if action not in STORED_ACTIONS:
             out.items.append(f"the {action} action is not supported: logcycle only appends")
             continue
-        out.items.append(translate(doc, target, fields, clock))
+        out.items.append(bad_id or translate(doc, target, fields, clock))
     if not out.actions:
         raise BadRequest("the bulk request holds no action", code="invalid_bulk")
     return out
@@ -124,6 +141,19 @@ def _action(line: bytes, number: int) -> tuple[str, dict[str, Any]]:
         raise BadRequest(f"line {number + 1}: unknown action {str(action)[:40]!r}; known: "
                          f"{', '.join(KNOWN_ACTIONS)}", code="invalid_bulk")
     return action, meta
+
+
+def _doc_id(value: object) -> tuple[str | None, str]:
+    """The action's ``_id`` as text, and why it cannot be one ("" when it can)."""
+    if value is None:
+        return None, ""
+    if type(value) is int:
+        value = str(value)
+    if not isinstance(value, str) or not value:
+        return None, "if _id is specified it must be a non-empty string"
+    if len(value.encode()) > MAX_ID_BYTES:
+        return None, f"_id is longer than {MAX_ID_BYTES} bytes"
+    return value, ""
 
 
 def translate(line: bytes, index: str | None, fields: Fields, clock: ClockRule) -> Item:
@@ -161,19 +191,34 @@ def _text(value: object) -> str | None:
 
 
 def answer(req: BulkRequest, results: list[int | str], took_ms: int) -> dict[str, Any]:
-    """The bulk response: per item 201 with the event id, or 400 with the reason."""
+    """The bulk response: per item 201 with the event id (or the action's ``_id``), or
+    400 with the reason. A document whose ``_id`` was stored before (its result a
+    :class:`Replayed`) was not stored again and is answered as Elasticsearch does:
+    ``create`` 409 (version conflict), ``index`` 200 (``updated``)."""
     items: list[dict[str, Any]] = []
-    for action, index, result in zip(req.actions, req.indexes, results, strict=True):
-        if isinstance(result, int):
-            body: dict[str, Any] = {
-                "_index": index or "logcycle", "_id": str(result), "_version": 1,
-                "result": "created", "status": 201, "_seq_no": result, "_primary_term": 1,
-                "_shards": {"total": 1, "successful": 1, "failed": 0}}
-        else:
-            kind = ("illegal_argument_exception" if "not supported" in result
-                    else "document_parsing_exception")
-            body = {"_index": index or "logcycle", "status": 400,
-                    "error": {"type": kind, "reason": result}}
+    errors = False
+    for action, index, doc_id, result in zip(req.actions, req.indexes, req.ids, results,
+                                             strict=True):
+        index = index or DEFAULT_INDEX
+        body = _item(action, index, doc_id, result, isinstance(result, Replayed))
+        errors = errors or body["status"] >= 300
         items.append({action: body})
-    errors = any(not isinstance(r, int) for r in results)
     return {"took": took_ms, "errors": errors, "items": items}
+
+
+def _item(action: str, index: str, doc_id: str | None, result: int | str,
+          replayed: bool) -> dict[str, Any]:
+    if isinstance(result, str):
+        kind = ("illegal_argument_exception" if "not supported" in result
+                else "document_parsing_exception")
+        return {"_index": index, "status": 400, "error": {"type": kind, "reason": result}}
+    shown = str(result) if doc_id is None else doc_id
+    if replayed and action == "create":
+        return {"_index": index, "_id": shown, "status": 409, "error": {
+            "type": "version_conflict_engine_exception", "index": index, "shard": "0",
+            "reason": f"[{shown}]: version conflict, document already exists "
+                      "(current version [1])"}}
+    return {"_index": index, "_id": shown, "_version": 2 if replayed else 1,
+            "result": "updated" if replayed else "created", "status": 200 if replayed else 201,
+            "_seq_no": result, "_primary_term": 1,
+            "_shards": {"total": 1, "successful": 1, "failed": 0}}

@@ -1,10 +1,12 @@
 """Loki push (``POST /loki/api/v1/push``): JSON, or snappy-compressed protobuf
 ``PushRequest`` → native events, one per log line.
 
-Mapping: the time (nanoseconds) → ``instant``; the line → ``message``; of the stream labels
-and the structured metadata, ``service_name``/``job``/``app`` → ``module_name``,
-``level``/``severity``/``detected_level`` → ``message_type``, ``host``/``hostname`` →
-``src``, ``trace_id`` → ``request_key``; all other labels and metadata → ``attributes``.
+Mapping: the time (nanoseconds) → ``instant`` in ms, and the full value as text in
+``attributes.timestamp_ns`` when it is not a whole millisecond; the line → ``message``;
+of the stream labels and the structured metadata, ``service_name``/``job``/``app`` →
+``module_name``, ``level``/``severity``/``detected_level`` → ``message_type``,
+``host``/``hostname`` → ``src``, ``trace_id`` → ``request_key``; all other labels and
+metadata → ``attributes``.
 
 >>> clock = ClockRule(now_ms=10**13, max_future_ms=0)
 >>> body = (b'{"streams":[{"stream":{"job":"api","env":"prod"},'
@@ -25,11 +27,21 @@ import orjson
 from google.protobuf.message import DecodeError
 
 from logcycle.errors import BadRequest, TooLarge
-from logcycle.ingest.protocols.common import ClockRule, Item, level_name, native, pop_first
+from logcycle.ingest.protocols.common import (
+    ORIGINAL,
+    ClockRule,
+    Item,
+    level_name,
+    native,
+    pop_first,
+)
 
 MODULE_LABELS = ("service_name", "job", "app")
 LEVEL_LABELS = ("level", "severity", "detected_level")
 HOST_LABELS = ("host", "hostname")
+# A line's time in nanoseconds, as text (JSON numbers lose digits past 2**53), when it is
+# not a whole millisecond: ``instant`` holds the milliseconds.
+NS_ATTRIBUTE = "timestamp_ns"
 _LABEL = re.compile(r'\s*([A-Za-z_][A-Za-z0-9_.]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*(,|$)')
 _ESCAPE = re.compile(r"\\(.)")
 _UNESCAPED = {"n": "\n", "t": "\t"}
@@ -71,8 +83,11 @@ class _Stream:
             module = pop_first(attrs, MODULE_LABELS) if module is None else module
             level = level or level_name(pop_first(attrs, LEVEL_LABELS))
             trace = pop_first(attrs, ("trace_id",)) if trace is None else trace
+        instant = clock.instant(ns // 1_000_000, attrs, str(ns))
+        if ns % 1_000_000 and ORIGINAL not in attrs:  # the sub-millisecond part: kept
+            attrs[NS_ATTRIBUTE] = str(ns)
         try:
-            return native(instant=clock.instant(ns // 1_000_000, attrs, str(ns)), message=line,
+            return native(instant=instant, message=line,
                           message_type=level, module_name=module, src=src, request_key=trace,
                           attributes=attrs)
         except ValueError as exc:

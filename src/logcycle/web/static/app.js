@@ -1,6 +1,7 @@
 // logcycle's web page: sign in with an API key, then search, follow and drill into logs.
 // Plain ES modules served by the server itself: no build step, no CDN, no inline script.
 
+import { AlertsView } from './alerts.js';
 import { ApiError, api, clearKey, getKey, onUnauthorized, setKey } from './api.js';
 import { renderDetail } from './detail.js';
 import { detectQueryLanguage } from './query.js';
@@ -11,7 +12,7 @@ import { SearchView } from './search.js';
 import { WeeksView } from './weeks.js';
 
 const $ = (id) => document.getElementById(id);
-const VIEWS = ['search', 'reports', 'request', 'weeks', 'errors'];
+const VIEWS = ['search', 'reports', 'request', 'weeks', 'errors', 'alerts'];
 
 class App {
   constructor() {
@@ -22,6 +23,7 @@ class App {
     this.weeks = new WeeksView(this);
     this.errors = new ErrorsView(this);
     this.reports = new ReportsView(this);
+    this.alerts = new AlertsView(this);
   }
 
   /** Now on the server's clock (time ranges are the server's insert instants). */
@@ -33,6 +35,7 @@ class App {
     this.weeks.init();
     this.errors.init();
     this.reports.init();
+    this.alerts.init();
     $('signin-form').addEventListener('submit', (e) => {
       e.preventDefault();
       this.signIn($('key').value.trim());
@@ -87,6 +90,7 @@ class App {
     $('tabs').hidden = false;
     $('sign-out').hidden = false;
     $('tab-weeks').hidden = !session.admin;
+    $('tab-alerts').hidden = !session.admin;
     $('who').textContent = `${session.key} · ${session.scope}`;
     await this.route();
   }
@@ -125,7 +129,7 @@ class App {
   /** Views are in the URL's fragment (#request=<key>, #weeks, #search?q=…), never the key. */
   go(view, key) {
     const hash = view === 'request' ? `#request=${encodeURIComponent(key ?? this.request.key ?? '')}`
-      : view === 'weeks' ? '#weeks' : view === 'reports' ? '#reports'
+      : view === 'weeks' ? '#weeks' : view === 'reports' ? '#reports' : view === 'alerts' ? '#alerts'
         : view === 'errors' ? (key ? `#error=${encodeURIComponent(key)}` : '#errors')
         : this.search.constructor.hash(this.search.state);
     if (window.location.hash !== hash) window.history.pushState(null, '', hash);
@@ -139,13 +143,16 @@ class App {
       const key = decodeURIComponent(hash.slice('#request='.length));
       if (key && key !== this.request.key) this.request.open(key);
       this.show(key ? 'request' : 'search');
-    } else if (hash === '#errors' || hash.startsWith('#error=')) {
+    } else if (hash === '#errors' || hash.startsWith('#errors?') || hash.startsWith('#error=')) {
       this.show('errors');
       if (hash.startsWith('#error=')) this.errors.show(decodeURIComponent(hash.slice(7)));
-      else this.errors.load();
+      else this.errors.restore(hash);
     } else if (hash === '#reports') {
       this.show('reports');
       this.reports.load();
+    } else if (hash === '#alerts' && this.session.admin) {
+      this.show('alerts');
+      this.alerts.load();
     } else if (hash === '#weeks' && this.session.admin) {
       this.show('weeks');
       this.weeks.load();

@@ -73,7 +73,7 @@ export function renderChooser(box, columns, onChange) {
     'aria-label': 'add a column', spellcheck: 'false' });
   const add = () => {
     const name = input.value.trim();
-    if (/^[A-Za-z_][\w.]*$/.test(name) && !columns.includes(name)) onChange([...columns, name]);
+    if (/^[A-Za-z_]\w*(\.(\w+|"[^"]+"))*$/.test(name) && !columns.includes(name)) onChange([...columns, name]);
   };
   input.addEventListener('keydown', (e) => { if (e.key === 'Enter') { e.preventDefault(); add(); } });
   box.replaceChildren(list,

@@ -17,16 +17,27 @@ export function fieldRows(ev) {
   const rows = [];
   for (const [name, value] of Object.entries(ev)) {
     if (name === 'attributes' && value && typeof value === 'object' && !Array.isArray(value)) {
-      for (const [k, v] of Object.entries(value)) rows.push([`attributes.${k}`, v]);
+      for (const [k, v] of Object.entries(value)) rows.push([attributeField(k), v]);
     } else rows.push([name, value]);
   }
   return rows;
 }
 
-/** The value of a field path (attributes.a.b) of an event. */
+/** The query language's name of an attribute: its key in quotes when it holds a dot, as
+ * OpenTelemetry's flat names do (attributes."service.version"). */
+export function attributeField(key) {
+  return key.includes('.') && !key.includes('"') ? `attributes."${key}"` : `attributes.${key}`;
+}
+
+/** The keys of a field path: attributes."service.version".x → attributes, service.version, x */
+export function pathKeys(path) {
+  return [...path.matchAll(/"([^"]*)"|[^."]+/g)].map((m) => m[1] ?? m[0]);
+}
+
+/** The value of a field path (attributes.a.b, attributes."a.b") of an event. */
 export function fieldValue(ev, path) {
   let value = ev;
-  for (const part of path.split('.')) {
+  for (const part of pathKeys(path)) {
     if (value === null || typeof value !== 'object') return undefined;
     value = value[part];
   }

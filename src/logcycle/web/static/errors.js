@@ -46,6 +46,18 @@ export class ErrorsView {
     $('errors-back').addEventListener('click', () => this.app.go('errors'));
   }
 
+  /** #errors?status=…&order=…&query=… (an alert's link): the filters, then the list. */
+  restore(hash) {
+    const p = new URLSearchParams(hash.replace(/^#errors\??/, ''));
+    const pick = (id, value) => {
+      if (value !== null && [...$(id).options].some((o) => o.value === value)) $(id).value = value;
+    };
+    pick('errors-status', p.get('status'));
+    pick('errors-order', p.get('order'));
+    if (p.has('query')) $('errors-query').value = p.get('query');
+    return this.load();
+  }
+
   async load() {
     this.open = null;
     $('errors-list').hidden = false;

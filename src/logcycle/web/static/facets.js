@@ -75,7 +75,8 @@ export async function renderFacets(box, o) {
     if (e.key !== 'Enter') return;
     e.preventDefault();
     const name = input.value.trim();
-    if (/^attributes\.[\w.]+$|^[a-z_]+$/.test(name) && !o.extra.includes(name)) o.onExtra([...o.extra, name]);
+    // attributes.a.b, or with keys in quotes that hold dots: attributes."service.version"
+    if (/^attributes(\.(\w+|"[^"]+"))+$|^[a-z_]+$/.test(name) && !o.extra.includes(name)) o.onExtra([...o.extra, name]);
   });
   box.replaceChildren(...sections, el('div', { class: 'facet-add' }, input));
 }

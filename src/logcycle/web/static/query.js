@@ -32,7 +32,8 @@ export async function detectQueryLanguage() {
   return queryLanguage;
 }
 
-const TOKEN = /(-?)(?:([A-Za-z_][\w.]*):)?("(?:[^"\\]|\\.)*"|\S+)/g;
+// A field may hold keys in quotes after a dot: attributes."service.version".
+const TOKEN = /(-?)(?:([A-Za-z_](?:[\w.]|(?<=\.)"[^"]*")*):)?("(?:[^"\\]|\\.)*"|\S+)/g;
 
 /** 'module_name:shop -kind:general pay*' → [{field, value, negate}, {field: null, value}] */
 export function parse(text) {
