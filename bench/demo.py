@@ -119,11 +119,12 @@ def events_at(rng: random.Random, t: int, n: int) -> list[dict[str, Any]]:
 
 
 def seed(data: Path, *, events: int, span_ms: int, now_ms: int, batch: int = 500,
-         extra: list[dict[str, Any]] | None = None, rng_seed: int = 1) -> int:
-    """Write ``events`` events (plus ``extra`` at the end) into the store in ``data``;
-    returns how many were written."""
+         extra: list[dict[str, Any]] | None = None, rng_seed: int = 1,
+         store_url: str = "") -> int:
+    """Write ``events`` events (plus ``extra`` at the end) into the store in ``data`` (or
+    at ``store_url``); returns how many were written."""
     rng = random.Random(rng_seed)
-    store = make_store(Settings(data=data))
+    store = make_store(Settings(data=data, **({"store": store_url} if store_url else {})))
     start = now_ms - span_ms
     store.open(start)
     decoder = BatchDecoder(max_future_ms=10 * 86_400_000, max_batch=100_000)
@@ -137,8 +138,10 @@ def seed(data: Path, *, events: int, span_ms: int, now_ms: int, batch: int = 500
         prepared = decoder.decode_json(orjson.dumps(evs), now_ms=t)
         store.apply([EventBatch(prepared.events, None, "demo", scope=ALL)], t)
         written += len(evs)
-    if store.has_deferred_indexes:
+    if store.has_deferred_indexes:  # the summaries fold a bounded step at a time
         store.apply([Reindex()], now_ms)
+        while getattr(store, "reindex_behind", False):
+            store.apply([Reindex()], now_ms)
     while store.apply([IndexSearch(1_000_000)], now_ms)[0]:  # the message index, built now
         pass
     store.close()

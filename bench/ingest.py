@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import multiprocessing as mp
+import os
 import random
 import sqlite3
 import sys
@@ -51,13 +52,30 @@ def error_event(rng: random.Random, instant: int) -> dict[str, Any]:
             "request_key": str(uuid.UUID(int=rng.getrandbits(128)))}
 
 
-def make_batches(n_events: int, batch: int, seed: int,
-                 errors: float = 0.0) -> list[list[dict[str, Any]]]:
+SCREENS = ["Checkout", "Cart", "Login", "ProductList", "ProductDetail", "Orders", "Profile"]
+
+
+def screen_event(rng: random.Random, instant: int) -> dict[str, Any]:
+    """A top-level screen with a duration and a user in its attributes: what the duration
+    summaries (store/summary.py) and ``--index-attributes user_id`` index."""
+    return {"kind": "screen", "instant": instant, "duration_ms": rng.randint(40, 1500),
+            "screen": rng.choice(SCREENS), "request_key": str(uuid.UUID(int=rng.getrandbits(128))),
+            "module_name": rng.choice(["shop", "billing", "auth"]),
+            "attributes": {"user_id": f"user-{rng.randint(1, 50_000)}"}}
+
+
+def make_batches(n_events: int, batch: int, seed: int, errors: float = 0.0,
+                 screens: float = 0.0) -> list[list[dict[str, Any]]]:
     rng = random.Random(seed)
     out = []
     for b in range(0, n_events, batch):
-        out.append([error_event(rng, T0 + b + i) if rng.random() < errors
-                    else event(rng, T0 + b + i) for i in range(min(batch, n_events - b))])
+        batch_events = []
+        for i in range(min(batch, n_events - b)):
+            roll = rng.random()
+            make = (error_event if roll < errors else screen_event if roll < errors + screens
+                    else event)
+            batch_events.append(make(rng, T0 + b + i))
+        out.append(batch_events)
     return out
 
 
@@ -164,13 +182,21 @@ def main() -> None:
     ap.add_argument("--errors", type=float, default=0.0, metavar="FRACTION",
                     help="this share of the events are errors with a stack trace (their "
                          "fingerprint is computed at ingest)")
+    ap.add_argument("--screens", type=float, default=0.0, metavar="FRACTION",
+                    help="this share of the events are screens with a duration and "
+                         "attributes.user_id (summarized, and indexed with "
+                         "--server-args=--index-attributes=user_id)")
+    ap.add_argument("--server-args", default="", metavar="ARGS",
+                    help="more options for logcycle serve, space-separated")
     ap.add_argument("--store", default="", metavar="postgresql://…",
                     help="run against PostgreSQL (throwaway schemas bench_*), beside plain "
                          "COPY of the same rows")
     ap.add_argument("--workers", default="1,2",
                     help="with --store: server processes to measure, comma-separated")
     args = ap.parse_args()
-    batches = make_batches(args.events, args.batch, seed=1, errors=args.errors)
+    batches = make_batches(args.events, args.batch, seed=1, errors=args.errors,
+                           screens=args.screens)
+    args.extra = args.server_args.split()
     if args.store:
         postgres_main(args, batches)
         return
@@ -178,11 +204,12 @@ def main() -> None:
     for i in range(args.repeat):
         with tempfile.TemporaryDirectory() as tmp:
             limit = max(limit, plain_rate(Path(tmp) / "plain.db", batches))
-            rate, peak = http_rate(Path(tmp) / "data", batches, args.clients)
+            rate, peak = http_rate(Path(tmp) / "data", batches, args.clients, *args.extra)
             ours, rss = max(ours, rate), max(rss, peak)
         print(f"run {i + 1}: plain {limit:,.0f}/s, logcycle {rate:,.0f}/s", flush=True)
-    print(f"\nIngest: {args.events:,} events, batches of {args.batch}, {args.clients} clients, "
-          f"best of {args.repeat}")
+    print(f"\nIngest: {args.events:,} events ({args.screens:.0%} screens), batches of "
+          f"{args.batch}, {args.clients} clients, best of {args.repeat}, serve "
+          f"{args.server_args or '(defaults)'}; load average {os.getloadavg()[0]:.1f}")
     print(f"| {'path':<58} | {'events/s':>10} |")
     print(f"|{'-' * 60}|{'-' * 12}|")
     print(f"| {'plain executemany, same rows, no secondary index':<58} | {limit:>10,.0f} |")
@@ -205,6 +232,7 @@ def postgres_main(args: Any, batches: list[list[dict[str, Any]]]) -> None:
             with tempfile.TemporaryDirectory() as tmp:
                 rate, _ = http_rate(Path(tmp) / "data", batches, args.clients, "--store",
                                     schema_url(args.store, "bench_http"), "--workers", str(n),
+                                    *args.extra,
                                     after=lambda: print("  " + index_lag(args.store,
                                                                          "bench_http")))
             got[f"logcycle over HTTP, {n} server process{'es' if n > 1 else ''}"] = rate

@@ -110,13 +110,17 @@ def index_lag(url: str, name: str, wait_s: float = 60.0) -> str:
 
 def rows_of(batches: list[list[dict[str, Any]]],
             insert_instant: int) -> list[list[tuple[Any, ...]]]:
-    """The rows logcycle writes for these events (ids from 1), batch by batch."""
+    """The rows logcycle writes for these events (ids from 1), batch by batch, all as
+    ``general`` rows (an event of another kind, a screen, gets its name as the message:
+    the limit is one table's COPY of as many rows)."""
     kind = KINDS["general"]
     names = [f.name for f in kind.data_fields]
     out, next_id = [], 1
     for b in batches:
         rows = []
         for e in b:
+            if "message" not in e:
+                e = {**e, "message": str(e.get("screen", e["kind"]))}
             rows.append((next_id, insert_instant, *(e.get(n) for n in names), None, None))
             next_id += 1
         out.append(rows)

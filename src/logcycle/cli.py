@@ -277,6 +277,11 @@ def maintain(now_iso: str | None, force: bool, ahead_of_clock: bool, **values: A
               f"it would empty {words}, and a server on this store would write into week "
               f"{plan.week} until its clock gets there. If that is what you want, run "
               "again with --ahead-of-clock")
+    if settings.archive_dir:  # archived before the run may empty them (store/archive.py)
+        from logcycle.store.archive import Archiver
+
+        Archiver(store, Path(settings.archive_dir), tz=settings.tz,
+                 clock=SystemClock()).run_once(now)
     sizes = _cycle_rows(store)
     (result,) = store.apply([Maintain(now, force=force)], now)
     store.close()

@@ -31,7 +31,7 @@ from logcycle.keys import hash_key, load_secret, new_key
 from logcycle.query.scope import Reader
 from logcycle.settings import Settings
 from logcycle.store import faults
-from logcycle.store.archive import Archiver
+from logcycle.store.archive import Archiver, open_archived
 from logcycle.store.base import MaintenanceReport, Store, StoreHealth
 from logcycle.store.factory import make_store
 
@@ -92,7 +92,12 @@ class Service:
     def open(self) -> MaintenanceReport | None:
         """Create or check the schema and catch up the rotation (idempotent)."""
         if not self.opened:
-            self.last_maintenance = self.store.open(self.clock.now_ms())
+            now = self.clock.now_ms()
+            if self.archiver is not None:  # every complete week archived before the
+                # catch-up rotation may empty it (a downtime longer than the retention)
+                self.last_maintenance = open_archived(self.store, self.archiver, now)
+            else:
+                self.last_maintenance = self.store.open(now)
             self.auth.reload()
             self.opened = True
         return self.last_maintenance

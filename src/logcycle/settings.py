@@ -57,7 +57,7 @@ class Settings:
     keep_alive_s: float = 5.0
     archive_dir: str = ""  # empty: no archive
     clock_step_accept_s: float = 3600.0
-    index_attributes: str = ""  # top-level attribute keys indexed on SQLite, comma separated
+    index_attributes: str = ""  # top-level attribute keys indexed (both stores), comma separated
 
     @property
     def tz(self) -> ZoneInfo:
@@ -152,7 +152,7 @@ HELP: dict[str, str] = {
     "body_timeout_s": "Seconds a request's body may take to arrive after its headers; "
                       "then 408 and close.",
     "keep_alive_s": "Seconds an idle keep-alive connection is kept open.",
-    "index_attributes": "SQLite: top-level attribute keys to index behind the writer, comma "
+    "index_attributes": "Top-level attribute keys to index behind the writer, comma "
                         "separated (e.g. user_id,tenant), so that attributes.<key>:value is a "
                         "lookup; each costs the writer about as much as a request key.",
     "archive_dir": "Directory where each complete week is exported to Parquet once, before "

@@ -50,3 +50,27 @@ def test_each_complete_week_is_archived_once_across_restarts(settings: Settings,
     assert sum(1 for f in manifest.values() if f["week"] == 1403) == 8  # every kind, once
     assert not any(f["week"] == 1404 for f in manifest.values())
     client.__exit__(None, None, None)
+
+
+def test_weeks_emptied_by_the_catch_up_after_a_long_downtime_are_archived_first(
+        settings: Settings, clock: ManualClock, tmp_path: Path) -> None:
+    archive = tmp_path / "archive"
+    settings = settings.replace(archive_dir=str(archive), retention_weeks=2)
+    svc, client = started(settings, clock)
+    for w in range(3):  # three weeks of errors; the last is current when the server stops
+        assert client.post("/api/v1/events", json=[
+            error_event(i, message=f"week {w} #{i}") for i in range(w + 1)]).status_code == 200
+        clock.advance(WEEK_MS)
+    clock.advance(-WEEK_MS)
+    client.__exit__(None, None, None)
+    clock.advance(5 * WEEK_MS)  # down for longer than the retention: all three are emptied
+
+    svc, client = started(settings, clock)
+    assert all(w is None or w > 1405 for w in svc.store.held().values())  # emptied
+    files = json.loads((archive / "manifest.json").read_text())["files"]
+    rows = {f["week"]: f["rows"] for f in files.values() if f["kind"] == "error"}
+    assert rows == {1403: 1, 1404: 2, 1405: 3}, rows
+    path = archive / "error" / "error-week1405-2026-12-04.parquet"
+    assert pq.read_table(path).column("message").to_pylist() == [
+        "week 2 #0", "week 2 #1", "week 2 #2"]
+    client.__exit__(None, None, None)

@@ -1,6 +1,6 @@
-"""The attribute index built behind the writer (SQLite, store/sqlite_fields.py): queries on
-``attributes.<key>`` are exact whatever it holds, on both stores (PostgreSQL keeps no such
-index and filters the JSON), and SQLite reads it instead of the table."""
+"""The attribute index built behind the writer (store/sqlite_fields.py,
+store/postgres_fields.py): queries on ``attributes.<key>`` are exact whatever it holds, on
+both stores, and each store reads it instead of the table."""
 
 from __future__ import annotations
 
@@ -108,3 +108,29 @@ def test_another_set_of_keys_rebuilds_the_index(tmp_path: Path) -> None:
     assert second.apply([Reindex()], T0)[0] == 12  # b of every row (a was indexed already)
     assert len(ids(second, "attributes.b:y1")) == 4 and len(ids(second, "attributes.a:x0")) == 6
     second.close()
+
+
+@pytest.mark.postgres
+def test_postgresql_reads_the_index_not_the_table() -> None:
+    from logcycle.store.postgres import PostgresStore
+    from tests import pg
+
+    with pg.fresh_schema() as url:
+        store = PostgresStore(url, tz=UTC, retention_weeks=9, index_attributes=("user",))
+        store.open(T0)
+        write(store, [{"kind": "screen", "instant": T0, "duration_ms": 1, "screen": "s",
+                       "request_key": f"r{i}", "attributes": {"user": f"u{i}"}}
+                      for i in range(2000)])
+        store.reindex()
+        with store.transaction() as conn:  # the planner knows the table is not 10 rows
+            conn.execute("ANALYZE oslog_screen_3")
+            conn.execute("ANALYZE lc_attr_3")
+        assert store.attribute_condition("screen", 3, "other", "u1") is None  # not indexed
+        cond = store.attribute_condition("screen", 3, "user", "u7")
+        assert cond is not None
+        _, rows = store.fetch("EXPLAIN SELECT * FROM oslog_screen_3 WHERE "
+                              f"{cond[0]} ORDER BY id DESC LIMIT 10", cond[1])
+        plan = "\n".join(str(r[0]) for r in rows)
+        assert "lc_attr_3_kv" in plan and "Seq Scan on oslog_screen_3" not in plan, plan
+        assert ids(store, "attributes.user:u7") == ids(store, "request_key:r7")
+        store.close()

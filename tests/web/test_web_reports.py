@@ -50,10 +50,13 @@ def test_the_screens_report_shows_the_numbers_of_the_stats_api(page: Any,
         "metrics": "count,error_rate,avg(duration_ms),p95(duration_ms),max(duration_ms)"})
     rows = {r["screen"]: r for r in api.json()["rows"]}
     assert rows["Orders"]["p95(duration_ms)"] == 5000 and rows["Orders"]["count"] == 5
+    # the checkout's request has an error (its payment call's): the screen failed
+    assert rows["Checkout"]["error_rate"] == 1.0 and rows["Orders"]["error_rate"] == 0
     for name in ("Orders", "Profile", "Checkout"):
         got = cells(page, name)
         r = rows[name]
-        assert got[:7] == [name, str(r["count"]), "0", "0.0%",
+        assert got[:7] == [name, str(r["count"]), str(round(r["count"] * r["error_rate"])),
+                           f"{r['error_rate'] * 100:.1f}%",
                            f"{round(r['avg(duration_ms)']):,} ms",
                            f"{round(r['p95(duration_ms)']):,} ms",
                            f"{round(r['max(duration_ms)']):,} ms"], (name, got)
@@ -88,3 +91,13 @@ def test_consumed_integrations_count_their_errors(page: Any, reports: Web) -> No
     expect(failed).to_have_count(1)
     failed.first.locator("button").click()
     expect(page.locator("#req-title")).to_have_text(reports.request_key)
+
+
+def test_a_screen_whose_request_failed_is_listed_as_failed(page: Any, reports: Web) -> None:
+    open_reports(page, reports)
+    page.click("#reports-table tbody tr[data-name='Checkout']")
+    failed = page.locator("#reports-failed li")
+    expect(failed).to_have_count(1)
+    expect(failed.first).to_contain_text(reports.request_key)
+    page.click("#reports-table tbody tr[data-name='Orders']")
+    expect(page.locator("#reports-failed")).to_contain_text("none")

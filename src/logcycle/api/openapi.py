@@ -252,9 +252,14 @@ OPERATIONS: list[tuple[str, str, Schema]] = [
                      "p50(f), p75(f), p90(f), p95(f), p99(f), count_distinct(f)"),
                query("interval", STR, "time buckets, 1m to 1w"),
                query("order", STR, "a metric, then asc or desc"),
-               query("limit", {"type": "integer", "minimum": 1, "maximum": 10000})],
+               query("limit", {"type": "integer", "minimum": 1, "maximum": 10000}),
+               query("exact", {"type": "string", "enum": ["true", "false"]},
+                     "true: exact percentiles from the events, never the summaries")],
        ok={"type": "object", "required": ["rows"], "properties": {
-           "rows": {"type": "array", "items": OBJ}}}),
+           "rows": {"type": "array", "items": OBJ},
+           "approximate": {"type": "object", "properties": {
+               "metrics": {"type": "array", "items": STR},
+               "relative_error": {"type": "number"}}}}}),
     op("get", "/api/v1/tail", "Live tail (server-sent events)", scope="read", ok=STR,
        media="text/event-stream", errors=(400, 503),
        params=[p for p in FILTERS if p["name"] not in ("start", "end")]

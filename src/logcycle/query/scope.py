@@ -69,17 +69,27 @@ class Reader:
 
     def select(self, kind: str, cycle: int, columns: str, where: Sequence[str],
                params: Sequence[Any], *, tail: str = "", tail_params: Sequence[Any] = (),
-               head_params: Sequence[Any] = ()) -> Rows:
-        """``SELECT columns FROM oslog_<kind>_<cycle> WHERE where AND <scope> tail``;
-        parameters in that order. No rows (and no query) for a kind out of scope."""
+               head_params: Sequence[Any] = (), alias: str = "") -> Rows:
+        """``SELECT columns FROM oslog_<kind>_<cycle> [AS alias] WHERE where AND <scope>
+        tail``; parameters in that order. No rows (and no query) for a kind out of scope."""
         if not self.kinds((kind,)):
             return [], []
         extra, extra_params = scope_clauses(self.scope, self.dialect.param)
         # Each condition in parentheses: one holding OR cannot loosen the scope's.
         conds = " AND ".join(f"({c})" for c in (*where, *extra))
+        if alias and not alias.isidentifier():
+            raise ValueError(f"not an alias: {alias!r}")
         sql = (f"SELECT {columns} FROM {schema.table(kind, cycle % CYCLES)}"
+               + (f" AS {alias}" if alias else "")
                + (f" WHERE {conds}" if conds else "") + (f" {tail}" if tail else ""))
         return self._store.fetch(sql, [*head_params, *params, *extra_params, *tail_params])
+
+    def side(self, kind: str, sql: str, params: Sequence[Any]) -> Rows:
+        """A query of a table kept beside ``kind``'s events (its duration summaries,
+        store/summary.py), which hold no source: no rows for a kind out of scope."""
+        if not self.kinds((kind,)) or self.scope.limited:
+            return [], []
+        return self._store.fetch(sql, params)
 
     def search(self, q: MessageQuery) -> MessageResult:
         """The store's message search, limited to the scope."""

@@ -177,16 +177,28 @@ def _keys(req: StatsRequest, kind: str, p: str) -> tuple[list[str], list[Any]]:
     return exprs, params
 
 
-def _error_expr(kind: str) -> str:
+def failed_sql(kind: str, cycle: int) -> str:
+    """1 for a failed event of ``oslog_<kind>_<cycle>``, else 0 (what ``error_rate``
+    counts): an error event; an event with an ``error_id`` (its inline error); a
+    top-level event (an exposed integration, a screen, a mobile request, a cyclic job)
+    whose request has an error event (seed 001: "an error in a top-level object because
+    of an error in a drill object"), looked for in the same week's error table."""
     if kind == "error":
-        return "count(*)"
-    return "count(error_id)" if "error_id" in KINDS[kind].columns else "0"
+        return "1"
+    own = "error_id IS NOT NULL" if "error_id" in KINDS[kind].columns else ""
+    if not KINDS[kind].top_level and kind != "integration":
+        return f"CASE WHEN {own} THEN 1 ELSE 0 END" if own else "0"
+    request = (f"request_key IN (SELECT request_key FROM {schema.table('error', cycle)} "
+               "WHERE request_key IS NOT NULL)")
+    if kind == "integration":  # top-level only when exposed
+        request = f"(is_expose AND {request})"
+    return f"CASE WHEN {' OR '.join(filter(None, (own, request)))} THEN 1 ELSE 0 END"
 
 
-def _aggregates(req: StatsRequest, kind: str, d: schema.Dialect) -> list[str]:
+def _aggregates(req: StatsRequest, kind: str, cycle: int, d: schema.Dialect) -> list[str]:
     """count, errors, then per mergeable metric field: sum, count, min, max."""
     cols = KINDS[kind].columns
-    out = ["count(*)", _error_expr(kind)]
+    out = ["count(*)", f"COALESCE(sum({failed_sql(kind, cycle)}), 0)"]
     for field in _summed_fields(req):
         if field in cols:  # a float sum: PostgreSQL sums BIGINT as numeric
             out += [f"sum(CAST({field} AS {d.real}))", f"count({field})", f"min({field})",
@@ -224,7 +236,7 @@ def aggregate_table(reader: Reader, req: StatsRequest, kind: str, cycle: int) ->
     keys, key_params = _keys(req, kind, d.param)
     where, params = _conditions(reader, req, kind, cycle)
     group = f"GROUP BY {', '.join(str(i + 1) for i in range(len(keys)))}" if keys else ""
-    _, rows = reader.select(kind, cycle, ", ".join([*keys, *_aggregates(req, kind, d)]),
+    _, rows = reader.select(kind, cycle, ", ".join([*keys, *_aggregates(req, kind, cycle, d)]),
                             where, params, tail=group, head_params=key_params)
     return rows
 
@@ -241,8 +253,7 @@ def rows_table(reader: Reader, req: StatsRequest, kind: str,
     cols = KINDS[kind].columns
     keys, key_params = _keys(req, kind, d.param)
     where, params = _conditions(reader, req, kind, cycle)
-    error = ("1" if kind == "error" else "CASE WHEN error_id IS NULL THEN 0 ELSE 1 END"
-             if "error_id" in cols else "0")
+    error = failed_sql(kind, cycle)
     values = [f if f in cols else "NULL" for f in metric_fields(req)]
     _, rows = reader.select(kind, cycle, ", ".join([*keys, error, *values]), where, params,
                             head_params=key_params)
@@ -379,8 +390,15 @@ def needs_rows(req: StatsRequest) -> bool:
     return bool(valued_fields(req))
 
 
-def stats(reader: Reader, req: StatsRequest, tz: ZoneInfo) -> list[dict[str, Any]]:
-    """The whole answer on the calling thread (the API spreads the tables over threads)."""
+def stats(reader: Reader, req: StatsRequest, tz: ZoneInfo, *,
+          exact: bool = False) -> list[dict[str, Any]]:
+    """The whole answer on the calling thread (the API spreads the tables over threads):
+    from the duration summaries when the question fits them (query/summarized.py, with
+    approximate percentiles) unless ``exact``, else exactly from the events."""
+    from logcycle.query import summarized  # it builds on this module
+
+    if not exact and summarized.fits(req) is not None:
+        return summarized.answer(reader, req, tz)
     todo = tables(reader, req, tz)
     if needs_rows(req):
         return merge_rows(req, [rows_table(reader, req, k, c) for k, c in todo])

@@ -8,7 +8,15 @@ manifest does not hold yet and exports them with :func:`logcycle.store.export.ex
 which writes each file under a temporary name, renames it and records it: each week is
 written exactly once, across restarts too.
 
+Rotation must not empty a week before it is archived. A running server's rotation empties
+only weeks that have been complete for the whole retention (the archiver had them long
+before); but a server that was down for longer than the retention finds several weeks to
+empty at start. So with an archive the service opens the store without its catch-up,
+archives every complete week (:func:`open_archived`), and only then rotates; when the
+archive cannot be written, it refuses to start rather than empty unarchived weeks.
+
     a = Archiver(store, Path("archive"), tz=tz, clock=clock)
+    report = open_archived(store, a, now_ms)   # Store.open, archive, then catch up
     a.run_once()        # [(file, rows), …] written now
     a.start(); …; a.stop()
 """
@@ -23,9 +31,10 @@ from zoneinfo import ZoneInfo
 from logcycle import cycles
 from logcycle.clock import Clock
 from logcycle.errors import LogcycleError
+from logcycle.ingest.tasks import Maintain
 from logcycle.kinds import KIND_NAMES
 from logcycle.store import export
-from logcycle.store.base import Store
+from logcycle.store.base import MaintenanceReport, Store
 
 log = logging.getLogger("logcycle.archive")
 CHECK_S = 60.0
@@ -41,13 +50,14 @@ class Archiver:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()  # one export into the directory at a time
 
-    def run_once(self) -> list[tuple[str, int]]:
-        """Export the complete weeks not archived yet; the files written."""
+    def run_once(self, now_ms: int | None = None) -> list[tuple[str, int]]:
+        """Export the weeks complete as of ``now_ms`` (default: the clock's now) not
+        archived yet; the files written."""
         with self._lock:
-            return self._run()
+            return self._run(self.clock.now_ms() if now_ms is None else now_ms)
 
-    def _run(self) -> list[tuple[str, int]]:
-        current = cycles.week_of(self.clock.now_ms(), self.tz)
+    def _run(self, now_ms: int) -> list[tuple[str, int]]:
+        current = cycles.week_of(now_ms, self.tz)
         weeks = [w for w in self.store.held().values() if w is not None and w < current]
         if not weeks:
             return []
@@ -85,3 +95,22 @@ class Archiver:
             self._stop.set()
             self._thread.join()
             self._thread = None
+
+
+def open_archived(store: Store, archiver: Archiver, now_ms: int) -> MaintenanceReport | None:
+    """Open ``store``, archive every week complete as of ``now_ms``, then catch up the
+    rotation (which may empty several of them after a long downtime). Raises when the
+    archive cannot be written: nothing has been emptied then."""
+    store.open(now_ms, maintain=False)
+    try:
+        archiver.run_once(now_ms)
+    except (LogcycleError, OSError) as exc:
+        store.close()
+        raise LogcycleError(f"cannot archive the complete weeks to {archiver.out} before the "
+                            f"rotation at start empties them ({exc}): fix the archive "
+                            "directory, or start without --archive-dir to let retention "
+                            "empty them unarchived") from exc
+    (report,) = store.apply([Maintain(now_ms, catch_up=True)], now_ms)
+    if isinstance(report, LogcycleError):
+        raise report
+    return report if isinstance(report, MaintenanceReport) else None

@@ -21,6 +21,7 @@ def make_store(settings: Settings) -> Store:
             raise ValueError(f"the PostgreSQL store is not available: {exc}") from exc
         store: Store = PostgresStore(url, tz=settings.tz,
                                      retention_weeks=settings.retention_weeks,
-                                     write_lanes=settings.effective_write_lanes)
+                                     write_lanes=settings.effective_write_lanes,
+                                     index_attributes=settings.attribute_keys)
         return store
     raise ValueError(f"unknown store URL {url!r}: use sqlite:///path or postgresql://…")

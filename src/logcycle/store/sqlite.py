@@ -23,7 +23,7 @@ from logcycle import cycles
 from logcycle.errors import LogcycleError, StorageFull, StoreUnavailable, Unwritable
 from logcycle.ingest.tasks import IndexSearch, WriteTask
 from logcycle.kinds import KINDS
-from logcycle.store import errorgroups, schema, search, sqlite_fields, sqlite_search
+from logcycle.store import errorgroups, schema, search, sqlite_fields, sqlite_search, summary
 from logcycle.store.base import KeyRow, MaintenanceReport, Rows, StoreHealth
 from logcycle.store.sqlite_indexer import NICE, SearchIndexer
 from logcycle.store.sqlstore import SqlStore, without_nul
@@ -107,6 +107,7 @@ class SQLiteStore(SqlStore):
                          (str(self.search_path),))
         else:
             conn.execute("PRAGMA journal_mode = WAL")
+            summary.ensure_math(conn)  # the summaries' buckets (store/summary.py)
             sync = "FULL" if self.durability == "full" else "NORMAL"
             conn.execute(f"PRAGMA synchronous = {sync}")
             # Checkpoints run on their own thread (Checkpointer), not inside the writer's
@@ -132,7 +133,8 @@ class SQLiteStore(SqlStore):
             for c in range(cycles.CYCLES):
                 for stmt in schema.rk_table_ddl(c):
                     conn.execute(stmt)
-            for stmt in sqlite_search.drop_from_main() + sqlite_fields.ddl():
+            for stmt in (sqlite_search.drop_from_main() + sqlite_fields.ddl()
+                         + summary.ddl(self.dialect)):
                 conn.execute(stmt)
             report = None
             if maintain or self._meta(conn, "current_week") is None:
@@ -223,13 +225,19 @@ class SQLiteStore(SqlStore):
     def has_deferred_indexes(self) -> bool:
         return True
 
+    # The summaries fold a bounded step at a time: True while they trail the rows
+    # written, so that the writer runs another Reindex even when no write comes.
+    reindex_behind = False
+
     def _reindex(self, conn: Any) -> int:
         """Index the request keys (sqlstore.py) and the attributes (sqlite_fields.py) of
-        the rows written since the last run, and fold new errors into their groups
-        (store/errorgroups.py); the rows indexed (error groups not counted)."""
+        the rows written since the last run, fold them into the duration summaries
+        (store/summary.py) and new errors into their groups (store/errorgroups.py); the
+        rows indexed (summaries and error groups not counted)."""
         high = (self._meta(conn, "next_id") or 1) - 1
         done = (self._copy_request_keys(conn, high)
                 + sqlite_fields.copy(conn, high, self.index_attributes))
+        _, self.reindex_behind = summary.copy(conn, self.dialect, high)
         errorgroups.index_errors(conn, self.dialect, high)
         return done
 
@@ -237,6 +245,7 @@ class SQLiteStore(SqlStore):
         super()._empty_cycle(conn, cycle)
         conn.execute(f"DELETE FROM {schema.rk_table(cycle)}")
         sqlite_fields.empty_cycle(conn, cycle)
+        conn.execute(summary.empty_cycle_sql(cycle))
 
     def attribute_condition(self, kind: str, cycle: int, key: str, value: str) -> \
             tuple[str, list[Any]] | None:

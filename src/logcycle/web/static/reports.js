@@ -12,6 +12,7 @@ const $ = (id) => document.getElementById(id);
 const HOUR = 3600000;
 const DAY = 24 * HOUR;
 const DUR = 'duration_ms';
+const FAILED_KEYS = 80; // request keys of the newest errors a "failed" list looks among
 
 /** What each report reads: a kind, a query narrowing it, the field(s) that name a row. */
 export const REPORTS = {
@@ -19,8 +20,8 @@ export const REPORTS = {
   exposed: { label: 'Exposed integrations', kind: 'integration', query: 'is_expose:true', by: ['endpoint'] },
   mobile: { label: 'Mobile requests', kind: 'mobile_request', by: ['endpoint'] },
   jobs: { label: 'Cyclic jobs', kind: 'cyclic_job', by: ['cyclic_job_name'] },
-  consumed: { label: 'Consumed integrations', kind: 'integration', query: 'is_expose:false', by: ['endpoint'] },
-  extensions: { label: 'Extensions', kind: 'extension', by: ['extension_name', 'action_name'] },
+  consumed: { label: 'Consumed integrations', kind: 'integration', query: 'is_expose:false', by: ['endpoint'], drill: true },
+  extensions: { label: 'Extensions', kind: 'extension', by: ['extension_name', 'action_name'], drill: true },
 };
 const RANGES = { '1h': [HOUR, '5m'], '24h': [DAY, '1h'], '7d': [7 * DAY, '6h'] };
 export const METRICS = ['count', 'error_rate', `avg(${DUR})`, `p95(${DUR})`, `max(${DUR})`];
@@ -154,13 +155,14 @@ export class ReportsView {
     const p95 = row[`p95(${DUR})`];
     const slowQuery = [base.query, p95 !== null && p95 !== undefined ? `${DUR}:>=${p95}` : null]
       .filter(Boolean).join(' ');
-    const failedQuery = [base.query, 'error_id:*'].filter(Boolean).join(' ');
     const out = $('reports-drill');
     out.replaceChildren(el('p', { class: 'muted' }, `Loading ${row.name}…`));
     try {
+      const failedTerm = await this.failedTerm(r, start, end);
+      const failedQuery = [base.query, failedTerm].filter(Boolean).join(' ');
       const [slow, failed] = await Promise.all([
         api('/api/v1/events', { ...base, query: slowQuery, limit: 200 }),
-        r.kind === 'screen' ? { events: [] } : api('/api/v1/events', { ...base, query: failedQuery, limit: 20 }),
+        failedTerm ? api('/api/v1/events', { ...base, query: failedQuery, limit: 20 }) : { events: [] },
       ]);
       const slowest = slow.events.sort((a, b) => b[DUR] - a[DUR]).slice(0, 10);
       out.replaceChildren(el('h3', {}, row.name),
@@ -169,6 +171,21 @@ export class ReportsView {
     } catch (err) {
       out.replaceChildren(el('p', { class: 'error' }, err.message));
     }
+  }
+
+  /**
+   * The query term of a failed event, as error_rate counts them (docs/query.md): its own
+   * error (error_id), and for a top-level kind an error event of its request, looked for
+   * among the requests of the newest errors of the range. Null: none can be failed.
+   */
+  async failedTerm(r, start, end) {
+    const own = r.kind === 'screen' ? null : 'error_id:*'; // a screen has no inline error
+    if (r.drill) return own;
+    const errors = await api('/api/v1/events', { kind: 'error', query: 'request_key:*', start, end, limit: 200 });
+    const keys = [...new Set(errors.events.map((e) => e.request_key))].slice(0, FAILED_KEYS);
+    if (!keys.length) return own;
+    const theirs = `request_key:in(${keys.map(quote).join(', ')})`;
+    return own ? `(${own} OR ${theirs})` : theirs;
   }
 
   list(id, title, events) {
