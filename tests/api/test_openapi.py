@@ -19,6 +19,7 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from logcycle.api.app import create_app
+from logcycle.api.eventlog import MAX_JSON_BODY
 from logcycle.api.openapi import OPERATIONS
 from logcycle.clock import ManualClock
 from logcycle.service import Service
@@ -112,7 +113,11 @@ def _runner(strategy: Any, excluded: list[Any]) -> Any:
     @settings(max_examples=40, deadline=None, derandomize=True, database=None,
               suppress_health_check=list(HealthCheck))
     def run(case: schemathesis.Case) -> None:
-        case.call_and_validate(headers=AUTH, excluded_checks=excluded)
+        response = case.call(headers=AUTH)
+        sent = response.request.body or b""
+        if response.status_code == 413 and len(sent) > MAX_JSON_BODY:
+            return  # a generated body beyond the route's size limit: 413 comes first
+        case.validate_response(response, headers=AUTH, excluded_checks=excluded)
     return run
 
 
