@@ -44,7 +44,7 @@ import re
 import threading
 import time
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
@@ -411,20 +411,28 @@ class PostgresStore(SqlStore):
         """The request_key indexer: a run every REINDEX_EVERY_S from the start of the last
         one (at once when a run took longer), so the index trails ingest by about a
         second's rows."""
+        self._steps_loop("reindex", REINDEX_EVERY_S, self._reindex_steps, from_start=True)
+
+    def _steps_loop(self, what: str, every_s: float, step: Callable[[Any], object], *,
+                    from_start: bool = False) -> None:
+        """``step(conn)`` every ``every_s`` (from the start of the last run when
+        ``from_start``, else from its end) on an indexer connection of its own, until
+        ``_bg_stop``; a failing step is logged and retried at the next turn."""
         conn: psycopg.Connection[Any] | None = None
         started = time.monotonic()
-        while not self._bg_stop.wait(max(0.0, started + REINDEX_EVERY_S - time.monotonic())):
+        while not self._bg_stop.wait(max(0.0, started + every_s - time.monotonic())
+                                     if from_start else every_s):
             started = time.monotonic()
             try:
                 if conn is None or conn.closed or conn.broken:
                     conn = self._connect(read=False, role="indexer")
-                self._reindex_steps(conn)
+                step(conn)
             except (psycopg.Error, StoreUnavailable) as exc:
-                log.warning("reindex failed: %s", one_line(exc))
+                log.warning("%s failed: %s", what, one_line(exc))
                 if conn is not None:
                     self._rollback(conn)
             except Exception:  # a bug in a background step must not stop the thread
-                log.exception("reindex failed")
+                log.exception("%s failed", what)
                 if conn is not None:
                     self._rollback(conn)
         if conn is not None:
@@ -516,24 +524,11 @@ class PostgresStore(SqlStore):
     def _search_loop(self) -> None:
         """The message indexer: every SEARCH_EVERY_S, steps of SEARCH_STEP rows (one
         transaction each) until caught up, on a connection of its own."""
-        conn: psycopg.Connection[Any] | None = None
-        while not self._bg_stop.wait(SEARCH_EVERY_S):
-            try:
-                if conn is None or conn.closed or conn.broken:
-                    conn = self._connect(read=False, role="indexer")
-                while not self._bg_stop.is_set() and \
-                        self._index_steps(conn, [IndexSearch(SEARCH_STEP)])[0] >= SEARCH_STEP:
-                    pass
-            except (psycopg.Error, StoreUnavailable) as exc:
-                log.warning("search index step failed: %s", one_line(exc))
-                if conn is not None:
-                    self._rollback(conn)
-            except Exception:  # a bug in a background step must not stop the thread
-                log.exception("search index step failed")
-                if conn is not None:
-                    self._rollback(conn)
-        if conn is not None:
-            conn.close()
+        def until_caught_up(conn: Any) -> None:
+            while not self._bg_stop.is_set() and \
+                    self._index_steps(conn, [IndexSearch(SEARCH_STEP)])[0] >= SEARCH_STEP:
+                pass
+        self._steps_loop("search index step", SEARCH_EVERY_S, until_caught_up)
 
     def _apply_index(self, tasks: list[IndexSearch]) -> list[Any]:
         """One index step now, on the writer's connection (tests, ``IndexSearch``)."""
