@@ -68,6 +68,18 @@ def error_event(i: int = 0, **extra: Any) -> dict[str, Any]:
             "message": f"boom {i}", **extra}
 
 
+def wait_for(check: Any, timeout: float = 10.0, every: float = 0.05) -> Any:
+    """What ``check()`` gives once it is truthy, polled every ``every`` s for at most
+    ``timeout`` s (then AssertionError)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = check()
+        if got:
+            return got
+        time.sleep(every)
+    raise AssertionError("timed out")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

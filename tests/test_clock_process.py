@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from logcycle.clock import STEP_FILE_ENV
-from tests.conftest import ADMIN
+from tests.conftest import ADMIN, wait_for
 
 pytestmark = pytest.mark.slow
 H = {"Authorization": ADMIN}
@@ -26,16 +26,6 @@ def _post(url: str, i: int) -> None:
     assert r.status_code == 200, r.text
 
 
-def _wait(cond: Any, timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = cond()
-        if got:
-            return got
-        time.sleep(0.05)
-    raise AssertionError("timed out")
-
-
 def test_a_running_server_does_not_follow_a_step_of_the_host_clock(
         tmp_path: Path, server_factory: Any) -> None:
     step = tmp_path / "step"
@@ -44,7 +34,7 @@ def test_a_running_server_does_not_follow_a_step_of_the_host_clock(
     _post(s.url, 0)
     before = httpx.get(s.url + "/api/v1/status", headers=H).json()
     step.write_text(str(21 * DAY))  # the host clock jumps three weeks ahead
-    health = _wait(lambda: (h := httpx.get(s.url + "/health").json())["status"] == "degraded"
+    health = wait_for(lambda: (h := httpx.get(s.url + "/health").json())["status"] == "degraded"
                    and h)
     assert "stepped forward by 21.0 days" in health["problems"][0]
     for i in range(1, 4):
@@ -56,7 +46,7 @@ def test_a_running_server_does_not_follow_a_step_of_the_host_clock(
     events = httpx.get(s.url + "/api/v1/events", headers=H).json()["events"]
     assert all(abs(e["insert_instant"] - time.time() * 1000) < 60_000 for e in events)
     step.write_text("0")  # NTP steps it back
-    _wait(lambda: httpx.get(s.url + "/health").json()["status"] == "ok")
+    wait_for(lambda: httpx.get(s.url + "/health").json()["status"] == "ok")
     _post(s.url, 4)
     s.kill()  # kill -9, then a restart: everything acknowledged is there
     s2 = server_factory(env={STEP_FILE_ENV: str(step)}).start()
@@ -71,5 +61,5 @@ def test_with_accept_zero_the_server_follows_the_host_clock(
     s = server_factory("--clock-step-accept-s", "0", env={STEP_FILE_ENV: str(step)}).start()
     week = httpx.get(s.url + "/api/v1/status", headers=H).json()["week"]
     step.write_text(str(7 * DAY))
-    _wait(lambda: httpx.get(s.url + "/api/v1/status", headers=H).json()["week"] == week + 1)
+    wait_for(lambda: httpx.get(s.url + "/api/v1/status", headers=H).json()["week"] == week + 1)
     assert httpx.get(s.url + "/health").json()["status"] == "ok"

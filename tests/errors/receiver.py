@@ -41,5 +41,9 @@ class Receiver:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
     def bodies(self) -> list[dict[str, Any]]:
         return [orjson.loads(b) for _, b in self.got]

@@ -30,8 +30,7 @@ from tests.errors.receiver import Receiver
 def receiver() -> Iterator[Receiver]:
     r = Receiver()
     yield r
-    r.server.shutdown()
-    r.server.server_close()
+    r.close()
 
 
 def make(settings: Settings, clock: ManualClock) -> Service:

@@ -22,7 +22,7 @@ from logcycle.service import Service
 from logcycle.settings import Settings
 from logcycle.store import alertrules, faults
 from tests import pg
-from tests.conftest import ADMIN, T0
+from tests.conftest import ADMIN, T0, wait_for
 from tests.errors.receiver import Receiver
 
 
@@ -33,17 +33,7 @@ def receivers() -> Iterator[list[Receiver]]:
     for r in made:
         if r.hold is not None:
             r.hold.set()
-        r.server.shutdown()
-        r.server.server_close()
-
-
-def wait_for(check: Any, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    raise AssertionError("timed out")
+        r.close()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests import pg
-from tests.conftest import ADMIN
+from tests.conftest import ADMIN, wait_for
 from tests.errors.receiver import Receiver
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
@@ -22,17 +22,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 def receiver() -> Iterator[Receiver]:
     r = Receiver()
     yield r
-    r.server.shutdown()
-    r.server.server_close()
-
-
-def wait_for(check: Any, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    raise AssertionError("timed out")
+    r.close()
 
 
 def test_each_run_once_across_two_processes(tmp_path: Path, receiver: Receiver,

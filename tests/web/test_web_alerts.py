@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import ADMIN
+from tests.conftest import ADMIN, wait_for
 from tests.errors.receiver import Receiver
 from tests.web.conftest import Web, sign_in
 
@@ -30,8 +30,7 @@ def expect(target: Any) -> Any:
 def receiver() -> Iterator[Receiver]:
     r = Receiver()
     yield r
-    r.server.shutdown()
-    r.server.server_close()
+    r.close()
 
 
 def add_rule(web: Web, rule: dict[str, Any]) -> int:
@@ -45,16 +44,6 @@ def add_rule(web: Web, rule: dict[str, Any]) -> int:
 def remove_rule(web: Web, alert_id: int) -> None:
     httpx.delete(f"{web.url}/api/v1/alerts/{alert_id}", headers={"Authorization": ADMIN},
                  timeout=10)
-
-
-def wait_for(check: Any, timeout: float) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = check()
-        if got:
-            return got
-        time.sleep(0.1)
-    raise AssertionError("timed out")
 
 
 def test_the_link_of_a_notification_opens_its_matches(browser: Any, web: Web,
