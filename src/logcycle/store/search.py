@@ -73,12 +73,15 @@ class MessageResult:
 @dataclass(frozen=True, slots=True)
 class Arm:
     """``FROM … WHERE …`` of one part of one cycle, with its parameters. ``id_order`` is
-    the expression that orders it by id (``rowid`` of an index may be cheaper)."""
+    the expression that orders it by id (``rowid`` of an index may be cheaper). ``count``,
+    when given, counts its matches more cheaply than ``count(*)`` over ``from_where``
+    (SQLite's message blocks, store/sqlite_counts.py)."""
 
     from_where: str
     params: tuple[Any, ...]
     table: str
     id_order: str
+    count: Callable[[], int] | None = None
 
 
 def base_conditions(q: MessageQuery, p: str) -> tuple[list[str], list[Any]]:
@@ -115,6 +118,8 @@ def _select(q: MessageQuery, arm: Arm) -> str:
 
 
 def _count(fetch: Fetch, arm: Arm) -> int:
+    if arm.count is not None:
+        return arm.count()
     _, rows = fetch(f"SELECT count(*) {arm.from_where}", arm.params)
     return int(rows[0][0])
 

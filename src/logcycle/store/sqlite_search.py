@@ -33,13 +33,14 @@ which rows contain which trigram, about half the size of a full one and faster t
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from logcycle.cycles import CYCLES
 from logcycle.kinds import MESSAGE_KINDS
-from logcycle.store import schema
+from logcycle.store import schema, sqlite_counts
 from logcycle.store.search import (
     Arm,
     MessagePattern,
@@ -73,7 +74,8 @@ def ddl() -> list[str]:
             "NOT NULL, week INTEGER, watermark INTEGER NOT NULL, PRIMARY KEY (kind, cycle))",
             *(f"CREATE VIRTUAL TABLE IF NOT EXISTS {fts_table(kind, c)} USING fts5(body, "
               "content='', detail=none, columnsize=0, tokenize='trigram')"
-              for kind in INDEXED_KINDS for c in range(CYCLES))]
+              for kind in INDEXED_KINDS for c in range(CYCLES)),
+            *sqlite_counts.ddl()]
 
 
 def drop_from_main() -> list[str]:
@@ -94,6 +96,7 @@ def build(conn: sqlite3.Connection, max_rows: int) -> int:
             if done >= max_rows:
                 return done
             done += _index_cycle(conn, kind, int(cycle), int(week), max_rows - done)
+            done += sqlite_counts.build(conn, kind, int(cycle), int(week), max_rows - done)
     return done
 
 
@@ -221,7 +224,8 @@ _MARKS = (f"SELECT s.cycle, s.watermark FROM {SCHEMA}.lc_search_state s JOIN lc_
 def arms(q: MessageQuery, fetch: Fetch) -> list[Arm]:
     """The arms of every cycle of ``q``, in the order of its page."""
     if q.pattern is None or q.kind not in INDEXED_KINDS or not trigrams(q.pattern.literals):
-        return [scan_arm(q, c, "?", "LIKE") for c in q.cycles]
+        return [_counted(scan_arm(q, c, "?", "LIKE"), q, c, fetch, None, None)
+                for c in q.cycles]
     _, rows = fetch(_MARKS, (q.kind,))
     marks = {int(c): int(w) for c, w in rows}
     out: list[Arm] = []
@@ -230,21 +234,33 @@ def arms(q: MessageQuery, fetch: Fetch) -> list[Arm]:
     return out
 
 
+def _counted(arm: Arm, q: MessageQuery, cycle: int, fetch: Fetch, above: int | None,
+             upto: int | None) -> Arm:
+    """``arm`` (ids in (above, upto]) counted from the message blocks where they serve
+    (store/sqlite_counts.py)."""
+    if not q.count:
+        return arm
+    count = sqlite_counts.counter(q, cycle, fetch, above=above, upto=upto)
+    return arm if count is None else dataclasses.replace(arm, count=count)
+
+
 def _cycle_arms(q: MessageQuery, pattern: MessagePattern, cycle: int, mark: int,
                 fetch: Fetch) -> list[Arm]:
-    tail = scan_arm(q, cycle, "?", "LIKE", above_id=mark)
+    tail = _counted(scan_arm(q, cycle, "?", "LIKE", above_id=mark), q, cycle, fetch,
+                    mark, None)
     if mark <= 0:
         return [tail]
     fts = fts_table(q.kind, cycle)
     match = candidates_query(fetch, fts, pattern, mark)
     if match is None:
-        return [scan_arm(q, cycle, "?", "LIKE")]
+        return [_counted(scan_arm(q, cycle, "?", "LIKE"), q, cycle, fetch, None, None)]
     if not match:
         return [tail]
     table = tail.table
     clauses, params = base_conditions(q, "?")
     clauses.append("message LIKE ? ESCAPE '\\'")
     where = " AND ".join([f"{fts} MATCH ?", f"{fts}.rowid <= ?", *clauses])
-    indexed = Arm(f"FROM {fts} CROSS JOIN {table} ON {table}.id = {fts}.rowid WHERE {where}",
-                  (match, mark, *params, pattern.like), table, f"{fts}.rowid")
+    indexed = _counted(Arm(f"FROM {fts} CROSS JOIN {table} ON {table}.id = {fts}.rowid "
+                           f"WHERE {where}", (match, mark, *params, pattern.like), table,
+                           f"{fts}.rowid"), q, cycle, fetch, None, mark)
     return [tail, indexed] if q.descending else [indexed, tail]
