@@ -4,7 +4,9 @@ commit. A request is answered only after its transaction committed.
 
 A store may take several writer threads (``store.write_lanes``: PostgreSQL, whose groups
 overlap and still commit in id order, store/postgres.py); SQLite has one. Lane 0 also
-runs the housekeeping: rotation when no write comes, reindexing, search index steps.
+runs the housekeeping: rotation when no write comes, reindexing. (The message search
+index is built by a thread of each store's own, store/sqlite_indexer.py and
+store/postgres_search.py, never by the writer.)
 
     writer = Writer(store, clock, max_pending=50_000)
     writer.start()
@@ -35,8 +37,7 @@ from typing import Any
 from logcycle.clock import Clock
 from logcycle.cycles import next_rotation_ms
 from logcycle.errors import LogcycleError, Overloaded, StoreUnavailable, Unwritable
-from logcycle.ingest.indexing import SearchIndexPacer
-from logcycle.ingest.tasks import EventBatch, IndexSearch, Maintain, Reindex, WriteTask
+from logcycle.ingest.tasks import EventBatch, Maintain, Reindex, WriteTask
 from logcycle.store.base import Store
 
 log = logging.getLogger("logcycle.writer")
@@ -71,12 +72,6 @@ class Writer:
         # True at start: indexes built behind the writer catch up once at start (after an
         # upgrade added one, or rows written by a process that stopped before indexing).
         self._dirty = True
-        self.search_index = SearchIndexPacer()
-        # Stores that build the message index on a thread of their own (SQLite) need no
-        # steps from the writer; the others (PostgreSQL) get them between commits.
-        self._pace_index = not getattr(store, "builds_search_index_apart", False)
-        if not self._pace_index:
-            self.search_index.due = False
         # search_index_lag=slow-ingest: refuse batches while the index trails too far.
         self.slow_when_index_behind = False
         self.commits = 0
@@ -173,12 +168,10 @@ class Writer:
         keeper = lane == 0  # this lane keeps house
         while not stopping:
             try:
-                first = self._q.get(timeout=self.search_index.idle_wait(1.0) if keeper
-                                    else 1.0)
+                first = self._q.get(timeout=1.0)
             except queue.Empty:
                 if keeper:
                     self._maybe_rotate()
-                    self._index_search(idle=True)
                 continue
             if first is _STOP:
                 break
@@ -246,8 +239,6 @@ class Writer:
                 return left + right, ok_left or ok_right
             return [self._failure(exc, len(tasks))] * len(tasks), False
         self._dirty = True
-        if self._pace_index:
-            self.search_index.wrote()
         return results, True
 
     def _failure(self, exc: Exception, n: int) -> LogcycleError:
@@ -284,28 +275,6 @@ class Writer:
             self._next_rotation = next_rotation_ms(now, self.tz)
         if keeper:
             self._maybe_reindex(now)
-            self._index_search(idle=False)
-
-    def _index_search(self, *, idle: bool) -> None:
-        """One step of the message search index, when the pacer says so (ingest/indexing.py)."""
-        pacer = self.search_index
-        rows = pacer.step_size(time.monotonic(), idle=idle)
-        if rows == 0:
-            return
-        started = time.monotonic()
-        try:
-            (done,) = self.store.apply([IndexSearch(rows)], self.clock.now_ms())
-        except LogcycleError as exc:
-            done = exc
-        except Exception:  # a bug in a background step must not stop the writer
-            log.exception("search index step failed")
-            pacer.failed()
-            return
-        if isinstance(done, LogcycleError):
-            log.warning("search index step failed: %s", done.message)
-            pacer.failed()
-            return
-        pacer.done(indexed=int(done), asked=rows, seconds=time.monotonic() - started)
 
     def _maybe_reindex(self, now: int) -> None:
         """Indexes built behind the writer catch up at most once a second (and at once

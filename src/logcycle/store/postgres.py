@@ -515,11 +515,10 @@ class PostgresStore(SqlStore):
             return self._apply_index([t for t in tasks if isinstance(t, IndexSearch)])
         return super().apply(tasks, now_ms)
 
-    # Not between the writer's commits either: paced there (ingest/indexing.py) it got
-    # about 2.5% of the writer's time and trailed a steady stream without bound. On a
+    # Not between the writer's commits either: paced there (until 2026-12) it got about
+    # 2.5% of the writer's time and trailed a steady stream without bound. On a
     # connection and thread of its own the GIN inserts (fastupdate's pending list, merged
     # in bulk) run in their own backend beside the COPYs.
-    builds_search_index_apart = True
 
     def _search_loop(self) -> None:
         """The message indexer: every SEARCH_EVERY_S, steps of SEARCH_STEP rows (one

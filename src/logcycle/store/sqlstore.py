@@ -230,7 +230,6 @@ class SqlStore:
     # Seconds the message index may trail before it counts as behind (the setting
     # search_index_max_lag_s); the service sets it.
     search_max_lag_s = 10.0
-    builds_search_index_apart = False
     # search_index_lag=scan: the index yields the CPU to ingest (where the engine can).
     search_index_yields = True
 
