@@ -6,19 +6,26 @@ Puts N event logs (`general` events with an event log type, ~100-byte messages) 
 fresh SQLite store through the store's own write path, lets the writer-side indexer build
 the FTS5 trigram index, then times searches through the real code path: the Event Log
 API (`GET /api/system/event-log/search`, in process through the ASGI app, page of 25 and
-the exact `total`). Beside each, `grep -F -c` of the same literal over the same messages
-in a flat file (one per line). Medians of `--repeat` runs.
+the exact `total`). Beside each, in the same run and alternated with it: on SQLite the same
+search with its total counted by SQL alone (the message blocks of store/sqlite_counts.py
+switched off: the code before them), and `grep -F -c` of the same literal over the same
+messages in a flat file (one per line). Medians of `--repeat` runs, wall time and CPU time
+(this process's, which serves the request in process; grep's from its rusage).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
+import os
 import random
+import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -34,6 +41,7 @@ from logcycle.ingest.decode import BatchDecoder
 from logcycle.ingest.tasks import ALL, EventBatch, IndexSearch
 from logcycle.service import Service
 from logcycle.settings import Settings
+from logcycle.store import sqlite_counts
 from logcycle.store.factory import make_store
 
 T0 = 1_795_400_000_000
@@ -73,21 +81,37 @@ def load(url: str, flat: Path, n: int, seed: int) -> tuple[list[str], float, flo
     return messages, written, indexed
 
 
-def median_ms(fn: object, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        fn()  # type: ignore[operator]
-        times.append(time.perf_counter() - started)
-    return statistics.median(times) * 1000
+def children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
 
-def grep_ms(term: str, flat: Path, repeat: int) -> tuple[float, int]:
-    def run() -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["grep", "-F", "-c", "--", term, str(flat)],
-                              capture_output=True, text=True, check=False)
-    count = int(run().stdout.strip() or 0)
-    return median_ms(run, repeat), count
+def timed(fn: Callable[[], object], cpu: Callable[[], float]) -> tuple[float, float]:
+    """(wall ms, CPU ms) of one call."""
+    wall, used = time.perf_counter(), cpu()
+    fn()
+    return (time.perf_counter() - wall) * 1000, (cpu() - used) * 1000
+
+
+def grep(term: str, flat: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["grep", "-F", "-c", "--", term, str(flat)],
+                          capture_output=True, text=True, check=False)
+
+
+def without_blocks(fn: Callable[[], object]) -> Callable[[], object]:
+    """``fn`` with SQLite's message blocks switched off: totals counted by SQL."""
+    def run() -> object:
+        kinds, sqlite_counts.COUNTED_KINDS = sqlite_counts.COUNTED_KINDS, ()
+        try:
+            return fn()
+        finally:
+            sqlite_counts.COUNTED_KINDS = kinds
+    return run
+
+
+def medians(runs: list[tuple[float, float]]) -> str:
+    return (f"{statistics.median(w for w, _ in runs):.1f} / "
+            f"{statistics.median(c for _, c in runs):.1f} ms")
 
 
 def main() -> None:
@@ -120,16 +144,29 @@ def main() -> None:
             ("no trigram (2 letters), scan", "zq", "zq"),
         ]
         svc = Service(Settings(data=data, store=url), clock=ManualClock(T0), bootstrap_key=KEY)
+        print(f"load average before the searches: {os.getloadavg()[0]:.1f}")
         with TestClient(create_app(svc), headers={"Authorization": KEY}) as client:
-            print("\n| search | `message` | matches | logcycle (API, page + total) "
-                  "| `grep -F -c` | speed-up |\n|---|---|---|---|---|---|")
+            print("\n| search | `message` | matches | logcycle (API, page + total), wall / CPU "
+                  "| same, total by SQL (before) | `grep -F -c`, wall / CPU | speed-up "
+                  "(wall) |\n|---|---|---|---|---|---|---|")
             for label, pattern, literal in queries:
-                total = client.get(URL, params={"message": pattern}).json()["total"]
-                ours = median_ms(lambda p=pattern: client.get(URL, params={"message": p}),
-                                 args.repeat)
-                theirs, _ = grep_ms(literal, flat, args.repeat)
-                print(f"| {label} | `{pattern}` | {total:,} | {ours:.1f} ms | {theirs:.1f} ms "
-                      f"| {theirs / ours:.1f}x |")
+                def ask(p: str = pattern) -> int:
+                    return int(client.get(URL, params={"message": p}).json()["total"])
+                total = ask()
+                if not args.store and without_blocks(ask)() != total:
+                    raise SystemExit(f"{pattern}: the totals differ")
+                ours, before, theirs = [], [], []
+                for _ in range(args.repeat):  # alternated: the same noise for each
+                    ours.append(timed(ask, time.process_time))
+                    if not args.store:
+                        before.append(timed(without_blocks(ask), time.process_time))
+                    theirs.append(timed(functools.partial(grep, literal, flat), children_cpu))
+                wall = statistics.median(w for w, _ in ours)
+                grep_wall = statistics.median(w for w, _ in theirs)
+                print(f"| {label} | `{pattern}` | {total:,} | {medians(ours)} | "
+                      f"{medians(before) if before else '—'} | {medians(theirs)} | "
+                      f"{grep_wall / wall:.1f}x |")
+        print(f"\nload average after the searches: {os.getloadavg()[0]:.1f}")
         svc.close()
         size = sum(f.stat().st_size for f in data.glob("logcycle.db*"))
         if args.store:
