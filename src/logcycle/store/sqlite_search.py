@@ -29,6 +29,8 @@ makes the indexer rebuild it, newest week first.
 
 The tables are contentless (``content=''``) with ``detail=none``: the index holds only
 which rows contain which trigram, about half the size of a full one and faster to build.
+So it cannot count a broad search's matches; the same step keeps blocks of the messages
+that do (:mod:`logcycle.store.sqlite_counts`).
 """
 
 from __future__ import annotations
