@@ -8,7 +8,7 @@ file, ``lc_blocks_<kind>_<cycle>``: for each run of ``BLOCK_ROWS`` consecutive r
 row per ``message_type`` value among them with the messages as SQLite's ``LIKE`` sees
 them (``lower()``, which folds ASCII letters only, up to the first NUL, where ``LIKE``
 stops reading) joined by NUL, with the range of ids and of insert instants. A total is
-then one regular expression per block (``needle[^\\x00]*`` counts each message once,
+then one regular expression per block (``needle[^\\x00]*+`` counts each message once,
 whatever number of times it holds the needle), in C, over ~100 KB at a time.
 
 Exact at any lag, as the arms of store/sqlite_search.py are: a block is used only while
@@ -173,7 +173,8 @@ def _count(q: MessageQuery, cycle: int, fetch: Fetch, literal: bytes,
     _, marks = fetch(_MARK, (q.kind, cycle))
     mark = int(marks[0][0]) if marks else 0
     top = mark if upto is None else min(mark, upto)
-    rx = re.compile(re.escape(literal) + b"[^\\x00]*()")
+    # Possessive: the rest of the message is consumed, never given back.
+    rx = re.compile(re.escape(literal) + b"[^\\x00]*+()")
     total, pos = 0, above  # the blocks used count every row in (above, pos]
     gaps: list[tuple[int | None, int | None]] = []  # stretches left to SQL
     for lo, hi, parts in _blocks(q, cycle, fetch, above, top):
