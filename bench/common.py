@@ -59,10 +59,15 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, data: Path, *extra: str) -> None:
+    """``logcycle serve`` on a free port; ``pythonpath``: run other code (a ``src``
+    directory, e.g. of ``git archive main src``) to compare with in the same run."""
+
+    def __init__(self, data: Path, *extra: str, pythonpath: str = "") -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "LOGCYCLE_API_KEY": KEY}
+        if pythonpath:
+            env["PYTHONPATH"] = pythonpath
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "logcycle", "serve", "--data", str(data), "--port",
              str(self.port), "--log-level", "warning", *extra], env=env)
