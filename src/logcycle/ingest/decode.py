@@ -224,11 +224,10 @@ def _json_text(raw: msgspec.Raw, field: str, index: int, object_only: bool) -> s
 
 def _attribute_texts(raws: list[msgspec.Raw], indexes: list[int]) -> list[str | None]:
     """``_json_text(raw, "attributes", i, True)`` of the attributes ``raws`` of the
-    events ``indexes`` of a batch, the number scan
-    of :func:`_suspect` done once for all of them (its translate and four searches cost
-    about 1 µs an event when made one by one): only when the batch holds a number that
-    may be refused are its events looked at one by one. The depth bound stays per event (two
-    counts). Raises as ``_json_text`` would for the first attributes refused."""
+    events ``indexes`` of a batch, the number scan of :func:`_suspect` done once for all
+    of them (one by one it costs about 1 µs an event): only when the batch holds a number
+    that may be refused are its events looked at one by one. The depth bound stays per
+    event (two counts). Raises as ``_json_text`` would for the first attributes refused."""
     datas = [bytes(r) for r in raws]
     # One text, each event's JSON ended by a LF (what ends a number, as $ does alone).
     z = (b"\n".join(datas) + b"\n").translate(_BATCH_SCAN)
