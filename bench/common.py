@@ -59,10 +59,11 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, data: Path, *extra: str) -> None:
+    def __init__(self, data: Path, *extra: str, env: dict[str, str] | None = None) -> None:
+        """``env``: more environment variables (``PYTHONPATH`` to run other code)."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "LOGCYCLE_API_KEY": KEY}
+        env = {**os.environ, "LOGCYCLE_API_KEY": KEY, **(env or {})}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "logcycle", "serve", "--data", str(data), "--port",
              str(self.port), "--log-level", "warning", *extra], env=env)

@@ -3,6 +3,7 @@
     .venv/bin/python bench/protocols.py [--events 100000] [--clients 4] [--batch 1000]
                                         [--only otlp_protobuf,es_bulk] [--repeat 3]
                                         [--max-seconds 60] [--no-parse-costs]
+                                        [--base /path/to/other/src]
 
 Each protocol is a row of ``SENDERS``: a name, the route (or syslog over TCP), the request
 headers, the answer that means committed, and a function that encodes a batch of synthetic
@@ -24,6 +25,10 @@ events in all, ``Sender.max_events``), which is what it costs in real use; its p
 with the fields OTLP has no place for in ``attributes``, as the OTLP rows store them.
 ``es_bulk_ids`` is bulk with an ``_id`` per document (each an idempotency key); the Loki
 and CLEF rows pay their body-hash key (one per request).
+
+``--base DIR`` runs every chosen row but native JSON a second time in each round, as
+``ROW@base``, on a server whose ``PYTHONPATH`` is DIR (the ``src`` of another checkout):
+old and new code alternated in one run, each beside the same native runs.
 
 After the table, in process: each adapter's translation and the validation beside the
 native decoder on one batch (where the gaps come from).
@@ -295,17 +300,23 @@ def stored(url: str) -> int:
     return int(events[0]["id"]) if events else 0
 
 
+def sender_of(name: str) -> Sender:
+    """The row ``name`` (``ROW@base``: the row ``ROW``, on the ``--base`` code)."""
+    return SENDERS[name.partition("@")[0]]
+
+
 def rate(sender: Sender, events: list[Event], batch: int, clients: int,
-         max_seconds: float) -> tuple[float, float, int]:
+         max_seconds: float, pythonpath: str | None = None) -> tuple[float, float, int]:
     """(events/s, server CPU µs an event, events sent) of ``events`` through ``sender``
-    into a fresh server."""
+    into a fresh server (running the code at ``pythonpath`` when given)."""
     size = sender.per_request or batch
     events = events[:sender.max_events] if sender.max_events else events
     bodies = [(len(events[i:i + size]), sender.encode(events[i:i + size]))
               for i in range(0, len(events), size)]
     syslog_port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
-        server = Server(Path(tmp) / "data", "--syslog-tcp", str(syslog_port))
+        server = Server(Path(tmp) / "data", "--syslog-tcp", str(syslog_port),
+                        env={"PYTHONPATH": pythonpath} if pythonpath else None)
         meter = CpuMeter(server.proc.pid)
         try:
             ctx = mp.get_context("fork")
@@ -359,8 +370,8 @@ def parse_costs(batch: list[Event]) -> None:
     from logcycle.ingest.protocols import loki as loki_in
     from logcycle.ingest.protocols import otlp as otlp_in
     from logcycle.ingest.protocols import otlp_json as otlp_json_in
+    from logcycle.ingest.protocols import otlp_rows, validate
     from logcycle.ingest.protocols import syslog as syslog_in
-    from logcycle.ingest.protocols import validate
     from logcycle.ingest.protocols.common import ClockRule
 
     now, n = int(time.time() * 1000), len(batch)
@@ -379,6 +390,8 @@ def parse_costs(batch: list[Event]) -> None:
             ("shippers: validate (dicts)", lambda: validate(dec, items, now_ms=now)),
             ("OTLP: validate (dicts)", lambda: validate(dec, otlp_events, now_ms=now)),
             ("OTLP protobuf: translation", lambda: otlp_in.to_events(ob, now_ms=now)),
+            ("OTLP protobuf: straight to rows (route)",
+             lambda: otlp_rows.validated(ob, dec, now_ms=now)),
             ("OTLP JSON: translation", lambda: otlp_json_in.to_events(ojb, now_ms=now)),
             ("ES bulk: translation", lambda: es_in.parse_bulk(eb, None, fields, clock)),
             ("Loki protobuf: translation", lambda: loki_in.parse_protobuf(lb, clock, 1 << 30)),
@@ -417,7 +430,7 @@ def table(args: argparse.Namespace, runs: dict[str, list[Run]], loads: list[str]
     print("|" + "|".join("-" * (len(c)) for c in head.split("|")[1:-1]) + "|")
     for name, rs in runs.items():
         rates = [r[0] for r in rs]
-        peer = SENDERS[name].peer if SENDERS[name].peer in runs else "native_json"
+        peer = sender_of(name).peer if sender_of(name).peer in runs else "native_json"
         shares = [r[0] / p[0] for r, p in zip(rs, runs[peer], strict=False)]
         share = f"{_median(shares):.0%} ({min(shares):.0%}-{max(shares):.0%})"
         if peer != "native_json":
@@ -444,6 +457,9 @@ def main() -> None:
                          f"{', '.join(SENDERS)}")
     ap.add_argument("--no-parse-costs", action="store_true",
                     help="skip the in-process costs after the table")
+    ap.add_argument("--base", metavar="DIR",
+                    help="also run each chosen row but native JSON on the code in DIR (its "
+                         "PYTHONPATH, e.g. another checkout's src), as ROW@base")
     args = ap.parse_args()
     names = ["native_json", *(n for n in args.only.split(",") if n and n != "native_json")]
     unknown = [n for n in names if n not in SENDERS]
@@ -452,6 +468,8 @@ def main() -> None:
     for name in names:  # a row's peer runs in each round too
         if SENDERS[name].peer not in names:
             names.append(SENDERS[name].peer)
+    if args.base:
+        names += [f"{n}@base" for n in names if n != "native_json"]
     rng = random.Random(1)
     now = int(time.time() * 1000)
     events = [event(rng, now - args.events + i) for i in range(args.events)]
@@ -464,7 +482,8 @@ def main() -> None:
             names[1:][:i % max(len(names) - 1, 1)]
         for name in order:
             print(f"round {i + 1}, {name} (load {_load()}):", flush=True)
-            got, us, n = rate(SENDERS[name], events, args.batch, args.clients, args.max_seconds)
+            got, us, n = rate(sender_of(name), events, args.batch, args.clients,
+                              args.max_seconds, args.base if name.endswith("@base") else None)
             runs[name].append((got, us, n))
             print(f"  {got:,.0f} events/s ({n:,} events), server {us:.1f} µs CPU an event",
                   flush=True)

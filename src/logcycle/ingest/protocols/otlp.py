@@ -124,9 +124,10 @@ def _value(v: Any) -> Any:
     return None
 
 
-def attributes(kvs: Sequence[Any]) -> dict[str, Any]:
-    """Repeated ``KeyValue`` s as a dict of JSON values."""
-    out: dict[str, Any] = {}
+def attributes(kvs: Sequence[Any], base: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Repeated ``KeyValue`` s as a dict of JSON values (after a copy of ``base``'s: the
+    same dict as ``{**base, **attributes(kvs)}``, made once)."""
+    out: dict[str, Any] = dict(base) if base else {}
     # Each KeyValue and AnyValue is a upb wrapper made on access (~0.2 and ~0.13 µs): a
     # slice of the container is cheaper to loop over than upb's iterator, and most values
     # are strings or doubles, read as fields (~0.04 µs each) without _value's WhichOneof.

@@ -92,7 +92,7 @@ def _row(rec: Any, base: dict[str, Any], module: str | None, now_ms: int, limit:
     if instant > limit or len(trace) > _MAX_TRACE:
         return None
     kvs = rec.attributes
-    attrs = {**base, **otlp.attributes(kvs)} if kvs else dict(base)
+    attrs = otlp.attributes(kvs, base) if kvs else dict(base)
     number, level = rec.severity_number, rec.severity_text
     if level or number:
         attrs["level"] = level or otlp.level_of(number)
