@@ -1,12 +1,16 @@
-"""otlp_rows.validated gives what the generic path gives (the adapter's native events,
-then protocols.validate): the same rows, record numbers, rejections and NUL flag, for
-plain records (its own path) and every kind it hands to the generic one."""
+"""otlp_rows.validated (protobuf) and validated_json give what the generic path gives (the
+adapter's native events, then protocols.validate): the same rows, record numbers,
+rejections and NUL flag, for plain records (their own path) and every kind they hand to
+the generic one."""
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
+import orjson
 import pytest
+from google.protobuf import json_format
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
@@ -20,9 +24,9 @@ from opentelemetry.proto.common.v1.common_pb2 import (
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
-from logcycle.errors import TooLarge
+from logcycle.errors import BadRequest, TooLarge
 from logcycle.ingest.decode import BatchDecoder, Partial
-from logcycle.ingest.protocols import otlp, otlp_rows, validate
+from logcycle.ingest.protocols import otlp, otlp_json, otlp_rows, validate
 from logcycle.kinds import MAX_JSON_BYTES, MAX_MESSAGE, MAX_TEXT
 
 NOW = 1_764_600_000_000
@@ -63,10 +67,40 @@ def request(*resources: tuple[list[KeyValue], list[LogRecord]], scope: Any = Non
     return req.SerializeToString()
 
 
+def as_json(body: bytes) -> bytes:
+    """The request in OTLP JSON: protobuf's JSON mapping, the ids in hex."""
+    doc: dict[str, Any] = json_format.MessageToDict(ExportLogsServiceRequest.FromString(body))
+    for rl in doc.get("resourceLogs", []):
+        for sl in rl.get("scopeLogs", []):
+            for r in sl.get("logRecords", []):
+                for name in ("traceId", "spanId"):
+                    if name in r:
+                        r[name] = base64.b64decode(r[name]).hex()
+    return orjson.dumps(doc)
+
+
 def assert_same(body: bytes, decoder: BatchDecoder = DECODER) -> Partial:
-    want = validate(decoder, otlp.to_events(body, now_ms=NOW), now_ms=NOW)
-    got, total = otlp_rows.validated(body, decoder, now_ms=NOW)
-    assert total == len(otlp.to_events(body, now_ms=NOW))
+    """Both paths of the protobuf body, and of the same request as OTLP JSON, alike."""
+    got = _same(body, decoder, otlp.to_events, otlp_rows.validated)
+    try:
+        js = as_json(body)
+        want_error = None
+        otlp_json.to_events(js, now_ms=NOW)
+    except BadRequest as exc:  # an id OTLP JSON cannot carry (not 16 or 8 bytes)
+        want_error = exc.message
+    if want_error is None:
+        _same(js, decoder, otlp_json.to_events, otlp_rows.validated_json)
+    else:
+        with pytest.raises(BadRequest) as raised:
+            otlp_rows.validated_json(js, decoder, now_ms=NOW)
+        assert raised.value.message == want_error
+    return got
+
+
+def _same(body: bytes, decoder: BatchDecoder, to_events: Any, validated: Any) -> Partial:
+    want = validate(decoder, to_events(body, now_ms=NOW), now_ms=NOW)
+    got, total = validated(body, decoder, now_ms=NOW)
+    assert total == len(to_events(body, now_ms=NOW))
     assert got.events == want.events
     assert got.indexes == want.indexes
     assert got.rejected == want.rejected
@@ -129,13 +163,16 @@ def test_resource_and_scope_attributes() -> None:
 
 def test_empty_and_oversized_requests() -> None:
     assert_same(b"")
+    assert validated_empty_json() == ([], 0)
     assert_same(request((SERVICE, [])))
-    small = BatchDecoder(max_future_ms=0, max_batch=3)
+    small, four = BatchDecoder(max_future_ms=0, max_batch=3), request((SERVICE, PLAIN[:3] * 2))
     with pytest.raises(TooLarge) as generic:
-        validate(small, otlp.to_events(request((SERVICE, PLAIN)), now_ms=NOW), now_ms=NOW)
-    with pytest.raises(TooLarge) as fast:
-        otlp_rows.validated(request((SERVICE, PLAIN)), small, now_ms=NOW)
-    assert str(fast.value) == str(generic.value)
+        validate(small, otlp.to_events(four, now_ms=NOW), now_ms=NOW)
+    for validated, body in [(otlp_rows.validated, four),
+                            (otlp_rows.validated_json, as_json(four))]:
+        with pytest.raises(TooLarge) as fast:
+            validated(body, small, now_ms=NOW)
+        assert str(fast.value) == str(generic.value)
 
 
 values = st.one_of(st.text(max_size=8).map(s), st.integers(-(2**63), 2**63 - 1).map(
@@ -155,3 +192,8 @@ records = st.builds(
 @given(st.lists(records, max_size=6))
 def test_any_records(recs: list[LogRecord]) -> None:
     assert_same(request((SERVICE, recs)))
+
+
+def validated_empty_json() -> tuple[list[Any], int]:
+    partial, total = otlp_rows.validated_json(b"{}", DECODER, now_ms=NOW)
+    return partial.events, total
