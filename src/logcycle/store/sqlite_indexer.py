@@ -149,8 +149,8 @@ class SearchIndexer:
     def _measure(self, conn: sqlite3.Connection, *, caught_up: bool) -> None:
         lag = 0.0
         if not caught_up:
-            _, lag = sqlite_search.lag(conn, sqlite_search.newest_cycles(conn, "src."),
-                                       main="src.", index="")
+            lag = sqlite_search.lag_seconds(conn, sqlite_search.newest_cycles(conn, "src."),
+                                            main="src.", index="")
         self.lag_s = lag
         if lag > self.max_lag_s and not self.behind:
             self.behind = True
