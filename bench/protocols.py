@@ -3,7 +3,7 @@
     .venv/bin/python bench/protocols.py [--events 100000] [--clients 4] [--batch 1000]
                                         [--only otlp_protobuf,es_bulk] [--repeat 3]
                                         [--max-seconds 60] [--no-parse-costs]
-                                        [--base SRC]
+                                        [--base /path/to/other/src]
 
 Each protocol is a row of ``SENDERS``: a name, the route (or syslog over TCP), the request
 headers, the answer that means committed, and a function that encodes a batch of synthetic
@@ -333,7 +333,7 @@ def rate(sender: Sender, events: list[Event], batch: int, clients: int,
     syslog_port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
         server = Server(Path(tmp) / "data", "--syslog-tcp", str(syslog_port),
-                        pythonpath=pythonpath)
+                        src=pythonpath)
         meter = CpuMeter(server.proc.pid)
         try:
             ctx = mp.get_context("fork")
@@ -389,8 +389,8 @@ def parse_costs(batch: list[Event]) -> None:
     from logcycle.ingest.protocols import loki as loki_in
     from logcycle.ingest.protocols import otlp as otlp_in
     from logcycle.ingest.protocols import otlp_json as otlp_json_in
+    from logcycle.ingest.protocols import otlp_rows, validate
     from logcycle.ingest.protocols import syslog as syslog_in
-    from logcycle.ingest.protocols import validate
     from logcycle.ingest.protocols.common import ClockRule
 
     now, n = int(time.time() * 1000), len(batch)
@@ -409,6 +409,8 @@ def parse_costs(batch: list[Event]) -> None:
             ("shippers: validate (dicts)", lambda: validate(dec, items, now_ms=now)),
             ("OTLP: validate (dicts)", lambda: validate(dec, otlp_events, now_ms=now)),
             ("OTLP protobuf: translation", lambda: otlp_in.to_events(ob, now_ms=now)),
+            ("OTLP protobuf: straight to rows (route)",
+             lambda: otlp_rows.validated(ob, dec, now_ms=now)),
             ("OTLP JSON: translation", lambda: otlp_json_in.to_events(ojb, now_ms=now)),
             ("ES bulk: translation", lambda: es_in.parse_bulk(eb, None, fields, clock)),
             ("Loki protobuf: translation", lambda: loki_in.parse_protobuf(lb, clock, 1 << 30)),
