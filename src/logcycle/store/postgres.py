@@ -231,7 +231,7 @@ class PostgresStore(SqlStore):
                     conn.execute(stmt)
             for stmt in summary.ddl(self.dialect) + postgres_fields.ddl():
                 conn.execute(stmt)
-            self._search_tables(conn)
+            self._search_tables(conn, version)
             report = None
             if maintain or self._meta(conn, "current_week") is None:
                 report = self._catch_up(conn, now_ms)
@@ -313,8 +313,21 @@ class PostgresStore(SqlStore):
             f"{self._ticket_class}, {key.format(v='ticket')}) $fn$",
         ]
 
-    def _search_tables(self, conn: Any) -> None:
-        """The message index built behind the writer (store/postgres_search.py)."""
+    def _search_tables(self, conn: Any, version: int | None) -> None:
+        """The message index built behind the writer (store/postgres_search.py). Up to
+        version 4 it held a row per event: those tables go, and the new ones are filled
+        from watermark 0 (searches scan the rows above it meanwhile, exact)."""
+        if version is not None and version < 5:
+            conn.execute(postgres_search.drop_old_sql())
+            conn.execute("DELETE FROM lc_index_state WHERE name LIKE 'search\\_%'")
+            log.info("schema upgraded from version %s: the message index is rebuilt in "
+                     "blocks behind the writer", version)
+        if not postgres_search.usable(conn):
+            log.warning("the database is not UTF-8 or its default collation is ICU's: the "
+                        "message index's candidate filter needs lower() to map each "
+                        "character on its own, so message search scans the tables")
+            self.trigram = False
+            return
         ext = self._trigram_schema(conn)
         self.trigram = ext is not None
         if ext is None:
