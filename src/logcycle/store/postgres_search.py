@@ -114,32 +114,30 @@ def analyze_newest(conn: Any) -> None:
                                             for k in INDEXED_KINDS))
 
 
-# The rows of a step, numbered into blocks: a block ends after BLOCK_ROWS rows or when its
-# messages pass BLOCK_CHARS (both running counts only grow, so their sum numbers
-# contiguous blocks). The body is the block's distinct words, lowered.
-_STEP = ("WITH step AS (SELECT id, message FROM {table} WHERE id > %s ORDER BY id LIMIT %s), "
-         "numbered AS (SELECT id, message, (row_number() OVER w - 1) / {rows} "
-         "+ sum(length(message)) OVER w / {chars} AS block FROM step "
+# One statement a (kind, cycle), one round trip: the rows above the watermark, numbered
+# into blocks (a block ends after BLOCK_ROWS rows or when its messages pass BLOCK_CHARS:
+# both running counts only grow, so their sum numbers contiguous blocks), each block's
+# distinct lowered words inserted, the watermark moved to the last row indexed.
+_STEP = ("WITH step AS (SELECT id, message FROM {table} WHERE id > COALESCE((SELECT "
+         "watermark FROM lc_index_state WHERE name = %(name)s AND cycle = %(cycle)s), 0) "
+         "ORDER BY id LIMIT %(rows)s), "
+         "numbered AS (SELECT id, message, (row_number() OVER w - 1) / {block_rows} "
+         "+ sum(length(message)) OVER w / {block_chars} AS block FROM step "
          "WINDOW w AS (ORDER BY id ROWS UNBOUNDED PRECEDING)), "
          "moved AS (INSERT INTO {side} (lo, hi, body) SELECT min(id), max(id), "
          "array_to_string(ARRAY(SELECT DISTINCT unnest(string_to_array("
          "string_agg(lower(message), ' '), ' '))), ' ') FROM numbered GROUP BY block "
-         "RETURNING hi) "
-         "SELECT (SELECT max(hi) FROM moved), (SELECT count(*) FROM step)")
+         "RETURNING hi), "
+         "marked AS (INSERT INTO lc_index_state (name, cycle, watermark) SELECT %(name)s, "
+         "%(cycle)s, max(hi) FROM moved HAVING count(*) > 0 ON CONFLICT (name, cycle) "
+         "DO UPDATE SET watermark = excluded.watermark) "
+         "SELECT count(*) FROM step")
 
 
 def _index_cycle(conn: Any, kind: str, cycle: int, rows: int) -> int:
-    table, side, name = schema.table(kind, cycle), side_table(kind, cycle), f"search_{kind}"
-    row = conn.execute("SELECT watermark FROM lc_index_state WHERE name = %s AND cycle = %s",
-                       (name, cycle)).fetchone()
-    mark = 0 if row is None else int(row[0])
-    sql = _STEP.format(table=table, side=side, rows=BLOCK_ROWS, chars=BLOCK_CHARS)
-    top, n = conn.execute(sql, (mark, rows)).fetchone()
-    if top is None:
-        return 0
-    conn.execute("INSERT INTO lc_index_state (name, cycle, watermark) VALUES (%s, %s, %s) "
-                 "ON CONFLICT (name, cycle) DO UPDATE SET watermark = excluded.watermark",
-                 (name, cycle, top))
+    sql = _STEP.format(table=schema.table(kind, cycle), side=side_table(kind, cycle),
+                       block_rows=BLOCK_ROWS, block_chars=BLOCK_CHARS)
+    (n,) = conn.execute(sql, {"name": f"search_{kind}", "cycle": cycle, "rows": rows}).fetchone()
     return int(n)
 
 
