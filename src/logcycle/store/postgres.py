@@ -585,8 +585,8 @@ class PostgresStore(SqlStore):
             return 0
         done = postgres_search.build(conn, max_rows)
         self._indexed += done
-        if done < max_rows and self._indexed >= ANALYZE_AFTER_ROWS:  # caught up
-            postgres_search.analyze_newest(conn)
+        if done < max_rows and self._indexed >= ANALYZE_AFTER_ROWS and \
+                postgres_search.analyze_newest(conn, self._indexed):  # caught up
             self._indexed = 0
         return done
 
