@@ -35,26 +35,28 @@ from pgcopy import drop_schema, split_schema
 
 from logcycle.store import postgres_search, schema
 
-LAYOUTS = {
-    "per event": (
-        "CREATE TABLE s_event (rid BIGINT PRIMARY KEY, body TEXT NOT NULL)",
-        "s_event",
-        "INSERT INTO s_event SELECT id, message FROM oslog_general_0 WHERE id > %(mark)s "
-        "ORDER BY id LIMIT %(rows)s"),
-    "block, text": (
-        "CREATE TABLE s_text (lo BIGINT PRIMARY KEY, hi BIGINT NOT NULL, body TEXT NOT NULL)",
-        "s_text",
-        "INSERT INTO s_text SELECT min(id), max(id), string_agg(lower(message), E'\\n' "
-        "ORDER BY id) FROM (SELECT id, message, (row_number() OVER (ORDER BY id) - 1) / 1024 "
-        "AS g FROM (SELECT id, message FROM oslog_general_0 WHERE id > %(mark)s ORDER BY id "
-        "LIMIT %(rows)s) a) b GROUP BY g"),
-    "block, words": (
-        "CREATE TABLE s_words (lo BIGINT PRIMARY KEY, hi BIGINT NOT NULL, body TEXT NOT NULL)",
-        "s_words",
-        postgres_search._STEP.format(table="oslog_general_0", side="s_words",
-                                     block_rows=postgres_search.BLOCK_ROWS,
-                                     block_chars=postgres_search.BLOCK_CHARS)),
-}
+
+def layouts(block_rows: int) -> dict[str, tuple[str, str, str]]:
+    """(DDL, table, step SQL) of each layout, blocks of ``block_rows``."""
+    return {
+        "per event": (
+            "CREATE TABLE s_event (rid BIGINT PRIMARY KEY, body TEXT NOT NULL)", "s_event",
+            "INSERT INTO s_event SELECT id, message FROM oslog_general_0 WHERE id > %(mark)s "
+            "ORDER BY id LIMIT %(rows)s"),
+        "block, text": (
+            "CREATE TABLE s_text (lo BIGINT PRIMARY KEY, hi BIGINT NOT NULL, body TEXT NOT "
+            "NULL)", "s_text",
+            "INSERT INTO s_text SELECT min(id), max(id), string_agg(lower(message), E'\\n' "
+            "ORDER BY id) FROM (SELECT id, message, (row_number() OVER (ORDER BY id) - 1) / "
+            f"{block_rows} AS g FROM (SELECT id, message FROM oslog_general_0 WHERE id > "
+            "%(mark)s ORDER BY id LIMIT %(rows)s) a) b GROUP BY g"),
+        "block, words": (
+            "CREATE TABLE s_words (lo BIGINT PRIMARY KEY, hi BIGINT NOT NULL, body TEXT NOT "
+            "NULL)", "s_words",
+            postgres_search._STEP.format(table="oslog_general_0", side="s_words",
+                                         block_rows=block_rows,
+                                         block_chars=postgres_search.BLOCK_CHARS)),
+    }
 
 
 def cpu_s(pid: int) -> float:
@@ -73,10 +75,12 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=200_000)
     ap.add_argument("--step", type=int, default=20_000)
     ap.add_argument("--varied", action="store_true")
+    ap.add_argument("--block-rows", type=int, default=postgres_search.BLOCK_ROWS)
     args = ap.parse_args()
     if args.rows > 5_000_000:
         ap.error("bounded: at most 5,000,000 rows")
     base, name = split_schema(args.store, "bench_pgindex")
+    LAYOUTS = layouts(args.block_rows)
     drop_schema(base, name)
     rng = random.Random(5)
     gen = varied if args.varied else message
@@ -87,9 +91,13 @@ def main() -> None:
         conn.execute("CREATE TABLE oslog_general_0 (id BIGINT PRIMARY KEY, message TEXT NOT NULL)")
         for stmt in schema.index_state_ddl(schema.POSTGRES):
             conn.execute(stmt)
+        words: list[str] = []
         with conn.cursor().copy("COPY oslog_general_0 (id, message) FROM STDIN") as copy:
             for i in range(1, args.rows + 1):
-                copy.write_row((i, gen(rng)))
+                m = gen(rng)
+                if i == args.rows // 2:
+                    words = m.split()[-5:]  # with --varied: an order and a user id
+                copy.write_row((i, m))
         conn.execute("VACUUM ANALYZE oslog_general_0")
         for ddl, table, _ in LAYOUTS.values():
             conn.execute(ddl)
@@ -115,6 +123,14 @@ def main() -> None:
             wall, cpu = spent[label]
             print(f"| {label} | {args.rows / wall:,.0f} | {args.rows / max(cpu, 1e-9):,.0f} "
                   f"| {n:,} | {size / 2**20:.1f} MB |")
+        print("\ncandidate blocks of a word of one message (the needle), and their lookup:")
+        for word in words[0:3:2] if args.varied else words[:1]:
+            for table in ("s_text", "s_words"):
+                t = time.perf_counter()
+                (n,) = conn.execute(f"SELECT count(*) FROM {table} WHERE body LIKE "
+                                    "lower(%s)", (f"%{word}%",)).fetchone()
+                print(f"  {word!r} in {table}: {n} blocks, "
+                      f"{(time.perf_counter() - t) * 1000:.1f} ms")
         log = conn.execute("SELECT pg_total_relation_size('oslog_general_0')").fetchone()[0]
         print(f"log table: {log / 2**20:.1f} MB")
     drop_schema(base, name)
