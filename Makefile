@@ -55,7 +55,7 @@ check: $(STAMP_TEST)
 	$(BIN)/mypy
 
 bench: $(STAMP_TEST)
-	@for b in ingest search client web crashloop overload scale protocols; do \
+	@for b in ingest search client web crashloop overload scale protocols gil_handoff; do \
 	  if [ -f bench/$$b.py ]; then echo "== bench/$$b.py"; $(BIN)/python bench/$$b.py || exit 1; fi; \
 	done
 
