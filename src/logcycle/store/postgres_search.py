@@ -15,8 +15,10 @@ when their messages pass ``BLOCK_CHARS``, or at the end of a step), not one per 
 ``lc_search_<kind>_<cycle> (lo, hi, body)``, where ``body`` is the block's distinct
 words, lowered, split on spaces (``lower(message)`` split on ``' '``). GIN's cost is per
 (row, distinct trigram) and neighbouring log lines share most of their words: measured in
-isolation (bench/pg_search_index.py) the block table absorbs 4.7-7x the rows/s of a side
-row per event, at a tenth of the size or less. The words are a *candidate filter* only:
+isolation (bench/pg_search_index.py) the block table absorbs 4.5-5.8x the rows/s of a
+side row per event, at a tenth of the size. Where it loses: words of high entropy (hex
+ids, numbers) put most of their trigrams in every block, so a search for one id checks
+many blocks (docs/benchmarks.md). The words are a *candidate filter* only:
 
 - every space-free run of a lowered message is inside one of its words, so a block whose
   body does not contain ``lower(run)`` for a run of the pattern's literals holds no row
