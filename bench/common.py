@@ -59,10 +59,17 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, data: Path, *extra: str) -> None:
+    """``logcycle serve`` as a subprocess. ``src``: run the package from that source
+    tree (another checkout's ``src``, to measure old against new code in one run);
+    ``env``: more environment variables."""
+
+    def __init__(self, data: Path, *extra: str, src: str = "",
+                 env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "LOGCYCLE_API_KEY": KEY}
+        env = {**os.environ, "LOGCYCLE_API_KEY": KEY, **(env or {})}
+        if src:
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [src, env.get("PYTHONPATH")]))
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "logcycle", "serve", "--data", str(data), "--port",
              str(self.port), "--log-level", "warning", *extra], env=env)

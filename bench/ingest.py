@@ -5,7 +5,9 @@
 Sends N synthetic events (~400 bytes of JSON each) in batches over HTTP from concurrent
 client processes to a fresh `logcycle serve`, then prints events/s beside plain
 `executemany` of the same rows (batches of the same size, same columns, no secondary
-index) into a fresh SQLite file, and the server's peak memory.
+index) into a fresh SQLite file, the server's CPU per event, how far the message search
+index trailed (``GET /api/v1/status``, sampled each second) and the server's peak memory.
+``--baseline other/src`` alternates the same runs with the code of another checkout.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import random
 import sqlite3
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -108,14 +111,51 @@ def client(port: int, bodies: list[bytes], ready: Any, go: Any, result: Any) -> 
     result.put(sent)
 
 
+class IndexLag:
+    """Samples ``search_index.lag_seconds`` of ``GET /api/v1/status`` each second on a
+    thread, from start() to stop(); ``final`` is one more sample after stop()."""
+
+    def __init__(self, port: int) -> None:
+        self.port, self.samples, self.final = port, [0.0], 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _get(self) -> float:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        try:
+            conn.request("GET", "/api/v1/status", headers={"Authorization": f"Bearer {KEY}"})
+            return float(orjson.loads(conn.getresponse().read())["search_index"]["lag_seconds"])
+        finally:
+            conn.close()
+
+    def _run(self) -> None:
+        while not self._stop.wait(1.0):
+            self.samples.append(self._get())
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.final = self._get()
+
+    def summary(self) -> str:
+        s = sorted(self.samples)
+        return (f"search index lag: median {s[len(s) // 2]:.1f} s, max {s[-1]:.1f} s, "
+                f"{self.final:.1f} s after the last batch")
+
+
 def http_rate(data_dir: Path, batches: list[list[dict[str, Any]]],
-              clients: int, *server_args: str,
-              after: Callable[[], None] | None = None) -> tuple[float, float]:
-    """Events/s over HTTP and the server's peak memory (MB); prints where the CPU went.
-    ``after`` runs once the last batch is acknowledged, while the server still runs."""
-    server = Server(data_dir, *server_args)
+              clients: int, *server_args: str, src: str = "",
+              after: Callable[[], None] | None = None) -> tuple[float, float, float]:
+    """Events/s over HTTP, the server's peak memory (MB) and its CPU µs per event; prints
+    where the CPU went and how far the search index trailed. ``after`` runs once the last
+    batch is acknowledged, while the server still runs; ``src``: see Server."""
+    server = Server(data_dir, *server_args, src=src)
     store = next((a for a in server_args if a.startswith("postgres")), "")
     meter = CpuMeter(server.proc.pid, store.split("?")[0])
+    lag = IndexLag(server.port) if not store else None
     try:
         bodies = [orjson.dumps(b) for b in batches]
         ctx = mp.get_context("fork")
@@ -128,16 +168,22 @@ def http_rate(data_dir: Path, batches: list[list[dict[str, Any]]],
             ready.acquire()
         start = time.perf_counter()
         meter.start()
+        if lag is not None:
+            lag.start()
         go.set()
         total = sum(result.get() for _ in procs)
         elapsed = time.perf_counter() - start
         meter.stop()
-        print(f"  {meter.summary()}", flush=True)
+        cpu_us = meter.seconds.get("server", 0.0) / max(total, 1) * 1e6
+        print(f"  {meter.summary()}; server CPU {cpu_us:.1f} µs/event", flush=True)
+        if lag is not None:
+            lag.stop()
+            print(f"  {lag.summary()}", flush=True)
         for p in procs:
             p.join()
         if after is not None:
             after()
-        return total / elapsed, server.peak_rss_mb()
+        return total / elapsed, server.peak_rss_mb(), cpu_us
     finally:
         server.stop()
 
@@ -186,6 +232,9 @@ def main() -> None:
                     help="this share of the events are screens with a duration and "
                          "attributes.user_id (summarized, and indexed with "
                          "--server-args=--index-attributes=user_id)")
+    ap.add_argument("--baseline", default="", metavar="SRC",
+                    help="also run the server from this source tree (another checkout's "
+                         "src/), alternated with the current code in the same run")
     ap.add_argument("--server-args", default="", metavar="ARGS",
                     help="more options for logcycle serve, space-separated")
     ap.add_argument("--store", default="", metavar="postgresql://…",
@@ -200,21 +249,39 @@ def main() -> None:
     if args.store:
         postgres_main(args, batches)
         return
-    limit = ours = rss = 0.0
+    variants = {"logcycle over HTTP (validate, group commit, indexes)": ""}
+    if args.baseline:
+        variants["logcycle over HTTP, baseline " + args.baseline[-20:]] = args.baseline
+    limit = 0.0
+    best: dict[str, tuple[float, float]] = {}  # best events/s, least CPU µs/event
+    rss: dict[str, float] = {}  # peak memory (MB), the most of any run
     for i in range(args.repeat):
+        names = list(variants) if i % 2 == 0 else list(reversed(variants))
         with tempfile.TemporaryDirectory() as tmp:
             limit = max(limit, plain_rate(Path(tmp) / "plain.db", batches))
-            rate, peak = http_rate(Path(tmp) / "data", batches, args.clients, *args.extra)
-            ours, rss = max(ours, rate), max(rss, peak)
-        print(f"run {i + 1}: plain {limit:,.0f}/s, logcycle {rate:,.0f}/s", flush=True)
+            got = []
+            for n, name in enumerate(names):
+                rate, peak, cpu_us = http_rate(Path(tmp) / f"data{n}", batches, args.clients,
+                                               *args.extra, src=variants[name])
+                old_rate, old_cpu = best.get(name, (0.0, float("inf")))
+                best[name] = (max(old_rate, rate), min(old_cpu, cpu_us))
+                rss[name] = max(rss.get(name, 0.0), peak)
+                label = "baseline" if variants[name] else "logcycle"
+                got.append(f"{label} {rate:,.0f}/s ({cpu_us:.1f} µs/event)")
+        print(f"run {i + 1}: plain {limit:,.0f}/s, " + ", ".join(got), flush=True)
     print(f"\nIngest: {args.events:,} events ({args.screens:.0%} screens), batches of "
           f"{args.batch}, {args.clients} clients, best of {args.repeat}, serve "
-          f"{args.server_args or '(defaults)'}; load average {os.getloadavg()[0]:.1f}")
-    print(f"| {'path':<58} | {'events/s':>10} |")
-    print(f"|{'-' * 60}|{'-' * 12}|")
-    print(f"| {'plain executemany, same rows, no secondary index':<58} | {limit:>10,.0f} |")
-    print(f"| {'logcycle over HTTP (validate, group commit, indexes)':<58} | {ours:>10,.0f} |")
-    print(f"\nlogcycle / limit: {ours / limit:.0%}; server peak memory: {rss:.0f} MB")
+          f"{args.server_args or '(defaults)'}; load average "
+          + " ".join(f"{x:.1f}" for x in os.getloadavg()))
+    print(f"| {'path':<58} | {'events/s':>10} | {'server CPU µs/event':>19} |")
+    print(f"|{'-' * 60}|{'-' * 12}|{'-' * 21}|")
+    print(f"| {'plain executemany, same rows, no secondary index':<58} | {limit:>10,.0f} | "
+          f"{'':>19} |")
+    for name, (rate, cpu_us) in best.items():
+        print(f"| {name[:58]:<58} | {rate:>10,.0f} | {cpu_us:>19.1f} |")
+    for name, (rate, _) in best.items():
+        print(f"{name}: {rate / limit:.0%} of the limit")
+    print("server peak memory: " + ", ".join(f"{rss[n]:.0f} MB" for n in best))
 
 
 def postgres_main(args: Any, batches: list[list[dict[str, Any]]]) -> None:
@@ -230,7 +297,7 @@ def postgres_main(args: Any, batches: list[list[dict[str, Any]]]) -> None:
         for n in workers:
             drop_schema(args.store, "bench_http")
             with tempfile.TemporaryDirectory() as tmp:
-                rate, _ = http_rate(Path(tmp) / "data", batches, args.clients, "--store",
+                rate, _, _ = http_rate(Path(tmp) / "data", batches, args.clients, "--store",
                                     schema_url(args.store, "bench_http"), "--workers", str(n),
                                     *args.extra,
                                     after=lambda: print("  " + index_lag(args.store,

@@ -3,6 +3,7 @@
     .venv/bin/python bench/protocols.py [--events 100000] [--clients 4] [--batch 1000]
                                         [--only otlp_protobuf,es_bulk] [--repeat 3]
                                         [--max-seconds 60] [--no-parse-costs]
+                                        [--base /path/to/other/src]
 
 Each protocol is a row of ``SENDERS``: a name, the route (or syslog over TCP), the request
 headers, the answer that means committed, and a function that encodes a batch of synthetic
@@ -17,6 +18,13 @@ an order that turns each round; the table gives each row's median and best event
 spread, and its share of native as the median of the rounds' shares (the row beside the
 native run of its own round), with the load average before and after each round. To add
 a protocol, add a row (``Sender(...)``).
+
+The server's CPU is also given for its event loop's thread alone (``loop µs/event``: the
+HTTP stack, the adapters' translation and the validation, where the protocols differ; the
+writer and the search indexer run on threads of their own). ``--base SRC`` (a ``src``
+directory of other code, e.g. ``git archive main src | tar -x -C /tmp/base``) runs each
+row a second time per round on that code, as ``ROW@base`` (its share beside
+``native_json@base``): old and new code alternated in one run.
 
 Sentry SDKs send one event per envelope: that row sends one event per request (and fewer
 events in all, ``Sender.max_events``), which is what it costs in real use; its peer is
@@ -57,6 +65,9 @@ from common import KEY, CpuMeter, Server, event, free_port
 from logcycle.ingest.protocols.loki_pb import PushRequest
 
 Event = dict[str, Any]
+# events/s, server CPU µs an event, events sent, the event loop's CPU µs an event
+Run = tuple[float, float, int, float]
+BASE = "@base"  # the suffix of the rows run on the code of --base
 AUTH = {"Authorization": f"Bearer {KEY}"}
 OTLP_FIELDS = ("action_name", "client_ip", "duration_ms")  # no OTLP field: attributes
 
@@ -287,6 +298,15 @@ def tcp_client(port: int, bodies: list[tuple[int, bytes]], deadline: float, read
     result.put(sent)
 
 
+def sender_of(name: str) -> Sender:
+    """The row ``name`` (``ROW@base``: the row ROW, run on the code of --base)."""
+    return SENDERS[name.removesuffix(BASE)]
+
+
+def peer_of(name: str) -> str:
+    return sender_of(name).peer + (BASE if name.endswith(BASE) else "")
+
+
 def stored(url: str) -> int:
     """The newest event's id: on a fresh server, how many events are readable."""
     req = urllib.request.Request(url + "/api/v1/events?limit=1", headers=AUTH)  # noqa: S310
@@ -295,17 +315,25 @@ def stored(url: str) -> int:
     return int(events[0]["id"]) if events else 0
 
 
+def _thread_cpu_s(pid: int) -> float:
+    """CPU seconds of the process's main thread (the server's event loop) alone."""
+    fields = Path(f"/proc/{pid}/task/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rate(sender: Sender, events: list[Event], batch: int, clients: int,
-         max_seconds: float) -> tuple[float, float, int]:
-    """(events/s, server CPU µs an event, events sent) of ``events`` through ``sender``
-    into a fresh server."""
+         max_seconds: float, pythonpath: str = "") -> Run:
+    """(events/s, server CPU µs an event, events sent, its event loop's CPU µs an event)
+    of ``events`` through ``sender`` into a fresh server (on the code of ``pythonpath``
+    if given)."""
     size = sender.per_request or batch
     events = events[:sender.max_events] if sender.max_events else events
     bodies = [(len(events[i:i + size]), sender.encode(events[i:i + size]))
               for i in range(0, len(events), size)]
     syslog_port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
-        server = Server(Path(tmp) / "data", "--syslog-tcp", str(syslog_port))
+        server = Server(Path(tmp) / "data", "--syslog-tcp", str(syslog_port),
+                        src=pythonpath)
         meter = CpuMeter(server.proc.pid)
         try:
             ctx = mp.get_context("fork")
@@ -323,6 +351,7 @@ def rate(sender: Sender, events: list[Event], batch: int, clients: int,
                 ready.acquire()
             start = time.perf_counter()
             meter.start()
+            loop0 = _thread_cpu_s(server.proc.pid)
             go.set()
             total = sum(result.get() for _ in procs)
             for p in procs:
@@ -331,10 +360,11 @@ def rate(sender: Sender, events: list[Event], batch: int, clients: int,
                     and time.perf_counter() - start < max_seconds + 60:
                 time.sleep(0.02)
             elapsed = time.perf_counter() - start
+            loop = _thread_cpu_s(server.proc.pid) - loop0
             meter.stop()
             print(f"  {meter.summary()}", flush=True)
             us = meter.seconds.get("server", 0.0) / max(total, 1) * 1e6
-            return total / elapsed, us, total
+            return total / elapsed, us, total, loop / max(total, 1) * 1e6
         finally:
             server.stop()
 
@@ -359,8 +389,8 @@ def parse_costs(batch: list[Event]) -> None:
     from logcycle.ingest.protocols import loki as loki_in
     from logcycle.ingest.protocols import otlp as otlp_in
     from logcycle.ingest.protocols import otlp_json as otlp_json_in
+    from logcycle.ingest.protocols import otlp_rows, validate
     from logcycle.ingest.protocols import syslog as syslog_in
-    from logcycle.ingest.protocols import validate
     from logcycle.ingest.protocols.common import ClockRule
 
     now, n = int(time.time() * 1000), len(batch)
@@ -379,6 +409,8 @@ def parse_costs(batch: list[Event]) -> None:
             ("shippers: validate (dicts)", lambda: validate(dec, items, now_ms=now)),
             ("OTLP: validate (dicts)", lambda: validate(dec, otlp_events, now_ms=now)),
             ("OTLP protobuf: translation", lambda: otlp_in.to_events(ob, now_ms=now)),
+            ("OTLP protobuf: straight to rows (route)",
+             lambda: otlp_rows.validated(ob, dec, now_ms=now)),
             ("OTLP JSON: translation", lambda: otlp_json_in.to_events(ojb, now_ms=now)),
             ("ES bulk: translation", lambda: es_in.parse_bulk(eb, None, fields, clock)),
             ("Loki protobuf: translation", lambda: loki_in.parse_protobuf(lb, clock, 1 << 30)),
@@ -389,7 +421,6 @@ def parse_costs(batch: list[Event]) -> None:
         print(f"  {name:<40} {_best_us(fn, n):6.2f}")
 
 
-Run = tuple[float, float, int]  # events/s, server CPU µs an event, events sent
 
 
 def _median(values: list[float]) -> float:
@@ -406,26 +437,27 @@ def table(args: argparse.Namespace, runs: dict[str, list[Run]], loads: list[str]
     """Per row: the median and best of its repeats, their spread, and its share of native
     JSON as the median of the per-round shares (each round's row beside that round's
     native: the pairs ran seconds apart, so slow phases of the machine cancel out)."""
+    base = f"; ROW@base: on {args.base}" if args.base else ""
     print(f"\nProtocols: {args.events:,} events of ~400 bytes (one a request: at most "
           f"{SENDERS['sentry_envelope'].max_events:,}), batches of {args.batch}, "
           f"{args.clients} clients, SQLite, a fresh server per run, {args.repeat} rounds "
-          f"alternating the rows; load average (1/5/15 min) {' → '.join(loads)}")
-    head = (f"| {'protocol':<18} | {'events':>7} | {'events/s median':>15} | "
+          f"alternating the rows{base}; load average (1/5/15 min) {' → '.join(loads)}")
+    head = (f"| {'protocol':<23} | {'events':>7} | {'events/s median':>15} | "
             f"{'best':>8} | {'spread':>6} | {'of native (rounds)':>22} | "
-            f"{'CPU µs/event':>12} |")
+            f"{'CPU µs/event':>12} | {'loop µs/event':>13} |")
     print(head)
     print("|" + "|".join("-" * (len(c)) for c in head.split("|")[1:-1]) + "|")
     for name, rs in runs.items():
         rates = [r[0] for r in rs]
-        peer = SENDERS[name].peer if SENDERS[name].peer in runs else "native_json"
+        peer = peer_of(name)
         shares = [r[0] / p[0] for r, p in zip(rs, runs[peer], strict=False)]
         share = f"{_median(shares):.0%} ({min(shares):.0%}-{max(shares):.0%})"
-        if peer != "native_json":
+        if peer.removesuffix(BASE) != "native_json":
             share += f" of {peer}"
         spread = max(rates) / max(min(rates), 1e-9) - 1
-        print(f"| {name:<18} | {max(r[2] for r in rs):>7,} | {_median(rates):>15,.0f} | "
+        print(f"| {name:<23} | {max(r[2] for r in rs):>7,} | {_median(rates):>15,.0f} | "
               f"{max(rates):>8,.0f} | {spread:>6.0%} | {share:>22} | "
-              f"{_median([r[1] for r in rs]):>12.1f} |")
+              f"{_median([r[1] for r in rs]):>12.1f} | {_median([r[3] for r in rs]):>13.1f} |")
 
 
 def main() -> None:
@@ -444,6 +476,9 @@ def main() -> None:
                          f"{', '.join(SENDERS)}")
     ap.add_argument("--no-parse-costs", action="store_true",
                     help="skip the in-process costs after the table")
+    ap.add_argument("--base", default="",
+                    help="a src directory of other code: each row runs on it too, as "
+                         "ROW@base, alternated with this code's in every round")
     args = ap.parse_args()
     names = ["native_json", *(n for n in args.only.split(",") if n and n != "native_json")]
     unknown = [n for n in names if n not in SENDERS]
@@ -452,6 +487,8 @@ def main() -> None:
     for name in names:  # a row's peer runs in each round too
         if SENDERS[name].peer not in names:
             names.append(SENDERS[name].peer)
+    if args.base:  # each row beside the same row on the other code
+        names = [n for name in names for n in (name, name + BASE)]
     rng = random.Random(1)
     now = int(time.time() * 1000)
     events = [event(rng, now - args.events + i) for i in range(args.events)]
@@ -464,10 +501,11 @@ def main() -> None:
             names[1:][:i % max(len(names) - 1, 1)]
         for name in order:
             print(f"round {i + 1}, {name} (load {_load()}):", flush=True)
-            got, us, n = rate(SENDERS[name], events, args.batch, args.clients, args.max_seconds)
-            runs[name].append((got, us, n))
-            print(f"  {got:,.0f} events/s ({n:,} events), server {us:.1f} µs CPU an event",
-                  flush=True)
+            run = rate(sender_of(name), events, args.batch, args.clients, args.max_seconds,
+                       args.base if name.endswith(BASE) else "")
+            runs[name].append(run)
+            print(f"  {run[0]:,.0f} events/s ({run[2]:,} events), server {run[1]:.1f} µs CPU "
+                  f"an event ({run[3]:.1f} in its event loop)", flush=True)
         loads.append(_load())
     table(args, runs, loads)
     if not args.no_parse_costs:

@@ -1,18 +1,20 @@
 """The hand-written fast paths of the adapters read what the regexes and chains they
 replaced read: syslog's <PRI>, structured-data values with escapes, CLEF's @@ keys, OTLP
-AnyValue kinds, and a shipper's level names whether seen before or not."""
+AnyValue kinds, and a shipper's level names whether seen before or not; the bulk answer
+written from a template is the JSON of the answer's dict."""
 
 from __future__ import annotations
 
 import re
 from datetime import UTC
 
+import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue
 
-from logcycle.ingest.protocols import clef, otlp, syslog
-from logcycle.ingest.protocols.common import ClockRule, level_name
+from logcycle.ingest.protocols import clef, es_bulk, otlp, syslog
+from logcycle.ingest.protocols.common import ClockRule, Replayed, level_name
 
 CLOCK = ClockRule(now_ms=1_764_600_000_000, max_future_ms=0)
 PRI = re.compile(rb"<(\d{1,3})>")  # what parse() read the PRI with before
@@ -90,3 +92,17 @@ def test_framer_octet_counts() -> None:
     assert f.feed(b"3 abc0 5 hello12 123456789012\n4 ab") == [b"abc", b"hello",
                                                                b"1234567890"]
     assert f.feed(b"cd") == [b"abcd"]
+
+
+def test_bulk_answer_bytes_are_the_answer_s_json() -> None:
+    body = b"\n".join([
+        b'{"create":{}}', b'{"message":"a"}',
+        b'{"index":{"_index":"q\\"uote \xc3\xa9","_id":"7"}}', b'{"message":"b"}',
+        b'{"create":{"_id":"k"}}', b"{}", b'{"delete":{"_id":"1"}}', b'{"update":{}}', b"{}",
+        b'{"create":{"_index":"other"}}', b"[1]", b'{"index":{"_index":"other"}}', b"{}"])
+    req = es_bulk.parse_bulk(body + b"\n", "url-index", es_bulk.Fields.of("", ""), CLOCK)
+    for results in ([1, Replayed(2), Replayed(3), "not supported", "not supported",
+                     "the document must be a JSON object", 2**40],
+                    [1, 2, 3, "x", "y", 4, 5]):
+        assert es_bulk.answer_json(req, results, 12) == orjson.dumps(  # type: ignore[arg-type]
+            es_bulk.answer(req, results, 12))  # type: ignore[arg-type]

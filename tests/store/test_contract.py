@@ -497,6 +497,49 @@ def test_rotation_empties_the_search_index_with_its_cycle(store: Store) -> None:
     assert find(store, "needle") == (new, 1)
 
 
+def test_sqlite_version_2_is_upgraded(tmp_path: Path) -> None:
+    """Version 2 keyed lc_rk_<cycle> by (request_key, id): the tables are rebuilt in
+    segments, refilled by the next reindex, and lookups are exact meanwhile."""
+    url = f"sqlite:///{tmp_path / 'v2.db'}"
+    s = open_store(url, tmp_path)
+    ids = write(s, err("a", request_key="k"), gen("b", request_key="k"))
+    s.apply([Reindex()], T0)
+    for c in range(10):
+        raw_execute(s, f"DROP TABLE {schema.rk_table(c)}")
+        raw_execute(s, f"CREATE TABLE {schema.rk_table(c)} (request_key TEXT NOT NULL, id "
+                    "INTEGER NOT NULL, kind INTEGER NOT NULL, PRIMARY KEY (request_key, id)) "
+                    "WITHOUT ROWID")
+    raw_execute(s, f"INSERT INTO lc_rk_3 VALUES ('k', {ids[0]}, 1)")
+    raw_execute(s, "UPDATE lc_meta SET value = 2 WHERE name = 'schema_version'")
+    s.close()
+    s = open_store(url, tmp_path)
+    assert q(s, "SELECT value FROM lc_meta WHERE name = 'schema_version'") == \
+        [(schema.SCHEMA_VERSION,)]
+    assert q(s, "SELECT count(*) FROM lc_rk_3 WHERE seg IS NOT NULL") == [(0,)]
+    assert rk_ids(s, "k") == ids[:1] and rk_ids(s, "k", "general") == ids[1:]
+    assert s.apply([Reindex()], T0) == [2]
+    assert rk_ids(s, "k") == ids[:1] and rk_ids(s, "k", "general") == ids[1:]
+    s.close()
+
+
+def test_request_key_lookups_read_every_segment(store: Store) -> None:
+    """SQLite cuts lc_rk_<cycle> into segments of ids (schema.RK_SEGMENT_BITS): a lookup
+    finds the request's rows in each, indexed or not, errors in their own segment."""
+    seg = 1 << schema.RK_SEGMENT_BITS
+    raw_execute(store, f"UPDATE lc_meta SET value = {seg - 3} WHERE name = 'next_id'")
+    first = write(store, *(gen(f"m{i}", request_key=f"k{i % 2}") for i in range(6)),
+                  err("e", request_key="k0"))
+    store.apply([Reindex()], T0)
+    raw_execute(store, f"UPDATE lc_meta SET value = {3 * seg} WHERE name = 'next_id'")
+    more = write(store, gen("n", request_key="k0"), err("f", request_key="k0"))
+    assert rk_ids(store, "k0", "general") == [*first[0:6:2], more[0]]
+    assert rk_ids(store, "k0") == [first[6], more[1]]
+    store.apply([Reindex()], T0)
+    assert rk_ids(store, "k0", "general") == [*first[0:6:2], more[0]]
+    assert rk_ids(store, "k1", "general") == first[1:6:2]
+    assert rk_ids(store, "k0") == [first[6], more[1]]
+
+
 # -- the request_key index built behind the writer ----------------------------------------
 def rk_ids(store: Store, key: str, kind: str = "error", cycle: int = 3) -> list[int]:
     cond, params = store.request_key_condition(kind, cycle, key)

@@ -45,6 +45,9 @@ def test_request_key_lookups_read_by_rowid_in_either_order(tmp_path: Path) -> No
             # Driven by the ids of the request, not by a walk over the table's rowids.
             assert f"SEARCH {table} USING INTEGER PRIMARY KEY (rowid=?)" in got, got
             assert f"SCAN {table}" not in got.split("LIST SUBQUERY")[0], got
+            # The side table is read by its primary key, one seek per segment.
+            assert "SEARCH lc_rk_3 USING PRIMARY KEY (seg=? AND request_key=?)" in got, got
+            assert "SCAN lc_rk_3" not in got, got
         _, rows = store.fetch(f"SELECT id FROM {table} WHERE {cond} AND id < ? {order}",
                               [*params, 10**9, 1000])
         ids = [r[0] for r in rows]

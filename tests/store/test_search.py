@@ -19,6 +19,7 @@ from logcycle.query.scope import Reader
 from logcycle.query.wildcards import wildcard_pattern
 from logcycle.store.search import MessageQuery
 from logcycle.store.sqlite import SQLiteStore
+from logcycle.store.sqlite_indexer import AUTOMERGE
 from tests.conftest import T0
 
 UTC = ZoneInfo("UTC")
@@ -113,6 +114,9 @@ def test_rotation_empties_the_index_with_its_cycle(store: SQLiteStore) -> None:
                           "lc_search_general_3 MATCH '\"eed\"'", ())
     assert rows[0][0] == 1  # week one's entries went with the turn of the cycle
     assert search(store, "needle") == (new, 1)
+    # Its merge setting (sqlite_indexer.AUTOMERGE) outlives the emptying.
+    _, rows = store.fetch("SELECT v FROM lc_search_general_3_config WHERE k = 'automerge'", ())
+    assert rows == [(AUTOMERGE,)]
 
 
 def test_the_indexer_reports_when_it_caught_up(store: SQLiteStore) -> None:

@@ -63,6 +63,9 @@ class ES(JSON):
     def __init__(self, content: Any, status_code: int = 200) -> None:
         super().__init__(content, status_code=status_code, headers=ES_PRODUCT)
 
+    def render(self, content: Any) -> bytes:
+        return content if type(content) is bytes else super().render(content)  # JSON already
+
 
 async def info(request: Request) -> Response:
     await svc_of(request).auth.identify(request)
@@ -94,7 +97,7 @@ async def bulk(request: Request) -> Response:
     req = es_bulk.parse_bulk(body, request.path_params.get("index"), fields, clock_rule(svc))
     results = await store_items(svc, principal, req.items, keys=req.keys(),
                                 idempotency_key=request_key(request, "es", None))
-    return ES(es_bulk.answer(req, results, svc.clock.now_ms() - started))
+    return ES(es_bulk.answer_json(req, results, svc.clock.now_ms() - started))
 
 
 routes = [

@@ -1,8 +1,9 @@
 """``POST /v1/logs``: OpenTelemetry logs over OTLP/HTTP, protobuf or JSON (gzip or not).
 
 The records take the native write path: translated by :mod:`logcycle.ingest.protocols.otlp`,
-validated one by one (``protocols.validate``), the valid ones committed as one batch before the
-answer. The answer is an ``ExportLogsServiceResponse`` in the request's encoding, whose
+validated one by one as ``protocols.validate`` does (the common record straight to its row,
+:mod:`~logcycle.ingest.protocols.otlp_rows`), the valid ones committed as one batch before
+the answer. The answer is an ``ExportLogsServiceResponse`` in the request's encoding, whose
 ``partial_success`` counts the rejected records and names why; errors are a
 ``google.rpc.Status`` (api/errors.py).
 """
@@ -16,7 +17,7 @@ from starlette.routing import Route
 from logcycle.api.events import svc_of
 from logcycle.api.http import UnsupportedMedia, read_body
 from logcycle.errors import BadRequest, FieldError
-from logcycle.ingest.protocols import otlp, otlp_json, validate
+from logcycle.ingest.protocols import otlp, otlp_rows
 from logcycle.ingest.tasks import EventBatch
 
 MAX_REASONS = 5  # rejected records named in partial_success.error_message
@@ -48,9 +49,11 @@ async def post_logs(request: Request) -> Response:
     svc.writer.check_capacity()
     body = await read_body(request, svc.settings.max_body_bytes)
     now = svc.clock.now_ms()
-    items = (otlp_json if as_json else otlp).to_events(body, now_ms=now)
-    partial = validate(svc.decoder, items, now_ms=now)
-    summary = rejection_summary(partial.rejected, len(items)) if partial.rejected else ""
+    # What protocols.validate gives of the adapter's native events, without them for
+    # the common record (otlp_rows).
+    partial, total = (otlp_rows.validated_json if as_json else otlp_rows.validated)(
+        body, svc.decoder, now_ms=now)
+    summary = rejection_summary(partial.rejected, total) if partial.rejected else ""
     if not partial.events and partial.rejected:
         raise BadRequest(summary, code="invalid_log_records", errors=partial.rejected)
     if partial.events:

@@ -159,6 +159,12 @@ _BIG_NUMBER_TOKEN = re.compile(rb"\d{19}|\d[eE][+-]?\d{3,}(?:[,}\]\s]|$)")
 # BIG_NUMBER without the regex (1.4 µs for 70 bytes): every digit read as 0, E as e (and
 # [ as {, for the depth count), then four substring searches.
 _SCAN = bytes.maketrans(b"123456789E[", b"000000000e{")
+# _BIG_NUMBER_TOKEN on a text read as _SCAN reads it, and every character that can end a
+# number as a comma: it matches (and faster: 0.3 µs an event for a batch of syslog
+# attributes, against 3 µs for the regex itself) wherever the regex would, and only a
+# little more often (hex ids such as "3e141" do not match, since a letter follows).
+_BATCH_SCAN = bytes.maketrans(b"123456789E}] \t\n\r\x0b\x0c", b"000000000e,,,,,,,,")
+_BATCH_NUMBER = re.compile(rb"0e[+-]?000+,")
 
 
 def _suspect(data: bytes) -> bool:
@@ -214,6 +220,28 @@ def _json_text(raw: msgspec.Raw, field: str, index: int, object_only: bool) -> s
         if why:
             raise _bad(index, field, why)
     return data.decode()
+
+
+def _attribute_texts(raws: list[msgspec.Raw], indexes: list[int]) -> list[str | None]:
+    """``_json_text(raw, "attributes", i, True)`` of the attributes ``raws`` of the
+    events ``indexes`` of a batch, the number scan of :func:`_suspect` done once for all
+    of them (one by one it costs about 1 µs an event): only when the batch holds a number
+    that may be refused are its events looked at one by one. The depth bound stays per
+    event (two counts). Raises as ``_json_text`` would for the first attributes refused."""
+    datas = [bytes(r) for r in raws]
+    # One text, each event's JSON ended by a LF (what ends a number, as $ does alone).
+    z = (b"\n".join(datas) + b"\n").translate(_BATCH_SCAN)
+    numbers = b"0000000000000000000" in z or _BATCH_NUMBER.search(z) is not None
+    out: list[str | None] = []
+    for raw, index, data in zip(raws, indexes, datas, strict=True):
+        if data == b"null":
+            out.append(None)
+        elif numbers or len(data) > MAX_JSON_BYTES or data[0] != 123 or \
+                data.count(b"{") + data.count(b"[") > MAX_JSON_DEPTH:
+            out.append(_json_text(raw, "attributes", index, True))
+        else:
+            out.append(data.decode())
+    return out
 
 
 class _KindPrep:
@@ -384,9 +412,20 @@ class BatchDecoder:
         if not structs:
             raise BadRequest("the batch holds no events", code="empty_batch")
         limit = now_ms + self.max_future_ms
-        return Batch([self._one_event(s, i, limit) for i, s in enumerate(structs)], nul)
+        events = [self._one_event(s, i, limit, attributes=False)
+                  for i, s in enumerate(structs)]
+        having = [i for i, s in enumerate(structs)
+                  if s.attributes is not _ABSENT]  # type: ignore[attr-defined]
+        texts = _attribute_texts([structs[i].attributes  # type: ignore[attr-defined]
+                                  for i in having], having)
+        for i, text in zip(having, texts, strict=True):
+            events[i].attributes = text
+        return Batch(events, nul)
 
-    def _one_event(self, s: msgspec.Struct, index: int, limit: int) -> Prepared:
+    def _one_event(self, s: msgspec.Struct, index: int, limit: int, *,
+                   attributes: bool = True) -> Prepared:
+        """The event of ``s``; with ``attributes=False`` its ``attributes`` are left for
+        the caller to check with the rest of the batch's (``_attribute_texts``)."""
         prep = _PREPS[type(s)]
         values = prep.values(s, index)
         if values[0] > limit:
@@ -395,8 +434,8 @@ class BatchDecoder:
         if prep.kind is ERROR_KIND:
             values = with_fingerprint(values)
         attrs = s.attributes  # type: ignore[attr-defined]
-        out = Prepared(prep.kind, values, None if attrs is _ABSENT else
-                       _json_text(attrs, "attributes", index, True))
+        out = Prepared(prep.kind, values, None if not attributes or attrs is _ABSENT
+                       else _json_text(attrs, "attributes", index, True))
         if prep.has_error and s.error is not None:  # type: ignore[attr-defined]
             self._inline_error(out, s, index)
         return out

@@ -130,6 +130,7 @@ class SQLiteStore(SqlStore):
             self._create_schema(conn, now_ms)
             for stmt in schema.index_state_ddl(self.dialect):
                 conn.execute(stmt)
+            self._upgrade_request_key_index(conn)
             for c in range(cycles.CYCLES):
                 for stmt in schema.rk_table_ddl(c):
                     conn.execute(stmt)
@@ -240,6 +241,18 @@ class SQLiteStore(SqlStore):
         _, self.reindex_behind = summary.copy(conn, self.dialect, high)
         errorgroups.index_errors(conn, self.dialect, high)
         return done
+
+    def _upgrade_request_key_index(self, conn: Any) -> None:
+        """Schema version 2 keyed lc_rk_<cycle> by (request_key, id); version 3 cuts it
+        into segments (schema.rk_table_ddl). The old tables go and the next reindex fills
+        the new ones again (watermark 0); lookups scan the rows above it meanwhile."""
+        cols = {r[1] for r in conn.execute(f"PRAGMA table_info({schema.rk_table(0)})")}
+        if not cols or "seg" in cols:
+            return
+        for c in range(cycles.CYCLES):
+            conn.execute(f"DROP TABLE IF EXISTS {schema.rk_table(c)}")
+        conn.execute("DELETE FROM lc_index_state WHERE name = 'rk'")
+        log.info("schema upgraded: the request_key index is rebuilt in segments")
 
     def _empty_cycle(self, conn: Any, cycle: int) -> None:
         super()._empty_cycle(conn, cycle)

@@ -44,6 +44,7 @@ import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 
+from logcycle.cycles import CYCLES
 from logcycle.store import sqlite_search
 
 STEP_EVERY_S = 0.1
@@ -52,6 +53,11 @@ IDLE_WAIT_S = 1.0
 NICE = 10  # the indexer thread's nice value with search_index_lag=scan
 CATCH_UP_S = 1.0  # rows waiting longer than this: the catch-up thread steps in
 CATCH_UP_CHECK_S = 0.2
+# FTS5 merges a level's segments once it holds this many (its default: 4). Each step adds
+# one segment; merging at 8 cost 25-30% less CPU per row indexed than at 4 (8 µs instead
+# of 11.4, 400,000 rows in 20,000-row steps, same run), and queries read at most twice
+# the segments (a rare trigram pair 0.15 ms, 100 common matches 0.2-0.7 ms).
+AUTOMERGE = 8
 log = logging.getLogger("logcycle.store")
 
 
@@ -71,6 +77,10 @@ def connect_index(main: Path, index: Path) -> sqlite3.Connection:
     conn.execute("ATTACH DATABASE ? AS src", (uri(main, readonly=True),))
     for stmt in sqlite_search.ddl():
         conn.execute(stmt)
+    for kind in sqlite_search.INDEXED_KINDS:  # kept in each index's own config table
+        for cycle in range(CYCLES):
+            fts = sqlite_search.fts_table(kind, cycle)
+            conn.execute(f"INSERT INTO {fts} ({fts}, rank) VALUES ('automerge', {AUTOMERGE})")
     return conn
 
 
@@ -149,8 +159,8 @@ class SearchIndexer:
     def _measure(self, conn: sqlite3.Connection, *, caught_up: bool) -> None:
         lag = 0.0
         if not caught_up:
-            _, lag = sqlite_search.lag(conn, sqlite_search.newest_cycles(conn, "src."),
-                                       main="src.", index="")
+            lag = sqlite_search.lag_seconds(conn, sqlite_search.newest_cycles(conn, "src."),
+                                            main="src.", index="")
         self.lag_s = lag
         if lag > self.max_lag_s and not self.behind:
             self.behind = True

@@ -171,7 +171,8 @@ class SqlStore:
         both in one snapshot, so a concurrent reindex cannot hide or double a row."""
         p = self.dialect.param
         key = f"{schema.rk_column(self.dialect)} = {schema.rk_value(p, self.dialect)}"
-        return (f"SELECT id FROM {schema.rk_table(cycle)} WHERE {key} AND kind = {p} "
+        segments = schema.rk_segments(kind, cycle, schema.rk_table(cycle), self.dialect)
+        return (f"SELECT id FROM {schema.rk_table(cycle)} WHERE {segments}{key} AND kind = {p} "
                 f"UNION ALL SELECT id FROM {schema.table(kind, cycle)} WHERE id > COALESCE("
                 f"(SELECT watermark FROM lc_index_state WHERE name = 'rk' AND cycle = {p}), 0)"
                 f"{max_id} AND request_key = {p}",
@@ -183,6 +184,7 @@ class SqlStore:
         chunk of sorted keys dirties far fewer pages than one key per insert."""
         p = self.dialect.param
         key, value = schema.rk_column(self.dialect), schema.rk_value("request_key", self.dialect)
+        seg = self.dialect.name == "sqlite"  # SQLite's side table is segmented (schema.py)
         marks = {int(c): int(w) for c, w in conn.execute(
             "SELECT cycle, watermark FROM lc_index_state WHERE name = 'rk'").fetchall()}
         done = 0
@@ -191,11 +193,13 @@ class SqlStore:
             if low >= high:
                 continue
             for kind, number in schema.KIND_NUMBER.items():
+                cols, exprs, order = (("seg, ", f"{schema.rk_segment(kind, 'id')}, ", "1, 2, 3")
+                                      if seg else ("", "", "1, 2"))
                 cur = conn.execute(
-                    f"INSERT INTO {schema.rk_table(c)} ({key}, id, kind) "
-                    f"SELECT {value}, id, {number} FROM {schema.table(kind, c)} "
+                    f"INSERT INTO {schema.rk_table(c)} ({cols}{key}, id, kind) "
+                    f"SELECT {exprs}{value}, id, {number} FROM {schema.table(kind, c)} "
                     f"WHERE id > {p} AND id <= {p} AND request_key IS NOT NULL "
-                    f"ORDER BY 1, 2{schema.rk_conflict(self.dialect)}", (low, high))
+                    f"ORDER BY {order}{schema.rk_conflict(self.dialect)}", (low, high))
                 done += max(cur.rowcount, 0)
             conn.execute("INSERT INTO lc_index_state (name, cycle, watermark) VALUES "
                          f"('rk', {p}, {p}) ON CONFLICT (name, cycle) DO UPDATE SET "

@@ -231,7 +231,8 @@ def _has_error(cycle: int, d: Dialect, key: str, below: str = "") -> str:
     rk = schema.rk_table(cycle)
     upto = f" AND rk.id <= {below}" if below else ""
     if d.name == "sqlite":
-        return (f"EXISTS (SELECT 1 FROM {rk} AS rk WHERE rk.request_key = {key} "
+        return (f"EXISTS (SELECT 1 FROM {rk} AS rk WHERE "
+                f"{schema.rk_segments('error', cycle, 'rk', d)}rk.request_key = {key} "
                 f"AND rk.kind = {err}{upto})")
     return (f"EXISTS (SELECT 1 FROM {rk} AS rk JOIN {schema.table('error', cycle)} AS x "
             f"ON x.id = rk.id WHERE rk.rk = {schema.rk_value(key, d)} AND rk.kind = {err}"
@@ -277,7 +278,8 @@ def late_errors(kind: str, cycle: int, d: Dialect, *, bounded: bool) -> str:
     new = (f"SELECT DISTINCT x.request_key AS k FROM {errors} AS x WHERE x.id > {p}{upper} "
            "AND x.request_key IS NOT NULL")
     ids = (f"SELECT r1.id FROM ({new}) AS e CROSS JOIN {rk} AS r1 WHERE "
-           f"r1.{col} = {schema.rk_value('e.k', d)} AND r1.kind = {p} AND r1.id <= {p} "
+           f"{schema.rk_segments(kind, cycle, 'r1', d)}r1.{col} = "
+           f"{schema.rk_value('e.k', d)} AND r1.kind = {p} AND r1.id <= {p} "
            f"AND NOT {_has_error(cycle, d, 'e.k', p)}")
     # PostgreSQL: one id array, read by the primary key (an IN may scan the table)
     where = [f"t.id IN ({ids})" if d.name == "sqlite" else f"t.id = ANY(ARRAY({ids}))"]

@@ -71,10 +71,13 @@ def from_clef(obj: dict[str, Any], clock: ClockRule) -> Item:
     message = obj.get("@m")
     if not isinstance(message, str):
         message = render(template, props) if isinstance(template, str) else ""
-    attrs = dict(props)
-    for key, name in (("@i", "event_id"), ("@sp", "span_id"), ("@mt", "message_template")):
-        if key in obj:
-            attrs[name] = obj[key]
+    attrs = props  # the template is rendered: the properties become the attributes
+    if "@i" in obj:
+        attrs["event_id"] = obj["@i"]
+    if "@sp" in obj:
+        attrs["span_id"] = obj["@sp"]
+    if "@mt" in obj:
+        attrs["message_template"] = template
     return _event(obj.get("@t"), message, obj.get("@l"), obj.get("@x"), obj.get("@tr"),
                   attrs, clock)
 

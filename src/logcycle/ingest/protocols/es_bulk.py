@@ -203,6 +203,33 @@ def answer(req: BulkRequest, results: list[int | str], took_ms: int) -> dict[str
     return {"took": took_ms, "errors": errors, "items": items}
 
 
+# answer()'s item for a document stored without an _id of its own (nearly all of them),
+# written from this template: a dict and its JSON an item cost 0.7 µs, this 0.2.
+_CREATED = (b'{"%s":{"_index":%s,"_id":"%d","_version":1,"result":"created","status":201,'
+            b'"_seq_no":%d,"_primary_term":1,"_shards":{"total":1,"successful":1,"failed":0}}}')
+
+
+def answer_json(req: BulkRequest, results: list[int | str], took_ms: int) -> bytes:
+    """``orjson.dumps(answer(req, results, took_ms))``, the same bytes, written faster."""
+    names: dict[str | None, bytes] = {}
+    parts: list[bytes] = []
+    errors = False
+    for action, index, doc_id, result in zip(req.actions, req.indexes, req.ids, results,
+                                             strict=True):
+        if doc_id is None and type(result) is int:  # not a Replayed, not an error
+            name = names.get(index)
+            if name is None:
+                name = names[index] = orjson.dumps(index or DEFAULT_INDEX)
+            parts.append(_CREATED % (action.encode(), name, result, result))
+            continue
+        body = _item(action, index or DEFAULT_INDEX, doc_id, result,
+                     isinstance(result, Replayed))
+        errors = errors or body["status"] >= 300
+        parts.append(orjson.dumps({action: body}))
+    return b'{"took":%d,"errors":%s,"items":[%s]}' % (took_ms, b"true" if errors else b"false",
+                                                     b",".join(parts))
+
+
 def _item(action: str, index: str, doc_id: str | None, result: int | str,
           replayed: bool) -> dict[str, Any]:
     if isinstance(result, str):

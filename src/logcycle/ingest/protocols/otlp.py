@@ -32,7 +32,7 @@ bodies by :mod:`.otlp_json`, into the same :func:`record_event`. The mapping
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -93,13 +93,18 @@ def to_events(body: bytes, *, now_ms: int) -> list[dict[str, Any]]:
     """One native event per log record of a protobuf request body, in order;
     400 naming the problem when the body is not a valid request. (OTLP JSON:
     :func:`logcycle.ingest.protocols.otlp_json.to_events`.)"""
+    return _protobuf_events(parse_request(body), now_ms)
+
+
+def parse_request(body: bytes) -> ExportLogsServiceRequest:
+    """The request of a protobuf body; 400 naming the problem when it is not one."""
     req = ExportLogsServiceRequest()
     try:
         req.ParseFromString(body)
     except (DecodeError, RecursionError) as exc:
         raise BadRequest(f"the body is not a protobuf ExportLogsServiceRequest: {exc}",
                          code="invalid_otlp") from None
-    return _protobuf_events(req, now_ms)
+    return req
 
 
 _SCALARS = frozenset(("string_value", "int_value", "bool_value", "double_value"))
@@ -119,13 +124,24 @@ def _value(v: Any) -> Any:
     return None
 
 
-def _attributes(kvs: Iterable[Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for kv in kvs:
+def attributes(kvs: Sequence[Any], base: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Repeated ``KeyValue`` s as a dict of JSON values (after a copy of ``base``'s: the
+    same dict as ``{**base, **attributes(kvs)}``, made once)."""
+    out: dict[str, Any] = dict(base) if base else {}
+    # Each KeyValue and AnyValue is a upb wrapper made on access (~0.2 and ~0.13 µs): a
+    # slice of the container is cheaper to loop over than upb's iterator, and most values
+    # are strings or doubles, read as fields (~0.04 µs each) without _value's WhichOneof.
+    # Together 1.4 against 2.0 µs for two strings and a double (in process).
+    for kv in kvs[:]:
         v = kv.value
-        # Most attribute values are strings: one field access for them (each costs ~0.3 µs).
-        out[kv.key] = v.string_value or _value(v)
+        out[kv.key] = v.string_value or v.double_value or _value(v)
     return out
+
+
+def level_of(number: int) -> str:
+    """``attributes.level`` of a record without a severity text: the number's short name
+    (``WARN2``), or the number itself when it has none."""
+    return _LEVELS.get(number) or str(number)
 
 
 def resource_context(resource: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
@@ -149,24 +165,29 @@ def scope_context(resource: dict[str, Any], name: str, version: str,
 def _protobuf_events(req: ExportLogsServiceRequest, now_ms: int) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for rl in req.resource_logs:
-        resource, module = resource_context(_attributes(rl.resource.attributes))
+        resource, module = resource_context(attributes(rl.resource.attributes))
         for sl in rl.scope_logs:
             base = scope_context(resource, sl.scope.name, sl.scope.version,
-                                 _attributes(sl.scope.attributes))
-            for rec in sl.log_records:
-                # Each field access costs (upb wrappers): a string body, the common case,
-                # is read once.
-                trace, span, attrs, body = rec.trace_id, rec.span_id, rec.attributes, rec.body
-                out.append(record_event(
-                    base, module, now_ms,
-                    nanos=rec.time_unix_nano or rec.observed_time_unix_nano,
-                    severity_number=rec.severity_number, severity_text=rec.severity_text,
-                    body=body.string_value or (_value(body) if rec.HasField("body") else None),
-                    attributes=_attributes(attrs) if attrs else None,
-                    trace_id=trace.hex() if trace.strip(b"\0") else "",
-                    span_id=span.hex() if span.strip(b"\0") else "",
-                    event_name=rec.event_name))
+                                 attributes(sl.scope.attributes))
+            out.extend(protobuf_event(rec, base, module, now_ms) for rec in sl.log_records)
     return out
+
+
+def protobuf_event(rec: Any, base: dict[str, Any], module: str | None, now_ms: int) \
+        -> dict[str, Any]:
+    """One protobuf ``LogRecord`` as a native event, given its scope's ``base`` attributes
+    and its resource's ``module``."""
+    # Each field access costs (upb wrappers): a string body, the common case, is read once.
+    trace, span, attrs, body = rec.trace_id, rec.span_id, rec.attributes, rec.body
+    return record_event(
+        base, module, now_ms,
+        nanos=rec.time_unix_nano or rec.observed_time_unix_nano,
+        severity_number=rec.severity_number, severity_text=rec.severity_text,
+        body=body.string_value or (_value(body) if rec.HasField("body") else None),
+        attributes=attributes(attrs) if attrs else None,
+        trace_id=trace.hex() if trace.strip(b"\0") else "",
+        span_id=span.hex() if span.strip(b"\0") else "",
+        event_name=rec.event_name)
 
 
 def record_event(base: dict[str, Any], module: str | None, now_ms: int, *, nanos: int,
@@ -184,7 +205,7 @@ def record_event(base: dict[str, Any], module: str | None, now_ms: int, *, nanos
         if body is not None:
             ev["msg"] = body
     if severity_text or severity_number:
-        attrs["level"] = severity_text or _LEVELS.get(severity_number, str(severity_number))
+        attrs["level"] = severity_text or level_of(severity_number)
     if severity_number:
         attrs["severity_number"] = severity_number
     if span_id:

@@ -18,7 +18,8 @@ and about 100 times slower per record; a value of the wrong type is a 400 naming
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import orjson
 from opentelemetry.proto.logs.v1.logs_pb2 import SeverityNumber
@@ -155,6 +156,16 @@ def _attributes(obj: dict[str, Any], name: str, where: str, depth: int = 0) -> d
 
 def to_events(body: bytes, *, now_ms: int) -> list[dict[str, Any]]:
     """One native event per log record of an OTLP JSON body, in order."""
+    return records(body, now_ms, record_event)
+
+
+T = TypeVar("T")
+
+
+def records(body: bytes, now_ms: int, build: Callable[..., T]) -> list[T]:
+    """``build(base, module, now_ms, **record)`` of each log record of an OTLP JSON body,
+    in order: ``record`` as :func:`~logcycle.ingest.protocols.otlp.record_event` takes it
+    (that is :func:`to_events`; otlp_rows builds validated rows)."""
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -162,7 +173,7 @@ def to_events(body: bytes, *, now_ms: int) -> list[dict[str, Any]]:
     if not isinstance(doc, dict):
         raise BadRequest("the body must be a JSON object (ExportLogsServiceRequest)",
                          code="invalid_otlp")
-    out: list[dict[str, Any]] = []
+    out: list[T] = []
     for r, rl in enumerate(_objects(doc, "resourceLogs", "resource_logs", "")):
         where = f"resourceLogs[{r}]."
         resource, module = resource_context(
@@ -173,19 +184,19 @@ def to_events(body: bytes, *, now_ms: int) -> list[dict[str, Any]]:
             base = scope_context(resource, _text(scope, "name", "name", f"{here}scope."),
                                  _text(scope, "version", "version", f"{here}scope."),
                                  _attributes(scope, "attributes", f"{here}scope."))
-            out.extend(_record(rec, base, module, now_ms, f"{here}logRecords[{i}].")
+            out.extend(_record(rec, base, module, now_ms, f"{here}logRecords[{i}].", build)
                        for i, rec in enumerate(_objects(sl, "logRecords", "log_records", here)))
     return out
 
 
 def _record(rec: dict[str, Any], base: dict[str, Any], module: str | None, now_ms: int,
-            where: str) -> dict[str, Any]:
+            where: str, build: Callable[..., T]) -> T:
     nanos = _integer(_get(rec, "timeUnixNano", "time_unix_nano") or 0, f"{where}timeUnixNano")
     if not nanos:
         nanos = _integer(_get(rec, "observedTimeUnixNano", "observed_time_unix_nano") or 0,
                          f"{where}observedTimeUnixNano")
     body = rec.get("body")
-    return record_event(
+    return build(
         base, module, now_ms, nanos=nanos,
         severity_number=_severity(_get(rec, "severityNumber", "severity_number"),
                                   f"{where}severityNumber"),

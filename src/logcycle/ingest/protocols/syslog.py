@@ -27,7 +27,7 @@ import re
 from datetime import datetime, tzinfo
 from typing import Any
 
-from logcycle.ingest.protocols.common import ClockRule, Item, native, parse_time
+from logcycle.ingest.protocols.common import ClockRule, Item, parse_time
 from logcycle.kinds import MAX_MESSAGE
 
 SEVERITIES = ("Emergency", "Alert", "Critical", "Error", "Warning", "Notice", "Information",
@@ -67,10 +67,16 @@ def parse(line: bytes, clock: ClockRule, tz: tzinfo) -> Item:
     when, message, host, app = fields
     if len(message) > MAX_MESSAGE:  # as syslog daemons do: cut, and say so
         message, attrs["truncated"] = message[:MAX_MESSAGE], True
-    return native(instant=clock.of(when, attrs) if isinstance(when, str)
-                  else clock.instant(when, attrs), message=message,
-                  message_type=SEVERITIES[pri & 7], module_name=app, src=host,
-                  attributes=attrs)
+    # native(...) written out: its keyword arguments cost 0.3 µs a line.
+    event = {"kind": "general", "instant": clock.of(when, attrs) if isinstance(when, str)
+             else clock.instant(when, attrs), "message": message,
+             "message_type": SEVERITIES[pri & 7]}
+    if app is not None:
+        event["module_name"] = app
+    if host is not None:
+        event["src"] = host
+    event["attributes"] = attrs  # never empty: it holds the facility
+    return event
 
 
 def _nil(value: str) -> str | None:
