@@ -19,6 +19,14 @@ def schema_url(url: str, name: str) -> str:
     return f"{url}{'&' if '?' in url else '?'}schema={name}"
 
 
+def split_schema(url: str, default: str) -> tuple[str, str]:
+    """A libpq URL without logcycle's ``schema`` parameter, and that schema (``default``
+    when the URL names none): several engineers' benchmarks may share one server."""
+    from logcycle.store.postgres import parse_url
+    base, name = parse_url(url)
+    return base, (name if "schema=" in url else default)
+
+
 def drop_schema(url: str, name: str) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
@@ -32,12 +40,13 @@ LAYOUTS = {
 }
 
 
-def schema_bytes(url: str, name: str) -> int:
-    """Disk used by the tables and indexes of a schema."""
+def schema_bytes(url: str, name: str, tables: str = "%") -> int:
+    """Disk used by the tables (names ``LIKE tables``) and their indexes of a schema."""
     with psycopg.connect(url, autocommit=True) as conn:
         row = conn.execute("SELECT COALESCE(sum(pg_total_relation_size(c.oid)), 0) FROM "
                            "pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE "
-                           "n.nspname = %s AND c.relkind = 'r'", (name,)).fetchone()
+                           "n.nspname = %s AND c.relkind = 'r' AND c.relname LIKE %s",
+                           (name, tables)).fetchone()
     return int(row[0]) if row else 0
 
 

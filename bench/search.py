@@ -33,7 +33,7 @@ from starlette.testclient import TestClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import WORDS
-from pgcopy import drop_schema, schema_bytes, schema_url
+from pgcopy import drop_schema, schema_bytes, schema_url, split_schema
 
 from logcycle.api.app import create_app
 from logcycle.clock import ManualClock
@@ -119,16 +119,17 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=1_000_000)
     ap.add_argument("--repeat", type=int, default=9)
     ap.add_argument("--store", default="", metavar="postgresql://…",
-                    help="search a PostgreSQL store instead (schema bench_search, dropped "
-                         "afterwards): its pg_trgm index, also built behind the writer")
+                    help="search a PostgreSQL store instead (schema: the URL's ?schema=, "
+                         "default bench_search, dropped afterwards): its pg_trgm index, also "
+                         "built behind the writer")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         data, flat = Path(tmp) / "data", Path(tmp) / "messages.txt"
         data.mkdir()
-        url = schema_url(args.store, "bench_search") if args.store else \
-            f"sqlite:///{data / 'logcycle.db'}"
+        base, name = split_schema(args.store, "bench_search") if args.store else ("", "")
+        url = schema_url(base, name) if args.store else f"sqlite:///{data / 'logcycle.db'}"
         if args.store:
-            drop_schema(args.store, "bench_search")
+            drop_schema(base, name)
         messages, written, indexed = load(url, flat, args.events, 7)
         print(f"{args.events:,} event logs: written in {written:.1f} s "
               f"({args.events / written:,.0f}/s, no index on the write path); indexed behind "
@@ -169,10 +170,13 @@ def main() -> None:
         print(f"\nload average after the searches: {os.getloadavg()[0]:.1f}")
         svc.close()
         size = sum(f.stat().st_size for f in data.glob("logcycle.db*"))
+        index = ""
         if args.store:
-            size = schema_bytes(args.store, "bench_search")
-            drop_schema(args.store, "bench_search")
-        print(f"\nstore on disk: {size / 2**20:.0f} MB; flat file: "
+            size = schema_bytes(base, name)
+            side = schema_bytes(base, name, "lc_search_%")
+            index = f" (message index {side / 2**20:.1f} MB)"
+            drop_schema(base, name)
+        print(f"\nstore on disk: {size / 2**20:.0f} MB{index}; flat file: "
               f"{flat.stat().st_size / 2**20:.0f} MB")
 
 

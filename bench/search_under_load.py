@@ -5,8 +5,9 @@
         [--share-of-burst 0.5]
 
 1. Starts a fresh `logcycle serve` (SQLite in a temporary directory, or a throwaway
-   PostgreSQL schema `bench_load`) and preloads it as fast as it accepts (4 connections,
-   batches of 500): that burst rate is "what the server accepts" in this run.
+   PostgreSQL schema: the URL's `?schema=`, default `bench_load`) and preloads it as
+   fast as it accepts (4 connections, batches of 500): that burst rate is "what the
+   server accepts" in this run.
 2. Holds a steady offered rate (``--rate``, paced per connection, bounded in count and
    time) for ``--seconds``; with ``--share-of-burst`` that rate is the given share of
    the burst rate just measured (0.5: half of what the server accepts, the goal).
@@ -187,8 +188,10 @@ class LagSampler(threading.Thread):
                 ())]
         if self.pg:
             import psycopg
-            with psycopg.connect(self.pg.split("?")[0], autocommit=True) as conn:
-                conn.execute('SET search_path TO "bench_load"')
+            from pgcopy import split_schema
+            base, name = split_schema(self.pg, "bench_load")
+            with psycopg.connect(base, autocommit=True) as conn:
+                conn.execute(f'SET search_path TO "{name}"')
                 return _lag_rows(lambda s: conn.execute(s).fetchone(), sql, now)
         conn = sqlite3.connect(f"file:{self.data / 'logcycle.db'}?mode=ro", uri=True)
         try:
@@ -227,9 +230,10 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
     pg = ""
     extra: list[str] = []
     if args.store:
-        from pgcopy import drop_schema, schema_url
-        drop_schema(args.store, "bench_load")
-        pg = schema_url(args.store, "bench_load")
+        from pgcopy import drop_schema, schema_url, split_schema
+        base, name = split_schema(args.store, "bench_load")
+        drop_schema(base, name)
+        pg = schema_url(base, name)
         extra = ["--store", pg]
     pre_bodies, pre_msgs = bodies_of(rng, args.preload // BATCH)
     pool = [bodies_of(random.Random(100 + i), POOL) for i in range(args.connections)]
@@ -313,10 +317,11 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
     finally:
         server.stop()
     if args.store:
-        from pgcopy import copy_rate, drop_schema, rows_of
-        drop_schema(args.store, "bench_load")
+        from pgcopy import copy_rate, drop_schema, rows_of, split_schema
+        base, name = split_schema(args.store, "bench_load")
+        drop_schema(base, name)
         peer_name = "plain COPY of the preloaded rows, no secondary index"
-        peer = copy_rate(args.store, rows_of([orjson.loads(b) for b in pre_bodies], T0),
+        peer = copy_rate(base, rows_of([orjson.loads(b) for b in pre_bodies], T0),
                          indexes="none")
     else:
         peer_name = "plain executemany of the preloaded rows, no secondary index"
@@ -373,7 +378,8 @@ def main() -> None:
     ap.add_argument("--connections", type=int, default=4)
     ap.add_argument("--needle-every", type=float, default=2.0)
     ap.add_argument("--store", default="", metavar="postgresql://…",
-                    help="run on PostgreSQL (throwaway schema bench_load)")
+                    help="run on PostgreSQL (throwaway schema: the URL's ?schema=, "
+                    "default bench_load)")
     ap.add_argument("--search-index-lag", default="scan", choices=("scan", "slow-ingest"),
                     help="the server's setting (docs/settings.md)")
     args = ap.parse_args()

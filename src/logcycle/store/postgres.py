@@ -76,7 +76,8 @@ SEQUENCE = "lc_event_id"
 TICKETS = "lc_ticket"
 ANALYZE_AFTER_ROWS = 50_000
 REINDEX_EVERY_S = 1.0
-SEARCH_EVERY_S = 0.25  # the message indexer's runs (steps of SEARCH_STEP rows each)
+SEARCH_EVERY_S = 0.25  # the message indexer's runs (steps of SEARCH_STEP rows each) …
+SEARCH_GAP_S = 0.05  # … or this long after a commit of this process woke it
 SEARCH_STEP = 20_000
 
 
@@ -155,6 +156,7 @@ class PostgresStore(SqlStore):
         self._indexed = 0  # rows indexed since the last ANALYZE
         self._side_indexed = 0  # rows the reindex steps indexed since their last ANALYZE
         self._search_bg: threading.Thread | None = None  # the message indexer
+        self._search_wake = threading.Event()  # set by each commit of event batches
         # Keys added or revoked by any process NOTIFY this channel in their transaction;
         # a listener thread counts the notifications (keys_version, api/auth.py).
         self._keys_channel = f"lc_keys_{zlib.crc32(self.schema.encode()):08x}"
@@ -231,7 +233,7 @@ class PostgresStore(SqlStore):
                     conn.execute(stmt)
             for stmt in summary.ddl(self.dialect) + postgres_fields.ddl():
                 conn.execute(stmt)
-            self._search_tables(conn)
+            self._search_tables(conn, version)
             report = None
             if maintain or self._meta(conn, "current_week") is None:
                 report = self._catch_up(conn, now_ms)
@@ -313,8 +315,21 @@ class PostgresStore(SqlStore):
             f"{self._ticket_class}, {key.format(v='ticket')}) $fn$",
         ]
 
-    def _search_tables(self, conn: Any) -> None:
-        """The message index built behind the writer (store/postgres_search.py)."""
+    def _search_tables(self, conn: Any, version: int | None) -> None:
+        """The message index built behind the writer (store/postgres_search.py). Up to
+        version 4 it held a row per event: those tables go, and the new ones are filled
+        from watermark 0 (searches scan the rows above it meanwhile, exact)."""
+        if version is not None and version < 5:
+            conn.execute(postgres_search.drop_old_sql())
+            conn.execute("DELETE FROM lc_index_state WHERE name LIKE 'search\\_%'")
+            log.info("schema upgraded from version %s: the message index is rebuilt in "
+                     "blocks behind the writer", version)
+        if not postgres_search.usable(conn):
+            log.warning("the database is not UTF-8 or its default collation is ICU's: the "
+                        "message index's candidate filter needs lower() to map each "
+                        "character on its own, so message search scans the tables")
+            self.trigram = False
+            return
         ext = self._trigram_schema(conn)
         self.trigram = ext is not None
         if ext is None:
@@ -414,14 +429,22 @@ class PostgresStore(SqlStore):
         self._steps_loop("reindex", REINDEX_EVERY_S, self._reindex_steps, from_start=True)
 
     def _steps_loop(self, what: str, every_s: float, step: Callable[[Any], object], *,
-                    from_start: bool = False) -> None:
+                    from_start: bool = False, wake: threading.Event | None = None) -> None:
         """``step(conn)`` every ``every_s`` (from the start of the last run when
-        ``from_start``, else from its end) on an indexer connection of its own, until
-        ``_bg_stop``; a failing step is logged and retried at the next turn."""
+        ``from_start``, else from its end; or SEARCH_GAP_S after ``wake`` was set) on an
+        indexer connection of its own, until ``_bg_stop``; a failing step is logged and
+        retried at the next turn."""
         conn: psycopg.Connection[Any] | None = None
         started = time.monotonic()
-        while not self._bg_stop.wait(max(0.0, started + every_s - time.monotonic())
-                                     if from_start else every_s):
+        while not self._bg_stop.is_set():
+            if wake is not None:
+                wake.wait(every_s)
+                if self._bg_stop.wait(SEARCH_GAP_S):
+                    break
+                wake.clear()
+            elif self._bg_stop.wait(max(0.0, started + every_s - time.monotonic())
+                                    if from_start else every_s):
+                break
             started = time.monotonic()
             try:
                 if conn is None or conn.closed or conn.broken:
@@ -513,7 +536,9 @@ class PostgresStore(SqlStore):
             return [self.reindex() for _ in tasks]
         if tasks and all(isinstance(t, IndexSearch) for t in tasks):
             return self._apply_index([t for t in tasks if isinstance(t, IndexSearch)])
-        return super().apply(tasks, now_ms)
+        results = super().apply(tasks, now_ms)
+        self._search_wake.set()
+        return results
 
     # Not between the writer's commits either: paced there (until 2026-12) it got about
     # 2.5% of the writer's time and trailed a steady stream without bound. On a
@@ -521,13 +546,17 @@ class PostgresStore(SqlStore):
     # in bulk) run in their own backend beside the COPYs.
 
     def _search_loop(self) -> None:
-        """The message indexer: every SEARCH_EVERY_S, steps of SEARCH_STEP rows (one
-        transaction each) until caught up, on a connection of its own."""
+        """The message indexer: SEARCH_GAP_S after a commit of this process (or every
+        SEARCH_EVERY_S, for the other processes' rows), steps of SEARCH_STEP rows (one
+        transaction each) until caught up, on a connection of its own. Woken by commits,
+        not every 0.25 s: every row of the tail costs each search its ILIKE (~2 µs), so
+        the tail is kept to a fraction of a second of the stream."""
         def until_caught_up(conn: Any) -> None:
             while not self._bg_stop.is_set() and \
                     self._index_steps(conn, [IndexSearch(SEARCH_STEP)])[0] >= SEARCH_STEP:
                 pass
-        self._steps_loop("search index step", SEARCH_EVERY_S, until_caught_up)
+        self._steps_loop("search index step", SEARCH_EVERY_S, until_caught_up,
+                         wake=self._search_wake)
 
     def _apply_index(self, tasks: list[IndexSearch]) -> list[Any]:
         """One index step now, on the writer's connection (tests, ``IndexSearch``)."""
@@ -555,8 +584,8 @@ class PostgresStore(SqlStore):
             return 0
         done = postgres_search.build(conn, max_rows)
         self._indexed += done
-        if done < max_rows and self._indexed >= ANALYZE_AFTER_ROWS:  # caught up
-            postgres_search.analyze_newest(conn)
+        if done < max_rows and self._indexed >= ANALYZE_AFTER_ROWS and \
+                postgres_search.analyze_newest(conn, self._indexed):  # caught up
             self._indexed = 0
         return done
 
@@ -744,6 +773,7 @@ class PostgresStore(SqlStore):
     def _stop_background(self) -> None:
         super()._stop_background()  # sets _bg_stop, which the listener watches too
         self._bg_stop.set()  # also when only the other threads run
+        self._search_wake.set()
         for thread in (self._listener, self._search_bg):
             if thread is not None:
                 thread.join()

@@ -1,25 +1,36 @@
-"""The PostgreSQL message index: per cycle a side table under a pg_trgm GIN index, filled
-*behind* the writer, as :mod:`logcycle.store.sqlite_search` does for SQLite.
+"""The PostgreSQL message index: per cycle a side table of *blocks* under a pg_trgm GIN
+index, filled *behind* the writer, as :mod:`logcycle.store.sqlite_search` does for SQLite.
 
 A GIN trigram index on the log tables themselves would put every row's trigrams into the
 index inside the write transaction: measured here, COPY falls from ~330,000 to ~37,000
 rows/s (``bench/ingest.py --store postgresql://…``). So ingest writes only the log tables;
 a thread of the store with a connection of its own (``PostgresStore._search_loop``)
-copies the new rows' messages into ``lc_search_<kind>_<cycle> (rid, body)`` in steps
-(``build``) and records the highest id copied (the *watermark*) in ``lc_index_state``, in
-the same transaction. Commits are visible in id order (tickets, store/postgres.py), so
-the rows it sees above the watermark are always a prefix of what will be committed.
-The index keeps GIN's default ``fastupdate`` (a pending list merged in bulk): measured
-in isolation, 15,600 rows/s in steps of 20,000, 16,400 with a 64 MB pending list (but
-needles then took 17 ms instead of 2 ms, the list being scanned), 3,500 without it.
-A search of a cycle then reads two arms, both verified by the exact ``ILIKE``:
+indexes the new rows in steps (``build``) and records the highest id indexed (the
+*watermark*) in ``lc_index_state``, in the same transaction. Commits are visible in id
+order (tickets, store/postgres.py), so the rows it sees above the watermark are always a
+prefix of what will be committed.
 
-- rows with ``id <= watermark``: the side table's GIN index, joined back by id;
-- rows above it (the tail not indexed yet): scanned.
+One side row per *block* of up to ``BLOCK_ROWS`` consecutive rows of a cycle table (fewer
+when their messages pass ``BLOCK_CHARS``, or at the end of a step), not one per event:
+``lc_search_<kind>_<cycle> (lo, hi, body)``, where ``body`` is the block's distinct
+words, lowered, split on spaces (``lower(message)`` split on ``' '``). GIN's cost is per
+(row, distinct trigram) and neighbouring log lines share most of their words: measured in
+isolation (bench/pg_search_index.py) the block table absorbs 4.5-5.8x the rows/s of a
+side row per event, at a tenth of the size. Where it loses: words of high entropy (hex
+ids, numbers) put most of their trigrams in every block, so a search for one id checks
+many blocks (docs/benchmarks.md). The words are a *candidate filter* only:
 
-Searches read both in one snapshot, so a row is found once whatever the indexer does
-meanwhile. The side table repeats each message (about a third of a ``general`` row);
-rotation empties it with its cycle's tables.
+- every space-free run of a lowered message is inside one of its words, so a block whose
+  body does not contain ``lower(run)`` for a run of the pattern's literals holds no row
+  that matches (``ILIKE`` on a UTF-8 database is ``lower(m) LIKE lower(p)``, and
+  ``lower`` maps each character on its own with the libc provider; an ICU default
+  collation does not promise that, and the store then scans: ``usable``);
+- the exact ``ILIKE`` is always checked on the log rows of the candidate blocks, read by
+  id range, so ``*`` never matches across messages and the answer is exact.
+
+A search of a cycle reads its arms in one snapshot: the candidate blocks (``id <=
+watermark``), chunked so that a page stops reading as soon as it is full, and the tail
+above the watermark, scanned. Rotation empties the side table with its cycle's tables.
 """
 
 from __future__ import annotations
@@ -33,7 +44,10 @@ from logcycle.store import schema
 from logcycle.store.search import Arm, MessageQuery, base_conditions, build_newest_first, scan_arm
 
 INDEXED_KINDS: tuple[str, ...] = MESSAGE_KINDS
-DENSE = 5000  # indexed matches from which a cycle is read by id instead
+BLOCK_ROWS = 1024  # rows of a block at most (a candidate block costs their ILIKE)
+BLOCK_CHARS = 1 << 20  # characters of messages in a block at most
+CHUNKS = (1, 4, 16, 64)  # candidate blocks per arm, newest (or oldest) first, then 64 each
+DENSE_SHARE = 0.5  # candidate share of a cycle's blocks from which it is read by id
 MAX_ID = 2**63 - 1
 Fetch = Callable[[str, Sequence[Any]], tuple[list[str], list[tuple[Any, ...]]]]
 _MARKS = "SELECT cycle, watermark FROM lc_index_state WHERE name = %s"
@@ -53,10 +67,29 @@ def ddl(opclass: str) -> list[str]:
     for kind in INDEXED_KINDS:
         for c in range(CYCLES):
             t = side_table(kind, c)
-            out.append(f"CREATE TABLE IF NOT EXISTS {t} (rid BIGINT PRIMARY KEY, "
-                       "body TEXT NOT NULL)")
+            out.append(f"CREATE TABLE IF NOT EXISTS {t} (lo BIGINT PRIMARY KEY, "
+                       "hi BIGINT NOT NULL, body TEXT NOT NULL)")
             out.append(f"CREATE INDEX IF NOT EXISTS {t}_body ON {t} USING gin (body {opclass})")
     return out
+
+
+def drop_old_sql() -> str:
+    """Schema version 4's side tables (a row per event): dropped on upgrade, and with them
+    their watermarks (``DELETE FROM lc_index_state WHERE name LIKE 'search_%'``)."""
+    return "DROP TABLE IF EXISTS " + ", ".join(
+        side_table(k, c) for k in INDEXED_KINDS for c in range(CYCLES))
+
+
+def usable(conn: Any) -> bool:
+    """True when ``lower`` maps each character on its own, the candidate filter's premise
+    (module doc): a UTF-8 database whose default collation is not ICU's."""
+    if str(conn.execute("SHOW server_encoding").fetchone()[0]).upper() != "UTF8":
+        return False
+    if conn.info.server_version < 150000:  # no ICU default collation before 15
+        return True
+    row = conn.execute("SELECT datlocprovider FROM pg_database "
+                       "WHERE datname = current_database()").fetchone()
+    return row is None or str(row[0]) != "i"
 
 
 def empty_cycle_sql(cycle: int) -> str:
@@ -65,38 +98,59 @@ def empty_cycle_sql(cycle: int) -> str:
     return f"TRUNCATE {', '.join(side_table(k, cycle) for k in INDEXED_KINDS)}"
 
 
-# -- the indexer (writer thread, inside the writer's transaction) ---------------------------
+# -- the indexer (its own thread and connection) ----------------------------------------------
 def build(conn: Any, max_rows: int) -> int:
     """Index up to ``max_rows`` rows, newest week first; the number indexed."""
     return build_newest_first(conn, INDEXED_KINDS, max_rows, _index_cycle)
 
 
-def analyze_newest(conn: Any) -> None:
-    """Refresh the planner's statistics of the newest week's indexed tables. Autovacuum
+def analyze_newest(conn: Any, indexed: int) -> bool:
+    """Refresh the planner's statistics of the newest week's indexed tables once the rows
+    indexed since the last refresh (``indexed``) reach the rows they held then: the first
+    time after ANALYZE_AFTER_ROWS (store/postgres.py), then at each doubling. Autovacuum
     does it too, but only after a tenth of a table changed: a week's table that just
-    filled has none, and the planner then scans where it should read by id."""
+    filled has none, and the planner then scans where it should read by id. Not every
+    50,000 rows: under a stream of 20,000 events/s that was two thirds of the indexer's
+    time (sampled in pg_stat_activity), and the tail every search scans grew with it.
+    True when it ran."""
     row = conn.execute("SELECT cycle FROM lc_cycles WHERE week IS NOT NULL "
                        "ORDER BY week DESC LIMIT 1").fetchone()
-    if row is not None:
-        c = int(row[0])
-        conn.execute("ANALYZE " + ", ".join(f"{schema.table(k, c)}, {side_table(k, c)}"
-                                            for k in INDEXED_KINDS))
+    if row is None:
+        return False
+    c = int(row[0])
+    tables = [t for k in INDEXED_KINDS for t in (schema.table(k, c), side_table(k, c))]
+    held = conn.execute("SELECT COALESCE(sum(GREATEST(reltuples, 0)), 0) FROM pg_class "
+                        "WHERE oid = ANY(%s::regclass[])", (tables,)).fetchone()[0]
+    if indexed < float(held):
+        return False
+    conn.execute("ANALYZE " + ", ".join(tables))
+    return True
+
+
+# One statement a (kind, cycle), one round trip: the rows above the watermark, numbered
+# into blocks (a block ends after BLOCK_ROWS rows or when its messages pass BLOCK_CHARS:
+# both running counts only grow, so their sum numbers contiguous blocks), each block's
+# distinct lowered words inserted, the watermark moved to the last row indexed.
+_STEP = ("WITH step AS (SELECT id, message FROM {table} WHERE id > COALESCE((SELECT "
+         "watermark FROM lc_index_state WHERE name = %(name)s AND cycle = %(cycle)s), 0) "
+         "ORDER BY id LIMIT %(rows)s), "
+         "numbered AS (SELECT id, message, (row_number() OVER w - 1) / {block_rows} "
+         "+ sum(length(message)) OVER w / {block_chars} AS block FROM step "
+         "WINDOW w AS (ORDER BY id ROWS UNBOUNDED PRECEDING)), "
+         "moved AS (INSERT INTO {side} (lo, hi, body) SELECT min(id), max(id), "
+         "array_to_string(ARRAY(SELECT DISTINCT unnest(string_to_array("
+         "string_agg(lower(message), ' '), ' '))), ' ') FROM numbered GROUP BY block "
+         "RETURNING hi), "
+         "marked AS (INSERT INTO lc_index_state (name, cycle, watermark) SELECT %(name)s, "
+         "%(cycle)s, max(hi) FROM moved HAVING count(*) > 0 ON CONFLICT (name, cycle) "
+         "DO UPDATE SET watermark = excluded.watermark) "
+         "SELECT count(*) FROM step")
 
 
 def _index_cycle(conn: Any, kind: str, cycle: int, rows: int) -> int:
-    table, side, name = schema.table(kind, cycle), side_table(kind, cycle), f"search_{kind}"
-    row = conn.execute("SELECT watermark FROM lc_index_state WHERE name = %s AND cycle = %s",
-                       (name, cycle)).fetchone()
-    mark = 0 if row is None else int(row[0])
-    top, n = conn.execute(
-        f"WITH moved AS (INSERT INTO {side} (rid, body) SELECT id, message FROM {table} "
-        "WHERE id > %s ORDER BY id LIMIT %s RETURNING rid) SELECT max(rid), count(*) "
-        "FROM moved", (mark, rows)).fetchone()
-    if top is None:
-        return 0
-    conn.execute("INSERT INTO lc_index_state (name, cycle, watermark) VALUES (%s, %s, %s) "
-                 "ON CONFLICT (name, cycle) DO UPDATE SET watermark = excluded.watermark",
-                 (name, cycle, top))
+    sql = _STEP.format(table=schema.table(kind, cycle), side=side_table(kind, cycle),
+                       block_rows=BLOCK_ROWS, block_chars=BLOCK_CHARS)
+    (n,) = conn.execute(sql, {"name": f"search_{kind}", "cycle": cycle, "rows": rows}).fetchone()
     return int(n)
 
 
@@ -112,28 +166,48 @@ def _escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _dense(fetch: Fetch, side: str, like: str) -> bool:
-    """True when the pattern matches so many indexed rows that reading the log table by
-    id (a page stops as soon as it is full) beats the index and a join per match."""
-    _, rows = fetch(f"SELECT count(*) FROM (SELECT 1 FROM {side} WHERE body ILIKE %s "
-                    f"ESCAPE '\\' LIMIT {DENSE}) AS probe", (like,))
-    return int(rows[0][0]) >= DENSE
+def key_of(literals: Sequence[str]) -> str | None:
+    """The ``LIKE`` pattern the blocks are asked for: the longest space-free run of the
+    literals (a run lies inside one word of a message), None without one of 3 characters
+    (a trigram index cannot help). One run only: a common word costs a long posting list
+    for nothing, and the exact pattern is checked on the log rows anyway."""
+    runs = [r for lit in literals for r in lit.split(" ") if len(r) >= 3]
+    return f"%{_escape(max(runs, key=len))}%" if runs else None
+
+
+def _chunks(blocks: list[tuple[int, int]]) -> list[list[tuple[int, int]]]:
+    out, i = [], 0
+    for size in (*CHUNKS, *[CHUNKS[-1]] * len(blocks)):
+        if i >= len(blocks):
+            break
+        out.append(blocks[i:i + size])
+        i += size
+    return out
+
+
+def _block_arm(q: MessageQuery, tail: Arm, blocks: list[tuple[int, int]]) -> Arm:
+    """The log rows of some candidate blocks that match exactly: one id range per block
+    (a bitmap of primary-key ranges)."""
+    ranges = " OR ".join(["id BETWEEN %s AND %s"] * len(blocks))
+    clauses, params = base_conditions(q, "%s")
+    assert q.pattern is not None
+    where = " AND ".join([f"({ranges})", "message ILIKE %s ESCAPE '\\'", *clauses])
+    values = [v for b in blocks for v in b]
+    return Arm(f"FROM {tail.table} WHERE {where}", (*values, q.pattern.like, *params),
+               tail.table, "id")
 
 
 def arms(q: MessageQuery, fetch: Fetch) -> list[Arm]:
-    """The arms of every cycle of ``q``, in the order of its page. Without a literal run
-    of three characters a trigram index cannot help: the cycle is scanned."""
+    """The arms of every cycle of ``q``, in the order of its page: per cycle the tail and
+    its candidate blocks, a few at a time (a page stops reading when it is full), or the
+    whole cycle read by id when most blocks are candidates."""
     pattern = q.pattern
-    if pattern is None or q.kind not in INDEXED_KINDS or \
-            not any(len(lit) >= 3 for lit in pattern.literals):
+    key = None if pattern is None else key_of(pattern.literals)
+    if key is None or q.kind not in INDEXED_KINDS:
         return [scan_arm(q, c, "%s", "ILIKE") for c in q.cycles]
     _, rows = fetch(_MARKS, (f"search_{q.kind}",))
     marks = {int(c): int(w) for c, w in rows}
-    # The index is asked for the longest word of the literal runs only: every part of a
-    # run narrows the candidates, but a common word ("order") costs a long posting list
-    # for nothing. The exact pattern is checked on the log row.
-    words = [w for lit in pattern.literals for w in lit.split() if len(w) >= 3]
-    key = f"%{_escape(max(words or pattern.literals, key=len))}%"
+    order = "DESC" if q.descending else "ASC"
     out: list[Arm] = []
     for cycle in q.cycles:
         mark = marks.get(cycle, 0)
@@ -142,14 +216,12 @@ def arms(q: MessageQuery, fetch: Fetch) -> list[Arm]:
             out.append(tail)
             continue
         side = side_table(q.kind, cycle)
-        if _dense(fetch, side, key):
+        _, found = fetch(f"SELECT lo, hi, (SELECT count(*) FROM {side}) FROM {side} WHERE "
+                         f"body LIKE lower(%s) ESCAPE '\\' ORDER BY lo {order}", (key,))
+        if found and len(found) >= DENSE_SHARE * int(found[0][2]) and len(found) > CHUNKS[1]:
             out.append(scan_arm(q, cycle, "%s", "ILIKE"))
             continue
-        clauses, params = base_conditions(q, "%s")
-        where = " AND ".join([f"{side}.body ILIKE %s ESCAPE '\\'", f"{side}.rid <= %s",
-                              f"{tail.table}.message ILIKE %s ESCAPE '\\'", *clauses])
-        indexed = Arm(f"FROM {side} JOIN {tail.table} ON {tail.table}.id = {side}.rid "
-                      f"WHERE {where}", (key, mark, pattern.like, *params), tail.table,
-                      f"{side}.rid")
-        out.extend([tail, indexed] if q.descending else [indexed, tail])
+        indexed = [_block_arm(q, tail, c)
+                   for c in _chunks([(int(lo), int(hi)) for lo, hi, _ in found])]
+        out.extend([tail, *indexed] if q.descending else [*indexed, tail])
     return out

@@ -26,7 +26,8 @@ SCHEMA_VERSION = 3
 # PostgreSQL's own schema version. 2: the request_key index is built behind the writer
 # into lc_rk_<cycle> (version 1 had an inline index per table, dropped on upgrade).
 # 3: lc_rk_<cycle> holds hashes. 4: as SQLite's version 2 (fingerprints, error groups).
-PG_SCHEMA_VERSION = 4
+# 5: the message index holds a row per block of events, not per event (postgres_search).
+PG_SCHEMA_VERSION = 5
 ENTITY_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
 COLUMN_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
 RECORD_TYPES = ("text", "integer", "real", "boolean", "json")

@@ -1,0 +1,122 @@
+"""PostgreSQL's message index in blocks (store/postgres_search.py): a side row per block of
+rows holding their distinct lowered words, a candidate filter whose blocks are checked
+row by row with the exact ``ILIKE``. Small blocks here, so that a few hundred rows make
+many blocks, several chunks of candidates and the dense path."""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from logcycle.ingest.tasks import IndexSearch
+from logcycle.query.wildcards import wildcard_pattern
+from logcycle.store import postgres_search
+from logcycle.store.base import Store
+from logcycle.store.search import MessageQuery
+from tests import pg
+from tests.conftest import T0
+from tests.store.test_contract import gen, open_store, q, raw_execute, write
+
+pytestmark = pytest.mark.postgres
+
+WORDS = ["disk", "Full", "retry", "timeout", "50%", "a_b", "ÉRREUR", "x"]
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Store]:
+    monkeypatch.setattr(postgres_search, "BLOCK_ROWS", 4)
+    with pg.fresh_schema() as url:
+        s = open_store(url, tmp_path)
+        yield s
+        s.close()
+
+
+def like(pattern: str, message: str) -> bool:
+    """The Event Log rule, case folded as PostgreSQL's ILIKE does (all letters)."""
+    p = pattern if "*" in pattern else f"*{pattern}*"
+    rx = ".*".join(re.escape(part) for part in p.split("*"))
+    return re.fullmatch(rx, message, re.IGNORECASE | re.DOTALL) is not None
+
+
+def find(store: Store, pattern: str, **kw: object) -> tuple[list[int], int | None]:
+    query = MessageQuery(kind="general", cycles=(3,), columns=("id", "message"),
+                         pattern=wildcard_pattern(pattern), count=True,
+                         **{"limit": 10_000, **kw})  # type: ignore[arg-type]
+    result = store.search_messages(query)
+    return [r[0] for r in result.rows], result.total
+
+
+def test_blocks_hold_distinct_lowered_words_of_consecutive_rows(store: Store) -> None:
+    ids = write(store, *(gen(m) for m in ["Disk full", "disk  FULL", "retry", "a b",
+                                           "new block"]))
+    assert store.apply([IndexSearch(1000)], T0) == [5]
+    rows = q(store, "SELECT lo, hi, body FROM lc_search_general_3 ORDER BY lo")
+    assert [(lo, hi) for lo, hi, _ in rows] == [(ids[0], ids[3]), (ids[4], ids[4])]
+    assert sorted(rows[0][2].split(" ")) == sorted(["", "disk", "full", "retry", "a", "b"])
+    assert q(store, "SELECT watermark FROM lc_index_state WHERE name = 'search_general' "
+             "AND cycle = 3") == [(ids[4],)]
+
+
+def test_a_block_ends_when_its_messages_pass_the_character_bound(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(postgres_search, "BLOCK_CHARS", 10)
+    write(store, *(gen("abcdef") for _ in range(4)))  # 6 characters each
+    store.apply([IndexSearch(1000)], T0)
+    assert q(store, "SELECT hi - lo + 1 FROM lc_search_general_3 ORDER BY lo") == \
+        [(1,), (2,), (1,)]  # 6 | 12, 18 | 24: a block per passed multiple of 10
+
+
+PATTERNS = ["disk", "DISK full", "full*disk", "disk*full", "timeout*retry", "50%", "a_b",
+            "érreur", "ÉRR", "*x", "x*", "ful", "no such thing", "isk fu", "rare0042",
+            "t rare0042"]
+
+
+def test_search_is_exact_through_the_blocks_and_the_tail(store: Store) -> None:
+    rng = random.Random(3)
+    msgs = [" ".join(rng.choices(WORDS, k=rng.randint(1, 4))) for _ in range(200)]
+    msgs[42] += " rare0042"
+    by_id = dict(zip(write(store, *(gen(m) for m in msgs)), msgs, strict=True))
+    for step in (0, 37, 1000):  # none indexed, 37 rows (10 blocks), all (50 blocks)
+        store.apply([IndexSearch(step)], T0)
+        for pattern in PATTERNS:
+            want = sorted((i for i, m in by_id.items() if like(pattern, m)), reverse=True)
+            assert find(store, pattern) == (want, len(want)), (pattern, step)
+            # Pages across the chunks of candidate blocks and the tail, both orders.
+            for offset in (0, 3, len(want) - 1):
+                assert find(store, pattern, limit=3, offset=offset) == \
+                    (want[offset:offset + 3], len(want)), (pattern, offset)
+                assert find(store, pattern, limit=3, offset=offset, descending=False) == \
+                    (sorted(want)[offset:offset + 3], len(want)), (pattern, offset)
+
+
+def test_a_star_never_matches_across_the_messages_of_a_block(store: Store) -> None:
+    write(store, gen("alpha one"), gen("two omega"))
+    store.apply([IndexSearch(1000)], T0)
+    assert q(store, "SELECT count(*) FROM lc_search_general_3") == [(1,)]
+    assert find(store, "alpha*omega") == ([], 0)
+
+
+def test_version_4_per_event_index_is_rebuilt_in_blocks(store: Store, tmp_path: Path) -> None:
+    ids = write(store, gen("needle one"), gen("other"))
+    raw_execute(store, postgres_search.drop_old_sql() + "; " + "; ".join(
+        f"CREATE TABLE lc_search_{k}_{c} (rid BIGINT PRIMARY KEY, body TEXT NOT NULL)"
+        for k in postgres_search.INDEXED_KINDS for c in range(10)))
+    raw_execute(store, f"INSERT INTO lc_search_general_3 VALUES ({ids[0]}, 'needle one'); "
+                f"UPDATE lc_index_state SET watermark = {ids[1]} WHERE name LIKE 'search%'; "
+                "UPDATE lc_meta SET value = 4 WHERE name = 'schema_version'")
+    store.close()
+    url = pg.store_url(store.schema)  # type: ignore[attr-defined]
+    again = open_store(url, tmp_path)
+    try:
+        assert q(again, "SELECT count(*) FROM lc_index_state WHERE name LIKE ?",
+                 "search%") == [(0,)]
+        assert find(again, "needle") == ([ids[0]], 1)  # scanned meanwhile: exact
+        assert again.apply([IndexSearch(1000)], T0) == [2]
+        assert q(again, "SELECT lo, hi FROM lc_search_general_3") == [(ids[0], ids[1])]
+        assert find(again, "needle") == ([ids[0]], 1)
+    finally:
+        again.close()
