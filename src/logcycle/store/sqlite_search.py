@@ -128,30 +128,26 @@ def _index_cycle(conn: sqlite3.Connection, kind: str, cycle: int, week: int,
     return int(n)
 
 
+def _mark_of(main: str, index: str) -> str:
+    """The watermark of the cycle bound as (kind, cycle), 0 while its index holds
+    another week than the main file says the cycle holds."""
+    return (f"COALESCE((SELECT s.watermark FROM {index}lc_search_state s JOIN "
+            f"{main}lc_cycles c ON c.cycle = s.cycle AND c.week = s.week "
+            "WHERE s.kind = ? AND s.cycle = ?), 0)")
+
+
 def lag(conn: Any, kind_cycles: Sequence[tuple[str, int]], *, main: str = "",
         index: str = f"{SCHEMA}.") -> tuple[int, float]:
     """(rows not indexed yet, seconds of insert instants between the oldest of them and
     the newest row) over ``kind_cycles``, in one snapshot of both files. ``main`` and
     ``index`` are the schema prefixes of the two files on ``conn`` (a reader: "" and
     "lcs."; the indexer: "src." and "")."""
-    rows, oldest, newest = 0, None, None
+    rows = 0
     for kind, cycle in kind_cycles:
-        table = f"{main}{schema.table(kind, cycle)}"
-        n, first = conn.execute(
-            f"SELECT count(*), min(insert_instant) FROM {table} WHERE id > COALESCE(("
-            f"SELECT s.watermark FROM {index}lc_search_state s JOIN {main}lc_cycles c ON "
-            "c.cycle = s.cycle AND c.week = s.week WHERE s.kind = ? AND s.cycle = ?), 0)",
-            (kind, cycle)).fetchone()
-        last = conn.execute(f"SELECT insert_instant FROM {table} ORDER BY id DESC "
-                            "LIMIT 1").fetchone()
-        if last is not None:
-            newest = int(last[0]) if newest is None else max(newest, int(last[0]))
-        if first is not None:
-            rows += int(n)
-            oldest = int(first) if oldest is None else min(oldest, int(first))
-    if oldest is None or newest is None:
-        return rows, 0.0
-    return rows, max(0.0, (newest - oldest) / 1000)
+        (n,) = conn.execute(f"SELECT count(*) FROM {main}{schema.table(kind, cycle)} "
+                            f"WHERE id > {_mark_of(main, index)}", (kind, cycle)).fetchone()
+        rows += int(n)
+    return rows, lag_seconds(conn, kind_cycles, main=main, index=index)
 
 
 def lag_seconds(conn: Any, kind_cycles: Sequence[tuple[str, int]], *, main: str = "",
@@ -163,11 +159,9 @@ def lag_seconds(conn: Any, kind_cycles: Sequence[tuple[str, int]], *, main: str 
     oldest, newest = None, None
     for kind, cycle in kind_cycles:
         table = f"{main}{schema.table(kind, cycle)}"
-        first = conn.execute(
-            f"SELECT insert_instant FROM {table} WHERE id > COALESCE((SELECT s.watermark "
-            f"FROM {index}lc_search_state s JOIN {main}lc_cycles c ON c.cycle = s.cycle AND "
-            "c.week = s.week WHERE s.kind = ? AND s.cycle = ?), 0) ORDER BY id LIMIT 1",
-            (kind, cycle)).fetchone()
+        first = conn.execute(f"SELECT insert_instant FROM {table} WHERE id > "
+                             f"{_mark_of(main, index)} ORDER BY id LIMIT 1",
+                             (kind, cycle)).fetchone()
         last = conn.execute(f"SELECT insert_instant FROM {table} ORDER BY id DESC "
                             "LIMIT 1").fetchone()
         if last is not None:

@@ -190,6 +190,19 @@ def protobuf_event(rec: Any, base: dict[str, Any], module: str | None, now_ms: i
         event_name=rec.event_name)
 
 
+def record_attributes(attrs: dict[str, Any], severity_text: str, severity_number: int,
+                      span_id: str, event_name: str) -> None:
+    """Add what the mapping keeps of a record's own fields to its ``attributes``."""
+    if severity_text or severity_number:
+        attrs["level"] = severity_text or level_of(severity_number)
+    if severity_number:
+        attrs["severity_number"] = severity_number
+    if span_id:
+        attrs["span_id"] = span_id
+    if event_name:
+        attrs["event.name"] = event_name
+
+
 def record_event(base: dict[str, Any], module: str | None, now_ms: int, *, nanos: int,
                  severity_number: int, severity_text: str, body: Any,
                  attributes: dict[str, Any] | None, trace_id: str, span_id: str,
@@ -204,14 +217,7 @@ def record_event(base: dict[str, Any], module: str | None, now_ms: int, *, nanos
         ev["message"] = "" if body is None else orjson.dumps(body).decode()
         if body is not None:
             ev["msg"] = body
-    if severity_text or severity_number:
-        attrs["level"] = severity_text or level_of(severity_number)
-    if severity_number:
-        attrs["severity_number"] = severity_number
-    if span_id:
-        attrs["span_id"] = span_id
-    if event_name:
-        attrs["event.name"] = event_name
+    record_attributes(attrs, severity_text, severity_number, span_id, event_name)
     if module is not None:
         ev["module_name"] = module
     if trace_id:

@@ -133,14 +133,7 @@ def _finish(attrs: dict[str, Any], instant: int, text: str, module: str | None,
             key: str | None, number: int, level: str, span: str, name: str) \
         -> Prepared | None:
     """The row of a record read so far (record_event's attributes, then its checks)."""
-    if level or number:
-        attrs["level"] = level or otlp.level_of(number)
-    if number:
-        attrs["severity_number"] = number
-    if span:
-        attrs["span_id"] = span
-    if name:
-        attrs["event.name"] = name
+    otlp.record_attributes(attrs, level, number, span, name)
     if "exception.type" in attrs or "exception.message" in attrs or \
             "exception.stacktrace" in attrs:
         return None
