@@ -69,6 +69,12 @@ def ddl(opclass: str) -> list[str]:
             t = side_table(kind, c)
             out.append(f"CREATE TABLE IF NOT EXISTS {t} (lo BIGINT PRIMARY KEY, "
                        "hi BIGINT NOT NULL, body TEXT NOT NULL)")
+            # Stored out of line uncompressed: every candidate block's body is read by a
+            # LIKE, and not having to decompress it (pglz) made a scan of them 1.6x faster
+            # (34 against 52-58 ms for 530 bodies of 22 KB). Altered once, not each open.
+            out.append("DO $$ BEGIN IF (SELECT attstorage FROM pg_attribute WHERE attrelid = "
+                       f"'{t}'::regclass AND attname = 'body') <> 'e' THEN ALTER TABLE {t} "
+                       "ALTER COLUMN body SET STORAGE EXTERNAL; END IF; END $$")
             out.append(f"CREATE INDEX IF NOT EXISTS {t}_body ON {t} USING gin (body {opclass})")
     return out
 
