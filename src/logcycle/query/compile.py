@@ -24,7 +24,7 @@ from logcycle.kinds import KINDS, FieldType
 from logcycle.query import lang
 from logcycle.query.wildcards import substring_pattern, wildcard_pattern
 from logcycle.store.schema import SQLITE, Dialect
-from logcycle.store.search import MessagePattern
+from logcycle.store.search import MessagePattern, escape_like
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +147,7 @@ def _kind_term(t: lang.Term, kind: str) -> bool:
 
 def _like_value(raw: str) -> str:
     """A ``*`` pattern spanning the whole value, as LIKE (escape ``\\``)."""
-    esc = raw.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    esc = escape_like(raw)
     return esc.replace("*", "%")
 
 

@@ -16,6 +16,7 @@ from logcycle.errors import BadRequest
 from logcycle.kinds import KIND_NAMES, KINDS
 from logcycle.query import compile as qc
 from logcycle.query.lang import Query
+from logcycle.store.search import escape_like
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -61,7 +62,7 @@ def parse_kinds(value: str | None) -> tuple[str, ...]:
 
 def like_pattern(text: str, *, wildcards: bool = False) -> str:
     """A LIKE pattern (escape ``\\``) for a substring, or for a ``*`` wildcard pattern."""
-    esc = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    esc = escape_like(text)
     if wildcards and "*" in esc:
         return esc.replace("*", "%")
     return f"%{esc}%"

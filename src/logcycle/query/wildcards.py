@@ -10,16 +10,12 @@ True
 
 from __future__ import annotations
 
-from logcycle.store.search import MessagePattern
-
-
-def _escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+from logcycle.store.search import MessagePattern, escape_like
 
 
 def substring_pattern(text: str) -> MessagePattern:
     """Messages that contain ``text`` (case-insensitive)."""
-    return MessagePattern(f"%{_escape(text)}%", (text,) if text else ())
+    return MessagePattern(f"%{escape_like(text)}%", (text,) if text else ())
 
 
 def wildcard_pattern(text: str) -> MessagePattern | None:
@@ -32,4 +28,4 @@ def wildcard_pattern(text: str) -> MessagePattern | None:
     if not literals:
         return None
     # Consecutive stars give "%%", which LIKE reads as one "%".
-    return MessagePattern("%".join(_escape(part) for part in text.split("*")), literals)
+    return MessagePattern("%".join(escape_like(part) for part in text.split("*")), literals)

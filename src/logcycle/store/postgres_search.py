@@ -41,7 +41,14 @@ from typing import Any
 from logcycle.cycles import CYCLES
 from logcycle.kinds import MESSAGE_KINDS
 from logcycle.store import schema
-from logcycle.store.search import Arm, MessageQuery, base_conditions, build_newest_first, scan_arm
+from logcycle.store.search import (
+    Arm,
+    MessageQuery,
+    base_conditions,
+    build_newest_first,
+    escape_like,
+    scan_arm,
+)
 
 INDEXED_KINDS: tuple[str, ...] = MESSAGE_KINDS
 BLOCK_ROWS = 1024  # rows of a block at most (a candidate block costs their ILIKE)
@@ -168,17 +175,13 @@ def _tail(q: MessageQuery, cycle: int, mark: int) -> Arm:
     return Arm(f"{arm.from_where} AND id <= %s", (*arm.params, MAX_ID), arm.table, arm.id_order)
 
 
-def _escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def key_of(literals: Sequence[str]) -> str | None:
     """The ``LIKE`` pattern the blocks are asked for: the longest space-free run of the
     literals (a run lies inside one word of a message), None without one of 3 characters
     (a trigram index cannot help). One run only: a common word costs a long posting list
     for nothing, and the exact pattern is checked on the log rows anyway."""
     runs = [r for lit in literals for r in lit.split(" ") if len(r) >= 3]
-    return f"%{_escape(max(runs, key=len))}%" if runs else None
+    return f"%{escape_like(max(runs, key=len))}%" if runs else None
 
 
 def _chunks(blocks: list[tuple[int, int]]) -> list[list[tuple[int, int]]]:

@@ -220,6 +220,15 @@ def rk_segment(kind: str, id_expr: str) -> str:
     return str(RK_ERROR_SEGMENT) if kind == "error" else f"({id_expr} >> {RK_SEGMENT_BITS})"
 
 
+def rk_insert_segment(kind: str, d: Dialect) -> tuple[str, str]:
+    """The segment's column and value (``id`` of the row inserted), each with a trailing
+    comma, for an insert into ``lc_rk_<cycle>`` of rows of ``kind``: empty on PostgreSQL,
+    whose side table is not segmented."""
+    if d.name != "sqlite":
+        return "", ""
+    return "seg, ", f"{rk_segment(kind, 'id')}, "
+
+
 def rk_segments(kind: str, cycle: int, alias: str, d: Dialect) -> str:
     """A WHERE fragment (with a trailing AND, empty on PostgreSQL) naming the segments of
     ``lc_rk_<cycle>`` aliased ``alias`` that hold rows of ``kind``, so that a lookup by

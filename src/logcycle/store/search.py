@@ -23,6 +23,11 @@ from logcycle.kinds import KINDS
 from logcycle.store import schema
 
 
+def escape_like(text: str) -> str:
+    """``text`` as literal characters of a ``LIKE`` pattern whose escape is ``\\``."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 @dataclass(frozen=True, slots=True)
 class MessagePattern:
     """A case-insensitive ``LIKE`` pattern (escape character ``\\``) and the literal runs

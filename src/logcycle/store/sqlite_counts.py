@@ -31,7 +31,7 @@ from typing import Any
 
 from logcycle.cycles import CYCLES
 from logcycle.store import schema
-from logcycle.store.search import MessageQuery, base_conditions
+from logcycle.store.search import MessageQuery, base_conditions, escape_like
 
 # Only the Event Log API asks for totals, and it reads `general`.
 COUNTED_KINDS: tuple[str, ...] = ("general",)
@@ -99,17 +99,13 @@ def build(conn: Any, kind: str, cycle: int, week: int, max_rows: int) -> int:
 
 
 # -- counting (read threads, inside the search's read transaction) ------------------------
-def _escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def needle(q: MessageQuery) -> bytes | None:
     """The literal of a ``%text%`` pattern as the blocks hold it (None: another shape)."""
     p = q.pattern
     if p is None or len(p.literals) != 1:
         return None
     text = p.literals[0]
-    if "\x00" in text or p.like != f"%{_escape(text)}%" or len(p.like) > 50_000:
+    if "\x00" in text or p.like != f"%{escape_like(text)}%" or len(p.like) > 50_000:
         return None  # NUL ends LIKE's pattern; SQLite refuses patterns past 50,000 bytes
     return text.encode().lower()
 

@@ -184,7 +184,6 @@ class SqlStore:
         chunk of sorted keys dirties far fewer pages than one key per insert."""
         p = self.dialect.param
         key, value = schema.rk_column(self.dialect), schema.rk_value("request_key", self.dialect)
-        seg = self.dialect.name == "sqlite"  # SQLite's side table is segmented (schema.py)
         marks = {int(c): int(w) for c, w in conn.execute(
             "SELECT cycle, watermark FROM lc_index_state WHERE name = 'rk'").fetchall()}
         done = 0
@@ -193,8 +192,9 @@ class SqlStore:
             if low >= high:
                 continue
             for kind, number in schema.KIND_NUMBER.items():
-                cols, exprs, order = (("seg, ", f"{schema.rk_segment(kind, 'id')}, ", "1, 2, 3")
-                                      if seg else ("", "", "1, 2"))
+                # in the side table's key order: (seg,) key, id
+                cols, exprs = schema.rk_insert_segment(kind, self.dialect)
+                order = "1, 2, 3" if cols else "1, 2"
                 cur = conn.execute(
                     f"INSERT INTO {schema.rk_table(c)} ({cols}{key}, id, kind) "
                     f"SELECT {exprs}{value}, id, {number} FROM {schema.table(kind, c)} "
