@@ -57,7 +57,6 @@ CHUNKS = (1, 4, 16, 64)  # candidate blocks per arm, newest (or oldest) first, t
 DENSE_SHARE = 0.5  # candidate share of a cycle's blocks from which it is read by id
 MAX_ID = 2**63 - 1
 Fetch = Callable[[str, Sequence[Any]], tuple[list[str], list[tuple[Any, ...]]]]
-_MARKS = "SELECT cycle, watermark FROM lc_index_state WHERE name = %s"
 
 
 def side_table(kind: str, cycle: int) -> str:
@@ -83,7 +82,30 @@ def ddl(opclass: str) -> list[str]:
                        f"'{t}'::regclass AND attname = 'body') <> 'e' THEN ALTER TABLE {t} "
                        "ALTER COLUMN body SET STORAGE EXTERNAL; END IF; END $$")
             out.append(f"CREATE INDEX IF NOT EXISTS {t}_body ON {t} USING gin (body {opclass})")
-    return out
+    return [*out, _BLOCKS_FN]
+
+
+# The candidate blocks of every cycle of a search and their watermarks in one round trip,
+# read through the GIN index. Left to itself the planner seq-scans the few hundred block
+# rows (it prices the trigram bitmap at ~100 times a scan of them) and checks every body
+# by LIKE: 13 against 6 ms for a hex id over 530 blocks. The settings hold inside this
+# function only (its SET clauses), not in the rest of the search's transaction, whose
+# tail and newest-first pages want their index scans. Per cycle a row (cycle, watermark,
+# NULL, NULL, blocks of the cycle), then one per candidate block (..., lo, hi, ...).
+_BLOCKS_FN = (
+    "CREATE OR REPLACE FUNCTION lc_message_blocks(kind text, cycles int[], key text) "
+    "RETURNS TABLE (cycle int, mark bigint, lo bigint, hi bigint, blocks bigint) "
+    "LANGUAGE plpgsql STABLE SET enable_seqscan = off SET enable_indexscan = off "
+    "AS $fn$ DECLARE c int; side text; BEGIN "
+    "FOREACH c IN ARRAY cycles LOOP "
+    "side := format('lc_search_%s_%s', kind, c); "
+    "SELECT COALESCE(max(s.watermark), 0) INTO mark FROM lc_index_state s "
+    "WHERE s.name = 'search_' || kind AND s.cycle = c; "
+    "EXECUTE format('SELECT count(*) FROM %I', side) INTO blocks; "
+    "cycle := c; lo := NULL; hi := NULL; RETURN NEXT; "
+    "IF mark > 0 THEN RETURN QUERY EXECUTE format('SELECT $1, $2, lo, hi, $3 FROM %I "
+    "WHERE body LIKE lower($4) ESCAPE ''\\''', side) USING c, mark, blocks, key; END IF; "
+    "END LOOP; END $fn$")
 
 
 def drop_old_sql() -> str:
@@ -214,23 +236,33 @@ def arms(q: MessageQuery, fetch: Fetch) -> list[Arm]:
     key = None if pattern is None else key_of(pattern.literals)
     if key is None or q.kind not in INDEXED_KINDS:
         return [scan_arm(q, c, "%s", "ILIKE") for c in q.cycles]
-    _, rows = fetch(_MARKS, (f"search_{q.kind}",))
-    marks = {int(c): int(w) for c, w in rows}
-    order = "DESC" if q.descending else "ASC"
+    found = _candidates(q, key, fetch)
     out: list[Arm] = []
     for cycle in q.cycles:
-        mark = marks.get(cycle, 0)
+        mark, blocks, count = found.get(cycle, (0, [], 0))
         tail = _tail(q, cycle, mark)
         if mark <= 0:
             out.append(tail)
             continue
-        side = side_table(q.kind, cycle)
-        _, found = fetch(f"SELECT lo, hi, (SELECT count(*) FROM {side}) FROM {side} WHERE "
-                         f"body LIKE lower(%s) ESCAPE '\\' ORDER BY lo {order}", (key,))
-        if found and len(found) >= DENSE_SHARE * int(found[0][2]) and len(found) > CHUNKS[1]:
+        if len(blocks) >= DENSE_SHARE * count and len(blocks) > CHUNKS[1]:
             out.append(scan_arm(q, cycle, "%s", "ILIKE"))
             continue
-        indexed = [_block_arm(q, tail, c)
-                   for c in _chunks([(int(lo), int(hi)) for lo, hi, _ in found])]
+        indexed = [_block_arm(q, tail, c) for c in _chunks(blocks)]
         out.extend([tail, *indexed] if q.descending else [*indexed, tail])
+    return out
+
+
+def _candidates(q: MessageQuery, key: str,
+                fetch: Fetch) -> dict[int, tuple[int, list[tuple[int, int]], int]]:
+    """Per cycle of ``q``: (watermark, its candidate blocks in the page's order, blocks
+    of the cycle), from one statement (``lc_message_blocks``, above)."""
+    _, rows = fetch("SELECT cycle, mark, lo, hi, blocks FROM lc_message_blocks(%s, %s, %s)",
+                    (q.kind, list(q.cycles), key))
+    out: dict[int, tuple[int, list[tuple[int, int]], int]] = {}
+    for cycle, mark, lo, hi, blocks in rows:
+        entry = out.setdefault(int(cycle), (int(mark), [], int(blocks)))
+        if lo is not None:
+            entry[1].append((int(lo), int(hi)))
+    for _, found, _ in out.values():
+        found.sort(reverse=q.descending)
     return out
