@@ -35,6 +35,7 @@ above the watermark, scanned. Rotation empties the side table with its cycle's t
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -190,11 +191,39 @@ def _index_cycle(conn: Any, kind: str, cycle: int, rows: int) -> int:
 
 
 # -- searching (read threads, inside one read snapshot) -------------------------------------
+_CASELESS_RUN = re.compile(r"[^A-Za-z\u0080-\U0010ffff]{3,}")
+
+
+def prefilter(literals: Sequence[str]) -> str | None:
+    """A case-sensitive ``LIKE`` pattern every row that matches the search holds, cheaper
+    than its ``ILIKE`` (~0.1 against ~1-2 µs a row, most of it ``lower``): the longest run
+    of 3 or more ASCII characters that are not letters (digits, punctuation, spaces) of
+    the literals, None without one. Exact under the premise of the candidate filter
+    (``lower`` maps each character on its own, module doc): no character lowers to an
+    ASCII non-letter but that character itself, so a row whose ``lower(message)`` holds
+    the run holds it as it is. Ids, numbers and addresses, the needles of most selective
+    searches, have one; a search of words only has none and pays the ``ILIKE`` alone."""
+    runs = [r for lit in literals for r in _CASELESS_RUN.findall(lit)]
+    return f"%{escape_like(max(runs, key=len))}%" if runs else None
+
+
+def _with_prefilter(q: MessageQuery, arm: Arm) -> Arm:
+    assert q.pattern is not None
+    pre = prefilter(q.pattern.literals)
+    if pre is None:
+        return arm
+    # First in the WHERE: the planner keeps the written order of conditions of one cost.
+    head, rest = arm.from_where.split(" WHERE ", 1)
+    return Arm(f"{head} WHERE message LIKE %s ESCAPE '\\' AND {rest}", (pre, *arm.params),
+               arm.table, arm.id_order)
+
+
 def _tail(q: MessageQuery, cycle: int, mark: int) -> Arm:
     """The rows above the watermark. Bounded on both sides: on a table never analyzed the
     planner takes ``id > n`` for a third of the rows and scans, a range it reads by id."""
     arm = scan_arm(q, cycle, "%s", "ILIKE", above_id=mark)
-    return Arm(f"{arm.from_where} AND id <= %s", (*arm.params, MAX_ID), arm.table, arm.id_order)
+    return _with_prefilter(q, Arm(f"{arm.from_where} AND id <= %s", (*arm.params, MAX_ID),
+                                  arm.table, arm.id_order))
 
 
 def key_of(literals: Sequence[str]) -> str | None:
@@ -224,8 +253,8 @@ def _block_arm(q: MessageQuery, tail: Arm, blocks: list[tuple[int, int]]) -> Arm
     assert q.pattern is not None
     where = " AND ".join([f"({ranges})", "message ILIKE %s ESCAPE '\\'", *clauses])
     values = [v for b in blocks for v in b]
-    return Arm(f"FROM {tail.table} WHERE {where}", (*values, q.pattern.like, *params),
-               tail.table, "id")
+    return _with_prefilter(q, Arm(f"FROM {tail.table} WHERE {where}",
+                                  (*values, q.pattern.like, *params), tail.table, "id"))
 
 
 def arms(q: MessageQuery, fetch: Fetch) -> list[Arm]:
@@ -245,7 +274,7 @@ def arms(q: MessageQuery, fetch: Fetch) -> list[Arm]:
             out.append(tail)
             continue
         if len(blocks) >= DENSE_SHARE * count and len(blocks) > CHUNKS[1]:
-            out.append(scan_arm(q, cycle, "%s", "ILIKE"))
+            out.append(_with_prefilter(q, scan_arm(q, cycle, "%s", "ILIKE")))
             continue
         indexed = [_block_arm(q, tail, c) for c in _chunks(blocks)]
         out.extend([tail, *indexed] if q.descending else [*indexed, tail])
