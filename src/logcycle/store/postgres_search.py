@@ -30,7 +30,10 @@ many blocks (docs/benchmarks.md). The words are a *candidate filter* only:
 
 A search of a cycle reads its arms in one snapshot: the candidate blocks (``id <=
 watermark``), chunked so that a page stops reading as soon as it is full, and the tail
-above the watermark, scanned. Rotation empties the side table with its cycle's tables.
+above the watermark, scanned. The candidates and watermarks of all cycles come from one
+statement through the GIN bitmap (``lc_message_blocks``); the row arms check a cheap
+case-sensitive ``LIKE`` of the pattern's ASCII non-letters before the ``ILIKE``
+(``prefilter``). Rotation empties the side table with its cycle's tables.
 """
 
 from __future__ import annotations
