@@ -3,7 +3,7 @@
     .venv/bin/python bench/protocols.py [--events 100000] [--clients 4] [--batch 1000]
                                         [--only otlp_protobuf,es_bulk] [--repeat 3]
                                         [--max-seconds 60] [--no-parse-costs]
-                                        [--base /path/to/other/src]
+                                        [--base /path/to/other/src] [--ports 61000-61099]
 
 Each protocol is a row of ``SENDERS``: a name, the route (or syslog over TCP), the request
 headers, the answer that means committed, and a function that encodes a batch of synthetic
@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import itertools
 import multiprocessing as mp
 import os
 import random
@@ -60,7 +61,8 @@ import cramjam
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import KEY, CpuMeter, Server, event, free_port
+import common
+from common import KEY, CpuMeter, Server, event
 
 from logcycle.ingest.protocols.loki_pb import PushRequest
 
@@ -330,7 +332,7 @@ def rate(sender: Sender, events: list[Event], batch: int, clients: int,
     events = events[:sender.max_events] if sender.max_events else events
     bodies = [(len(events[i:i + size]), sender.encode(events[i:i + size]))
               for i in range(0, len(events), size)]
-    syslog_port = free_port()
+    syslog_port = common.free_port()
     with tempfile.TemporaryDirectory() as tmp:
         server = Server(Path(tmp) / "data", "--syslog-tcp", str(syslog_port),
                         src=pythonpath)
@@ -367,6 +369,27 @@ def rate(sender: Sender, events: list[Event], batch: int, clients: int,
             return total / elapsed, us, total, loop / max(total, 1) * 1e6
         finally:
             server.stop()
+
+
+def use_ports(spec: str) -> None:
+    """Take the servers' ports from ``spec`` (``LOW-HIGH``, in turn and round again, each
+    one free when taken) instead of the kernel's choice: for a machine whose users share
+    out ports."""
+    low, _, high = spec.partition("-")
+    span = range(int(low), int(high or low) + 1)
+    turn = itertools.count()
+
+    def free_port() -> int:
+        for port in (span[next(turn) % len(span)] for _ in span):
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
+        raise RuntimeError(f"no free port left in {spec}")
+
+    common.free_port = free_port  # what Server and rate() call
 
 
 def _best_us(fn: Callable[[], Any], n: int, repeat: int = 15) -> float:
@@ -479,7 +502,11 @@ def main() -> None:
     ap.add_argument("--base", default="",
                     help="a src directory of other code: each row runs on it too, as "
                          "ROW@base, alternated with this code's in every round")
+    ap.add_argument("--ports", default="",
+                    help="LOW-HIGH: the servers' ports from this range (default: any free)")
     args = ap.parse_args()
+    if args.ports:
+        use_ports(args.ports)
     names = ["native_json", *(n for n in args.only.split(",") if n and n != "native_json")]
     unknown = [n for n in names if n not in SENDERS]
     if unknown:
