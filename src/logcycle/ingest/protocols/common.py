@@ -23,11 +23,14 @@ from typing import Any
 
 import orjson
 
+from logcycle.ingest.decode import Prepared
+
 # An item of a translated request: a native event (a dict, or JSON bytes), or why the
 # record could not be read (answered for that record alone). The adapters give dicts: the
 # events of a request are then written as JSON in one call (``protocols.validate``), a
-# third of the cost of one call an event.
-Item = dict[str, Any] | bytes | str
+# third of the cost of one call an event. A plain record may be its validated row already
+# (:mod:`.rows`).
+Item = dict[str, Any] | bytes | str | Prepared
 
 
 
@@ -92,6 +95,10 @@ def epoch_ms(value: float) -> int:
 def parse_time(value: object) -> int | None:
     """Epoch ms of an ISO 8601 text (no offset: UTC) or a number; None if unreadable."""
     if type(value) is str:
+        if len(value) == 24:  # the common form: 2026-12-02T11:18:28.123Z
+            ms = _usual_time(value)
+            if ms is not None:
+                return ms
         if not 0 < len(value) <= 64:
             return None
         if value.isdigit() and value.isascii():
@@ -106,6 +113,38 @@ def parse_time(value: object) -> int | None:
     if type(value) is int or type(value) is float:
         return epoch_ms(value)
     return None
+
+
+def _usual_time(value: str) -> int | None:
+    """``YYYY-MM-DDTHH:MM:SS.fffZ`` read from its minute's epoch ms, worked out once per
+    minute (a shipper sends the same few minutes again and again; fromisoformat costs
+    0.3 µs): the seconds and milliseconds added, when they are plain digits. None for any
+    other text (parse_time then reads it as before)."""
+    if value[16] != ":" or value[19] != "." or value[23] != "Z":
+        return None
+    sec, frac = value[17:19], value[20:23]
+    if not (sec.isdigit() and frac.isdigit() and sec.isascii() and frac.isascii()) or \
+            sec > "59":
+        return None
+    minute = _MINUTES.get(value[:16])
+    if minute is None:
+        prefix = value[:16]
+        if not (prefix[:4].isdigit() and prefix[4] == "-" and prefix[7] == "-" and
+                prefix[10] == "T" and prefix[13] == ":" and prefix.isascii()):
+            return None
+        try:
+            dt = datetime.fromisoformat(prefix + ":00.000+00:00")
+        except ValueError:
+            return None
+        minute = (dt - _EPOCH) // _MS
+        if len(_MINUTES) >= _MAX_MINUTES:
+            _MINUTES.clear()
+        _MINUTES[prefix] = minute
+    return minute + int(sec) * 1000 + int(frac)
+
+
+_MINUTES: dict[str, int] = {}
+_MAX_MINUTES = 4096  # at most this many minutes remembered (then forgotten all at once)
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
