@@ -125,4 +125,4 @@ def test_parse_time_of_the_usual_form_as_fromisoformat(dt: datetime, zone: str,
         parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
         expected = (parsed - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1)
     assert parse_time(text) == expected, text
-    assert parse_time(text) == expected, text  # the minute remembered
+    assert parse_time(text) == expected, text  # the second remembered
