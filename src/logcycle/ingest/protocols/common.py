@@ -96,7 +96,7 @@ def epoch_ms(value: float) -> int:
 def parse_time(value: object) -> int | None:
     """Epoch ms of an ISO 8601 text (no offset: UTC) or a number; None if unreadable."""
     if type(value) is str:
-        if len(value) == 24:  # the common form: 2026-12-02T11:18:28.123Z
+        if len(value) in _USUAL:  # the common form: 2026-12-02T11:18:28.123Z
             ms = _usual_time(value)
             if ms is not None:
                 return ms
@@ -117,19 +117,23 @@ def parse_time(value: object) -> int | None:
 
 
 def _usual_time(value: str) -> int | None:
-    """``YYYY-MM-DDTHH:MM:SS.fffZ`` (24 characters) read from its second's epoch ms, worked
-    out once per second (a shipper sends the same few seconds again and again;
-    fromisoformat costs 0.3 µs), the milliseconds added. None for any other text
-    (parse_time then reads it as before)."""
+    """``YYYY-MM-DDTHH:MM:SS.fffZ`` (milli-, micro- or nanoseconds: what shippers write)
+    read from its second's epoch ms, worked out once per second (a shipper sends the same
+    few seconds again and again; fromisoformat costs 0.3 µs), the milliseconds added.
+    None for any other text (parse_time then reads it as before)."""
+    frac = value[20:-1]
+    if value[19] != "." or value[-1] != "Z" or len(frac) not in (3, 6, 9) or \
+            not (frac.isdigit() and frac.isascii()):
+        return None
     second = _SECONDS.get(value[:19])
     if second is None:
         second = _second_of(value[:19])
         if second is None:
             return None
-    frac = value[20:23]
-    if value[19] != "." or value[23] != "Z" or not (frac.isdigit() and frac.isascii()):
-        return None
-    return second + int(frac)
+    return second + int(frac[:3])
+
+
+_USUAL = (24, 27, 30)  # the lengths of the usual form
 
 
 def _second_of(prefix: str) -> int | None:
@@ -177,7 +181,7 @@ class ClockRule:
         """:meth:`instant` of a foreign time value (text or number, None if absent)."""
         if value is None:
             return self.now_ms
-        if type(value) is str and len(value) == 24:  # the usual form, in range: at once
+        if type(value) is str and len(value) in _USUAL:  # the usual form, in range: at once
             ms = _usual_time(value)
             if ms is not None and 0 <= ms <= min(self.now_ms + self.max_future_ms, _MAX_MS):
                 return ms
