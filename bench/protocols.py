@@ -413,6 +413,7 @@ def parse_costs(batch: list[Event]) -> None:
     from logcycle.ingest.protocols import otlp as otlp_in
     from logcycle.ingest.protocols import otlp_json as otlp_json_in
     from logcycle.ingest.protocols import otlp_rows, validate
+    from logcycle.ingest.protocols import rows as rows_in
     from logcycle.ingest.protocols import syslog as syslog_in
     from logcycle.ingest.protocols.common import ClockRule
 
@@ -420,6 +421,7 @@ def parse_costs(batch: list[Event]) -> None:
     dec = BatchDecoder(max_future_ms=10**9, max_batch=10**6)
     clock = ClockRule(now_ms=now, max_future_ms=10**9)
     fields = es_in.Fields.of("", "")
+    limit = rows_in.limit_of(dec, now)
     frames = syslog_in.Framer(1 << 20).feed(syslog_5424(batch))
     nb, eb, cb, lb = native_json(batch), es_bulk(batch), clef(batch), loki_protobuf(batch)
     ob, ojb = otlp_protobuf(batch), otlp_json(batch)
@@ -438,7 +440,16 @@ def parse_costs(batch: list[Event]) -> None:
             ("ES bulk: translation", lambda: es_in.parse_bulk(eb, None, fields, clock)),
             ("Loki protobuf: translation", lambda: loki_in.parse_protobuf(lb, clock, 1 << 30)),
             ("CLEF: translation", lambda: clef_in.parse_clef(cb, clock)),
-            ("syslog: translation", lambda: [syslog_in.parse(f, clock, UTC) for f in frames])]
+            ("syslog: translation", lambda: [syslog_in.parse(f, clock, UTC) for f in frames]),
+            # The routes' path: plain records straight to rows, then rows.validated.
+            ("ES bulk: to rows, validated (route)", lambda: rows_in.validated(
+                dec, es_in.parse_bulk(eb, None, fields, clock, limit).items, now_ms=now)),
+            ("Loki protobuf: to rows, validated (route)", lambda: rows_in.validated(
+                dec, loki_in.parse_protobuf(lb, clock, 1 << 30, limit), now_ms=now)),
+            ("CLEF: to rows, validated (route)", lambda: rows_in.validated(
+                dec, clef_in.parse_clef(cb, clock, limit), now_ms=now)),
+            ("syslog: to rows, validated (route)", lambda: rows_in.validated(
+                dec, [syslog_in.parse(f, clock, UTC, limit) for f in frames], now_ms=now))]
     print(f"\nin process, CPU µs an event (best of 15, {n} events):")
     for name, fn in rows:
         print(f"  {name:<40} {_best_us(fn, n):6.2f}")
