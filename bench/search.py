@@ -9,13 +9,17 @@ API (`GET /api/system/event-log/search`, in process through the ASGI app, page o
 the exact `total`). Beside each, in the same run and alternated with it: on SQLite the same
 search with its total counted by SQL alone (the message blocks of store/sqlite_counts.py
 switched off: the code before them), and `grep -F -c` of the same literal over the same
-messages in a flat file (one per line). Medians of `--repeat` runs, wall time and CPU time
-(this process's, which serves the request in process; grep's from its rusage).
+messages in a flat file (one per line). On PostgreSQL the second column is the same search
+with the planner left to itself for the candidate blocks (`lc_message_blocks`'s SET
+clauses reset: it then seq-scans the block rows, the code before). Medians of `--repeat`
+runs, wall time and CPU time (this process's, which serves the request in process; grep's
+from its rusage).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import os
 import random
@@ -25,10 +29,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import orjson
+import psycopg
 from starlette.testclient import TestClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -109,6 +114,34 @@ def without_blocks(fn: Callable[[], object]) -> Callable[[], object]:
     return run
 
 
+@contextlib.contextmanager
+def planner_left(base: str, name: str) -> Iterator[None]:
+    """Inside: the candidate blocks' plan left to PostgreSQL's planner (the SET clauses of
+    ``lc_message_blocks`` reset), restored after."""
+    sig = f'"{name}".lc_message_blocks(text, int[], text)'
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f"ALTER FUNCTION {sig} RESET ALL")
+        try:
+            yield
+        finally:
+            conn.execute(f"ALTER FUNCTION {sig} SET enable_seqscan = off")
+            conn.execute(f"ALTER FUNCTION {sig} SET enable_indexscan = off")
+
+
+def before_code(store: bool, base: str, name: str, fn: Callable[[], object]) \
+        -> contextlib.AbstractContextManager[Callable[[], object]]:
+    """The code before, as a call of ``fn``: on SQLite the totals by SQL, on PostgreSQL the
+    planner left alone (switched outside the timed call)."""
+    if not store:
+        return contextlib.nullcontext(without_blocks(fn))
+
+    @contextlib.contextmanager
+    def switched() -> Iterator[Callable[[], object]]:
+        with planner_left(base, name):
+            yield fn
+    return switched()
+
+
 def medians(runs: list[tuple[float, float]]) -> str:
     return (f"{statistics.median(w for w, _ in runs):.1f} / "
             f"{statistics.median(c for _, c in runs):.1f} ms")
@@ -147,20 +180,24 @@ def main() -> None:
         svc = Service(Settings(data=data, store=url), clock=ManualClock(T0), bootstrap_key=KEY)
         print(f"load average before the searches: {os.getloadavg()[0]:.1f}")
         with TestClient(create_app(svc), headers={"Authorization": KEY}) as client:
+            before_name = "same, planner left alone (before)" if args.store else \
+                "same, total by SQL (before)"
             print("\n| search | `message` | matches | logcycle (API, page + total), wall / CPU "
-                  "| same, total by SQL (before) | `grep -F -c`, wall / CPU | speed-up "
+                  f"| {before_name} | `grep -F -c`, wall / CPU | speed-up "
                   "(wall) |\n|---|---|---|---|---|---|---|")
             for label, pattern, literal in queries:
                 def ask(p: str = pattern) -> int:
                     return int(client.get(URL, params={"message": p}).json()["total"])
                 total = ask()
-                if not args.store and without_blocks(ask)() != total:
+                with before_code(bool(args.store), base, name, ask) as old:
+                    old_total = old()
+                if old_total != total:
                     raise SystemExit(f"{pattern}: the totals differ")
                 ours, before, theirs = [], [], []
                 for _ in range(args.repeat):  # alternated: the same noise for each
                     ours.append(timed(ask, time.process_time))
-                    if not args.store:
-                        before.append(timed(without_blocks(ask), time.process_time))
+                    with before_code(bool(args.store), base, name, ask) as old:
+                        before.append(timed(old, time.process_time))
                     theirs.append(timed(functools.partial(grep, literal, flat), children_cpu))
                 wall = statistics.median(w for w, _ in ours)
                 grep_wall = statistics.median(w for w, _ in theirs)

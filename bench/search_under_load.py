@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/search_under_load.py [--preload 200000] [--rate 15000]
         [--seconds 60] [--connections 4] [--store postgresql://127.0.0.1:5432/test]
-        [--share-of-burst 0.5]
+        [--share-of-burst 0.5] [--src OTHER_CHECKOUT/src]
 
 1. Starts a fresh `logcycle serve` (SQLite in a temporary directory, or a throwaway
    PostgreSQL schema: the URL's `?schema=`, default `bench_load`) and preloads it as
@@ -237,7 +237,7 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
         extra = ["--store", pg]
     pre_bodies, pre_msgs = bodies_of(rng, args.preload // BATCH)
     pool = [bodies_of(random.Random(100 + i), POOL) for i in range(args.connections)]
-    server = Server(data, *extra, "--search-index-lag", args.search_index_lag)
+    server = Server(data, *extra, "--search-index-lag", args.search_index_lag, src=args.src)
     ctx = mp.get_context("fork")
     try:
         ready, go, out = ctx.Semaphore(0), ctx.Event(), ctx.Queue()
@@ -382,6 +382,9 @@ def main() -> None:
                     "default bench_load)")
     ap.add_argument("--search-index-lag", default="scan", choices=("scan", "slow-ingest"),
                     help="the server's setting (docs/settings.md)")
+    ap.add_argument("--src", default="", metavar="SRC",
+                    help="serve from this source tree (another checkout's src: old code "
+                    "against new, one run after the other)")
     args = ap.parse_args()
     if args.seconds > 600 or args.rate > 200_000:
         ap.error("bounded: at most 600 s and 200,000 events/s")

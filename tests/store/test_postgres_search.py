@@ -120,3 +120,22 @@ def test_version_4_per_event_index_is_rebuilt_in_blocks(store: Store, tmp_path: 
         assert find(again, "needle") == ([ids[0]], 1)
     finally:
         again.close()
+
+
+def test_the_prefilter_of_ids_keeps_every_case_of_their_letters(store: Store) -> None:
+    # The prefilter is a case-sensitive LIKE of the literals' longest run of ASCII
+    # non-letters: here "-4711-" and "10.0.0."; the letters around, in any case and
+    # from characters that lower to ASCII ones (Kelvin sign, dotted capital I), match.
+    msgs = ["order ID-4711-Ab done", "order id-4711-aB", "order \u212a-4711-ab",
+            "host \u0130P 10.0.0.7", "host ip 10.0.0.7x", "order id-4712-ab", "ip 10.0.1.7"]
+    by_id = dict(zip(write(store, *(gen(m) for m in msgs)), msgs, strict=True))
+    for step in (0, 1000):  # the tail, then the blocks
+        store.apply([IndexSearch(step)], T0)
+        for pattern in ("k-4711-AB", "id-4711-ab", "ip 10.0.0.7", "*-4711-*", "4711"):
+            want = sorted((i for i, m in by_id.items()
+                           if like(pattern, m.replace("\u212a", "k").replace("\u0130", "i"))),
+                          reverse=True)
+            assert want, pattern
+            assert find(store, pattern) == (want, len(want)), (pattern, step)
+    assert postgres_search.prefilter(["id-4711-ab"]) == "%-4711-%"
+    assert postgres_search.prefilter(["timeout", "ab"]) is None
