@@ -3,7 +3,7 @@
     .venv/bin/python bench/protocols.py [--events 100000] [--clients 4] [--batch 1000]
                                         [--only otlp_protobuf,es_bulk] [--repeat 3]
                                         [--max-seconds 60] [--no-parse-costs]
-                                        [--base /path/to/other/src]
+                                        [--base /path/to/other/src] [--ports 61000-61099]
 
 Each protocol is a row of ``SENDERS``: a name, the route (or syslog over TCP), the request
 headers, the answer that means committed, and a function that encodes a batch of synthetic
@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import itertools
 import multiprocessing as mp
 import os
 import random
@@ -60,7 +61,8 @@ import cramjam
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import KEY, CpuMeter, Server, event, free_port
+import common
+from common import KEY, CpuMeter, Server, event
 
 from logcycle.ingest.protocols.loki_pb import PushRequest
 
@@ -330,7 +332,7 @@ def rate(sender: Sender, events: list[Event], batch: int, clients: int,
     events = events[:sender.max_events] if sender.max_events else events
     bodies = [(len(events[i:i + size]), sender.encode(events[i:i + size]))
               for i in range(0, len(events), size)]
-    syslog_port = free_port()
+    syslog_port = common.free_port()
     with tempfile.TemporaryDirectory() as tmp:
         server = Server(Path(tmp) / "data", "--syslog-tcp", str(syslog_port),
                         src=pythonpath)
@@ -369,6 +371,27 @@ def rate(sender: Sender, events: list[Event], batch: int, clients: int,
             server.stop()
 
 
+def use_ports(spec: str) -> None:
+    """Take the servers' ports from ``spec`` (``LOW-HIGH``, in turn and round again, each
+    one free when taken) instead of the kernel's choice: for a machine whose users share
+    out ports."""
+    low, _, high = spec.partition("-")
+    span = range(int(low), int(high or low) + 1)
+    turn = itertools.count()
+
+    def free_port() -> int:
+        for port in (span[next(turn) % len(span)] for _ in span):
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
+        raise RuntimeError(f"no free port left in {spec}")
+
+    common.free_port = free_port  # what Server and rate() call
+
+
 def _best_us(fn: Callable[[], Any], n: int, repeat: int = 15) -> float:
     # CPU time of this process (not wall time): what other work on the cores takes away
     # from a run does not count, only what it slows down.
@@ -390,6 +413,7 @@ def parse_costs(batch: list[Event]) -> None:
     from logcycle.ingest.protocols import otlp as otlp_in
     from logcycle.ingest.protocols import otlp_json as otlp_json_in
     from logcycle.ingest.protocols import otlp_rows, validate
+    from logcycle.ingest.protocols import rows as rows_in
     from logcycle.ingest.protocols import syslog as syslog_in
     from logcycle.ingest.protocols.common import ClockRule
 
@@ -397,6 +421,7 @@ def parse_costs(batch: list[Event]) -> None:
     dec = BatchDecoder(max_future_ms=10**9, max_batch=10**6)
     clock = ClockRule(now_ms=now, max_future_ms=10**9)
     fields = es_in.Fields.of("", "")
+    limit = rows_in.limit_of(dec, now)
     frames = syslog_in.Framer(1 << 20).feed(syslog_5424(batch))
     nb, eb, cb, lb = native_json(batch), es_bulk(batch), clef(batch), loki_protobuf(batch)
     ob, ojb = otlp_protobuf(batch), otlp_json(batch)
@@ -415,7 +440,16 @@ def parse_costs(batch: list[Event]) -> None:
             ("ES bulk: translation", lambda: es_in.parse_bulk(eb, None, fields, clock)),
             ("Loki protobuf: translation", lambda: loki_in.parse_protobuf(lb, clock, 1 << 30)),
             ("CLEF: translation", lambda: clef_in.parse_clef(cb, clock)),
-            ("syslog: translation", lambda: [syslog_in.parse(f, clock, UTC) for f in frames])]
+            ("syslog: translation", lambda: [syslog_in.parse(f, clock, UTC) for f in frames]),
+            # The routes' path: plain records straight to rows, then rows.validated.
+            ("ES bulk: to rows, validated (route)", lambda: rows_in.validated(
+                dec, es_in.parse_bulk(eb, None, fields, clock, limit).items, now_ms=now)),
+            ("Loki protobuf: to rows, validated (route)", lambda: rows_in.validated(
+                dec, loki_in.parse_protobuf(lb, clock, 1 << 30, limit), now_ms=now)),
+            ("CLEF: to rows, validated (route)", lambda: rows_in.validated(
+                dec, clef_in.parse_clef(cb, clock, limit), now_ms=now)),
+            ("syslog: to rows, validated (route)", lambda: rows_in.validated(
+                dec, [syslog_in.parse(f, clock, UTC, limit) for f in frames], now_ms=now))]
     print(f"\nin process, CPU µs an event (best of 15, {n} events):")
     for name, fn in rows:
         print(f"  {name:<40} {_best_us(fn, n):6.2f}")
@@ -479,7 +513,11 @@ def main() -> None:
     ap.add_argument("--base", default="",
                     help="a src directory of other code: each row runs on it too, as "
                          "ROW@base, alternated with this code's in every round")
+    ap.add_argument("--ports", default="",
+                    help="LOW-HIGH: the servers' ports from this range (default: any free)")
     args = ap.parse_args()
+    if args.ports:
+        use_ports(args.ports)
     names = ["native_json", *(n for n in args.only.split(",") if n and n != "native_json")]
     unknown = [n for n in names if n not in SENDERS]
     if unknown:

@@ -27,7 +27,7 @@ from typing import Any
 from logcycle.api.auth import Principal
 from logcycle.api.shipping import clock_rule, store_items
 from logcycle.errors import LogcycleError, Overloaded, StoreUnavailable
-from logcycle.ingest.protocols import syslog
+from logcycle.ingest.protocols import rows, syslog
 from logcycle.kinds import MAX_MESSAGE
 from logcycle.service import Service
 
@@ -214,7 +214,8 @@ class SyslogListeners:
     async def _store_once(self, chunk: list[bytes], stats: ListenerStats) -> None:
         clock = clock_rule(self.svc)
         tz = self.svc.settings.tz
-        items = [syslog.parse(f, clock, tz) for f in chunk]
+        limit = rows.limit_of(self.svc.decoder, clock.now_ms)
+        items = [syslog.parse(f, clock, tz, limit) for f in chunk]
         self.svc.writer.check_capacity()
         results = await store_items(self.svc, await self._principal(), items,
                                     src_per_item=True)

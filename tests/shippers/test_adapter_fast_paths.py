@@ -6,7 +6,7 @@ written from a template is the JSON of the answer's dict."""
 from __future__ import annotations
 
 import re
-from datetime import UTC
+from datetime import UTC, datetime, timedelta
 
 import orjson
 from hypothesis import given, settings
@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue
 
 from logcycle.ingest.protocols import clef, es_bulk, otlp, syslog
-from logcycle.ingest.protocols.common import ClockRule, Replayed, level_name
+from logcycle.ingest.protocols.common import ClockRule, Replayed, level_name, parse_time
 
 CLOCK = ClockRule(now_ms=1_764_600_000_000, max_future_ms=0)
 PRI = re.compile(rb"<(\d{1,3})>")  # what parse() read the PRI with before
@@ -106,3 +106,24 @@ def test_bulk_answer_bytes_are_the_answer_s_json() -> None:
                     [1, 2, 3, "x", "y", 4, 5]):
         assert es_bulk.answer_json(req, results, 12) == orjson.dumps(  # type: ignore[arg-type]
             es_bulk.answer(req, results, 12))  # type: ignore[arg-type]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31)),
+       st.sampled_from(["Z", "+00:00", ""]),
+       st.sampled_from([None, "60", "6x", "٣٣", "99"]), st.sampled_from([0, 1, 2, 3, 4, 6, 9]))
+def test_parse_time_of_the_usual_form_as_fromisoformat(dt: datetime, zone: str,
+                                                       sec: str | None, digits: int) -> None:
+    frac = (dt.strftime("%f") + "789")[:digits]
+    text = dt.strftime("%Y-%m-%dT%H:%M:%S.").rjust(20, "0") + frac + zone
+    if sec is not None:
+        text = text[:17] + sec + text[19:]
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        expected = None
+    else:
+        parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        expected = (parsed - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1)
+    assert parse_time(text) == expected, text
+    assert parse_time(text) == expected, text  # the second remembered

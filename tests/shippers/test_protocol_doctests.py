@@ -7,7 +7,7 @@ import importlib
 
 import pytest
 
-MODULES = ["common", "es_bulk", "loki", "clef", "syslog"]
+MODULES = ["common", "es_bulk", "loki", "clef", "syslog", "rows"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -25,7 +25,7 @@ from logcycle.api.events import svc_of
 from logcycle.api.http import JSON, read_body
 from logcycle.api.shipping import clock_rule, request_key, store_items
 from logcycle.errors import NotFound
-from logcycle.ingest.protocols import es_bulk
+from logcycle.ingest.protocols import es_bulk, rows
 
 # The version shippers see: an 8.x that every current Beat, Logstash, Fluent Bit, Vector
 # and client accepts (VictoriaLogs answers 8.9.0 for the same reason).
@@ -94,7 +94,9 @@ async def bulk(request: Request) -> Response:
     fields = es_bulk.Fields.of(
         q.get("_time_field") or h.get("logcycle-time-field") or svc.settings.es_time_field,
         q.get("_msg_field") or h.get("logcycle-msg-field") or svc.settings.es_msg_field)
-    req = es_bulk.parse_bulk(body, request.path_params.get("index"), fields, clock_rule(svc))
+    clock = clock_rule(svc)
+    req = es_bulk.parse_bulk(body, request.path_params.get("index"), fields, clock,
+                             rows.limit_of(svc.decoder, clock.now_ms))
     results = await store_items(svc, principal, req.items, keys=req.keys(),
                                 idempotency_key=request_key(request, "es", None))
     return ES(es_bulk.answer_json(req, results, svc.clock.now_ms() - started))

@@ -15,7 +15,7 @@ from logcycle.api.events import svc_of
 from logcycle.api.http import UnsupportedMedia, read_body
 from logcycle.api.shipping import clock_rule, rejected, request_key, store_items
 from logcycle.errors import BadRequest, FieldError
-from logcycle.ingest.protocols import loki
+from logcycle.ingest.protocols import loki, rows
 
 PROTOBUF = ("application/x-protobuf", "application/protobuf")
 JSON_TYPES = ("application/json", "")
@@ -32,8 +32,9 @@ async def push(request: Request) -> Response:
     limit = svc.settings.max_body_bytes
     body = await read_body(request, limit)
     clock = clock_rule(svc)
-    items = (loki.parse_protobuf(body, clock, limit) if ctype in PROTOBUF
-             else loki.parse_json(body, clock))
+    latest = rows.limit_of(svc.decoder, clock.now_ms)
+    items = (loki.parse_protobuf(body, clock, limit, latest) if ctype in PROTOBUF
+             else loki.parse_json(body, clock, latest))
     # Every Loki line has its time: an identical body is a retry (Loki's ingester, too,
     # drops a line equal in time and text to the one before it in its stream).
     results = await store_items(svc, principal, items,

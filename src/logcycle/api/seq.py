@@ -18,7 +18,7 @@ from logcycle.api.events import svc_of
 from logcycle.api.http import JSON, read_body
 from logcycle.api.shipping import clock_rule, rejected, request_key, store_items
 from logcycle.errors import BadRequest, FieldError
-from logcycle.ingest.protocols import clef
+from logcycle.ingest.protocols import clef, rows
 
 CLEF_TYPE = "application/vnd.serilog.clef"
 
@@ -32,7 +32,9 @@ async def ingest(request: Request) -> Response:
     as_clef = (request.url.path == "/ingest/clef" or "clef" in request.query_params
                or ctype == CLEF_TYPE)
     clock = clock_rule(svc)
-    items = clef.parse_clef(body, clock) if as_clef else clef.parse_seq_json(body, clock)
+    latest = rows.limit_of(svc.decoder, clock.now_ms)
+    items = (clef.parse_clef(body, clock, latest) if as_clef
+             else clef.parse_seq_json(body, clock, latest))
     if not items:
         raise BadRequest("the body holds no event", code="empty_batch")
     timed = _all_timed(body, len(items), as_clef)

@@ -16,7 +16,7 @@ from logcycle.api.auth import Principal
 from logcycle.api.events import idempotency_key
 from logcycle.errors import FieldError, Forbidden
 from logcycle.ingest.decode import Partial, Prepared
-from logcycle.ingest.protocols import validate
+from logcycle.ingest.protocols import rows
 from logcycle.ingest.protocols.common import ClockRule, Item, Replayed, encode_each
 from logcycle.ingest.tasks import EventBatch, check_scope
 from logcycle.keys import Scope
@@ -62,7 +62,8 @@ async def store_items(svc: Service, principal: Principal, items: list[Item], *,
 
 
 def _validated(svc: Service, items: list[Item]) -> tuple[list[Item], list[int], Partial]:
-    """``protocols.validate`` of the events among ``items``: (the items, the position in
+    """``protocols.validate`` of the events among ``items`` (its plain events straight to
+    rows: :mod:`logcycle.ingest.protocols.rows`): (the items, the position in
     them of each validated event, the result). The adapters' dicts are written as JSON in
     one call; when that fails (an event JSON cannot hold, or dicts and bytes mixed), each
     is written apart and one that cannot be becomes its own rejection (``encode_each``)."""
@@ -78,7 +79,7 @@ def _validate_events(svc: Service, items: list[Item]) \
         -> tuple[list[Item], list[int], Partial]:
     positions = [i for i, it in enumerate(items) if not isinstance(it, str)]
     events: Any = [items[i] for i in positions]
-    return items, positions, validate(svc.decoder, events, now_ms=svc.clock.now_ms())
+    return items, positions, rows.validated(svc.decoder, events, now_ms=svc.clock.now_ms())
 
 
 def request_key(request: Request, protocol: str, body: bytes | None) -> str | None:

@@ -230,8 +230,7 @@ def _attribute_texts(raws: list[msgspec.Raw], indexes: list[int]) -> list[str | 
     event (two counts). Raises as ``_json_text`` would for the first attributes refused."""
     datas = [bytes(r) for r in raws]
     # One text, each event's JSON ended by a LF (what ends a number, as $ does alone).
-    z = (b"\n".join(datas) + b"\n").translate(_BATCH_SCAN)
-    numbers = b"0000000000000000000" in z or _BATCH_NUMBER.search(z) is not None
+    numbers = may_hold_big_number(datas)
     out: list[str | None] = []
     for raw, index, data in zip(raws, indexes, datas, strict=True):
         if data == b"null":
@@ -242,6 +241,13 @@ def _attribute_texts(raws: list[msgspec.Raw], indexes: list[int]) -> list[str | 
         else:
             out.append(data.decode())
     return out
+
+
+def may_hold_big_number(datas: list[bytes]) -> bool:
+    """Whether any of the JSON texts ``datas`` may hold a number strict parsers refuse
+    (the batch scan of ``_attribute_texts``): when not, none of them needs decoding."""
+    z = (b"\n".join(datas) + b"\n").translate(_BATCH_SCAN)
+    return b"0000000000000000000" in z or _BATCH_NUMBER.search(z) is not None
 
 
 class _KindPrep:

@@ -29,6 +29,7 @@ from typing import Any
 import orjson
 
 from logcycle.errors import BadRequest
+from logcycle.ingest.protocols import rows
 from logcycle.ingest.protocols.common import ClockRule, Item, level_name, native, pop_first
 
 _HOLE = re.compile(r"\{\{|\}\}|\{([@$]?)([A-Za-z0-9_.]+)(?:,[^:}]*)?(?::[^}]*)?\}")
@@ -62,8 +63,9 @@ def exception(text: str, module: str | None) -> dict[str, Any]:
             module or DEFAULT_MODULE}
 
 
-def from_clef(obj: dict[str, Any], clock: ClockRule) -> Item:
-    """One CLEF object → a native event."""
+def from_clef(obj: dict[str, Any], clock: ClockRule, limit: int | None = None) -> Item:
+    """One CLEF object → a native event (given ``limit``, a plain one's row:
+    :func:`_event`)."""
     # Properties: the keys without @ (most of them: one slice each), and @@x as x.
     props = {k if k[:1] != "@" else k[1:]: v for k, v in obj.items()
              if k[:1] != "@" or k[:2] == "@@"}
@@ -79,11 +81,12 @@ def from_clef(obj: dict[str, Any], clock: ClockRule) -> Item:
     if "@mt" in obj:
         attrs["message_template"] = template
     return _event(obj.get("@t"), message, obj.get("@l"), obj.get("@x"), obj.get("@tr"),
-                  attrs, clock)
+                  attrs, clock, limit)
 
 
-def from_seq_json(obj: dict[str, Any], clock: ClockRule) -> Item:
-    """One event of Seq's ``{"Events": [...]}`` → a native event."""
+def from_seq_json(obj: dict[str, Any], clock: ClockRule, limit: int | None = None) -> Item:
+    """One event of Seq's ``{"Events": [...]}`` → a native event (or row, as
+    :func:`from_clef`)."""
     props = obj.get("Properties")
     props = dict(props) if isinstance(props, dict) else {}
     template = obj.get("MessageTemplate")
@@ -94,23 +97,31 @@ def from_seq_json(obj: dict[str, Any], clock: ClockRule) -> Item:
     if isinstance(template, str):
         props["message_template"] = template
     return _event(obj.get("Timestamp"), message, obj.get("Level"), obj.get("Exception"),
-                  trace, props, clock)
+                  trace, props, clock, limit)
 
 
 def _event(when: object, message: str, level: object, exc: object, trace: object,
-           attrs: dict[str, Any], clock: ClockRule) -> Item:
+           attrs: dict[str, Any], clock: ClockRule, limit: int | None) -> Item:
+    """The native event; given ``limit`` (:func:`rows.limit_of`), the validated row of
+    one without an exception (:func:`rows.row`), the same as the decoder makes of it."""
     module = pop_first(attrs, MODULE_PROPERTIES)
     module = module if isinstance(module, str) else None
     error = exception(exc, module) if isinstance(exc, str) and exc.strip() else None
-    return native(instant=clock.of(when, attrs), message=message,
-                  message_type=level_name(level) or "Information", module_name=module,
-                  request_key=trace if isinstance(trace, str) else None,
-                  attributes=attrs, error=error)
+    instant = clock.of(when, attrs)
+    level_type = level_name(level) or "Information"
+    key = trace if isinstance(trace, str) else None
+    if limit is not None and error is None:
+        found = rows.row(instant, message, level_type, module, key, None, None, attrs,
+                         limit=limit)
+        if found is not None:
+            return found
+    return native(instant=instant, message=message, message_type=level_type,
+                  module_name=module, request_key=key, attributes=attrs, error=error)
 
 
-def parse_clef(body: bytes, clock: ClockRule) -> list[Item]:
+def parse_clef(body: bytes, clock: ClockRule, limit: int | None = None) -> list[Item]:
     """CLEF: one JSON object a line (blank lines skipped); a line that is not a JSON
-    object is rejected on its own."""
+    object is rejected on its own. Given ``limit``, plain events become their rows."""
     items: list[Item] = []
     for line in body.split(b"\n"):
         if not line.strip():
@@ -120,12 +131,12 @@ def parse_clef(body: bytes, clock: ClockRule) -> list[Item]:
         except orjson.JSONDecodeError as exc:
             items.append(f"not valid JSON: {exc}")
             continue
-        items.append(from_clef(obj, clock) if isinstance(obj, dict)
+        items.append(from_clef(obj, clock, limit) if isinstance(obj, dict)
                      else "a CLEF line must be a JSON object")
     return items
 
 
-def parse_seq_json(body: bytes, clock: ClockRule) -> list[Item]:
+def parse_seq_json(body: bytes, clock: ClockRule, limit: int | None = None) -> list[Item]:
     """Seq's JSON format: ``{"Events": [{"Timestamp", "Level", "MessageTemplate",
     "Properties", "Exception"}, ...]}``."""
     try:
@@ -136,5 +147,5 @@ def parse_seq_json(body: bytes, clock: ClockRule) -> list[Item]:
     if not isinstance(events, list):
         raise BadRequest('the body must be {"Events": [...]} (or CLEF with ?clef)',
                          code="invalid_events")
-    return [from_seq_json(e, clock) if isinstance(e, dict) else "an event must be an object"
+    return [from_seq_json(e, clock, limit) if isinstance(e, dict) else "an event must be an object"
             for e in events]

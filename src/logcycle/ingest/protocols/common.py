@@ -17,17 +17,21 @@ in ``attributes.original_timestamp``; the other events of the request are never 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 
+from logcycle.ingest.decode import Prepared
+
 # An item of a translated request: a native event (a dict, or JSON bytes), or why the
 # record could not be read (answered for that record alone). The adapters give dicts: the
 # events of a request are then written as JSON in one call (``protocols.validate``), a
-# third of the cost of one call an event.
-Item = dict[str, Any] | bytes | str
+# third of the cost of one call an event. A plain record may be its validated row already
+# (:mod:`.rows`).
+Item = dict[str, Any] | bytes | str | Prepared
 
 
 
@@ -92,6 +96,10 @@ def epoch_ms(value: float) -> int:
 def parse_time(value: object) -> int | None:
     """Epoch ms of an ISO 8601 text (no offset: UTC) or a number; None if unreadable."""
     if type(value) is str:
+        if len(value) in _USUAL:  # the common form: 2026-12-02T11:18:28.123Z
+            ms = _usual_time(value)
+            if ms is not None:
+                return ms
         if not 0 < len(value) <= 64:
             return None
         if value.isdigit() and value.isascii():
@@ -106,6 +114,45 @@ def parse_time(value: object) -> int | None:
     if type(value) is int or type(value) is float:
         return epoch_ms(value)
     return None
+
+
+def _usual_time(value: str) -> int | None:
+    """``YYYY-MM-DDTHH:MM:SS.fffZ`` (milli-, micro- or nanoseconds: what shippers write)
+    read from its second's epoch ms, worked out once per second (a shipper sends the same
+    few seconds again and again; fromisoformat costs 0.3 µs), the milliseconds added.
+    None for any other text (parse_time then reads it as before)."""
+    frac = value[20:-1]
+    if value[19] != "." or value[-1] != "Z" or len(frac) not in (3, 6, 9) or \
+            not (frac.isdigit() and frac.isascii()):
+        return None
+    second = _SECONDS.get(value[:19])
+    if second is None:
+        second = _second_of(value[:19])
+        if second is None:
+            return None
+    return second + int(frac[:3])
+
+
+_USUAL = (24, 27, 30)  # the lengths of the usual form
+
+
+def _second_of(prefix: str) -> int | None:
+    """Epoch ms of ``YYYY-MM-DDTHH:MM:SS`` in UTC (remembered), None for other text."""
+    if _SECOND.fullmatch(prefix) is None:
+        return None
+    try:
+        dt = datetime.fromisoformat(prefix + "+00:00")
+    except ValueError:  # a 13th month, a 60th second...
+        return None
+    if len(_SECONDS) >= _MAX_SECONDS:
+        _SECONDS.clear()
+    second = _SECONDS[prefix] = (dt - _EPOCH) // _MS
+    return second
+
+
+_SECOND = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", re.ASCII)
+_SECONDS: dict[str, int] = {}
+_MAX_SECONDS = 4096  # at most this many seconds remembered (then forgotten all at once)
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -134,6 +181,10 @@ class ClockRule:
         """:meth:`instant` of a foreign time value (text or number, None if absent)."""
         if value is None:
             return self.now_ms
+        if type(value) is str and len(value) in _USUAL:  # the usual form, in range: at once
+            ms = _usual_time(value)
+            if ms is not None and 0 <= ms <= min(self.now_ms + self.max_future_ms, _MAX_MS):
+                return ms
         return self.instant(parse_time(value), attributes, value)
 
 

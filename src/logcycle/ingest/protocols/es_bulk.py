@@ -36,6 +36,8 @@ from typing import Any
 import orjson
 
 from logcycle.errors import BadRequest
+from logcycle.ingest.decode import Prepared
+from logcycle.ingest.protocols import rows
 from logcycle.ingest.protocols.common import (
     ClockRule,
     Item,
@@ -50,6 +52,7 @@ MESSAGE_FIELDS = ("message", "msg", "_msg")
 LEVEL_FIELDS = ("log.level", "level")
 OTHER_FIELDS = (("src", ("host.name", "hostname")), ("module_name", ("service.name",)),
                 ("request_key", ("trace.id", "trace_id")))
+_SRC, _MODULE, _KEY = (paths for _, paths in OTHER_FIELDS)
 STORED_ACTIONS = ("create", "index")
 KNOWN_ACTIONS = (*STORED_ACTIONS, "update", "delete")
 DEFAULT_INDEX = "logcycle"  # the _index answered for a document sent without one
@@ -91,24 +94,26 @@ class BulkRequest:
                 for ix, i in zip(self.indexes, self.ids, strict=True)]
 
 
-def parse_bulk(body: bytes, index: str | None, fields: Fields, clock: ClockRule) -> BulkRequest:
+def parse_bulk(body: bytes, index: str | None, fields: Fields, clock: ClockRule,
+               limit: int | None = None) -> BulkRequest:
     """Translate a bulk body; a malformed action line is a 400 for the whole request (as
-    Elasticsearch answers), a bad document only fails its own item."""
+    Elasticsearch answers), a bad document only fails its own item. Given ``limit``, the
+    plain documents become their rows (:func:`translate`)."""
     out = BulkRequest()
     lines = [ln for ln in body.split(b"\n") if ln.strip()]
     i = 0
-    last: tuple[bytes, tuple[str, dict[str, Any]]] | None = None
+    last: tuple[bytes, str, str | None, str | None, str] | None = None
     while i < len(lines):
         if last is not None and lines[i] == last[0]:  # shippers repeat one action line
-            action, meta = last[1]
+            _, action, target, doc_id, bad_id = last
         else:
             action, meta = _action(lines[i], i)
-            last = (lines[i], (action, meta))
+            target = meta.get("_index") if isinstance(meta.get("_index"), str) else index
+            doc_id, bad_id = _doc_id(meta.get("_id"))
+            last = (lines[i], action, target, doc_id, bad_id)
         i += 1
         out.actions.append(action)
-        target = meta.get("_index") if isinstance(meta.get("_index"), str) else index
         out.indexes.append(target)
-        doc_id, bad_id = _doc_id(meta.get("_id"))
         out.ids.append(doc_id)
         if action == "delete":
             out.items.append(f"the {action} action is not supported: logcycle only appends")
@@ -120,7 +125,7 @@ def parse_bulk(body: bytes, index: str | None, fields: Fields, clock: ClockRule)
         if action not in STORED_ACTIONS:
             out.items.append(f"the {action} action is not supported: logcycle only appends")
             continue
-        out.items.append(bad_id or translate(doc, target, fields, clock))
+        out.items.append(bad_id or translate(doc, target, fields, clock, limit))
     if not out.actions:
         raise BadRequest("the bulk request holds no action", code="invalid_bulk")
     return out
@@ -155,8 +160,11 @@ def _doc_id(value: object) -> tuple[str | None, str]:
     return value, ""
 
 
-def translate(line: bytes, index: str | None, fields: Fields, clock: ClockRule) -> Item:
-    """One document line → a native event (or the reason it cannot be read)."""
+def translate(line: bytes, index: str | None, fields: Fields, clock: ClockRule,
+              limit: int | None = None) -> Item | Prepared:
+    """One document line → a native event (or the reason it cannot be read); given
+    ``limit`` (the decoder's latest instant: :func:`rows.limit_of`), a plain document's
+    validated row instead (:func:`rows.row`), the same as the decoder makes of its event."""
     try:
         doc = orjson.loads(line)
     except orjson.JSONDecodeError as exc:
@@ -165,26 +173,32 @@ def translate(line: bytes, index: str | None, fields: Fields, clock: ClockRule) 
         return "the document must be a JSON object"
     when = pop_first(doc, fields.time)
     message = pop_first(doc, fields.message)
-    event: dict[str, Any] = {"kind": "general", "instant": 0, "message":
-                             message if type(message) is str else
-                             "" if message is None else text_of(message)}
-    level = pop_first(doc, LEVEL_FIELDS)
-    if level is not None:
-        event["message_type"] = level_name(level)
-    for name, paths in OTHER_FIELDS:
-        value = pop_first(doc, paths)
+    message = message if type(message) is str else "" if message is None else text_of(message)
+    sent_level = pop_first(doc, LEVEL_FIELDS)
+    level = None if sent_level is None else level_name(sent_level)
+    src = _text(pop_first(doc, _SRC))
+    module = _text(pop_first(doc, _MODULE))
+    key = _text(pop_first(doc, _KEY))
+    instant = clock.of(when, doc)
+    if limit is not None:
+        found = rows.row(instant, message, level, module, key, src, index, doc, limit=limit)
+        if found is not None:
+            return found
+    event: dict[str, Any] = {"kind": "general", "instant": instant, "message": message}
+    if sent_level is not None:
+        event["message_type"] = level
+    for name, value in (("src", src), ("module_name", module), ("request_key", key)):
         if value is not None:
-            event[name] = value if type(value) is str else text_of(value)
+            event[name] = value
     if index is not None:
         event["stream"] = index
-    event["instant"] = clock.of(when, doc)
     if doc:
         event["attributes"] = doc
     return event
 
 
 def _text(value: object) -> str | None:
-    return None if value is None else text_of(value)
+    return value if type(value) is str else None if value is None else text_of(value)
 
 
 def answer(req: BulkRequest, results: list[int | str], took_ms: int) -> dict[str, Any]:

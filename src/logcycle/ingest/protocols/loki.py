@@ -28,6 +28,7 @@ import orjson
 from google.protobuf.message import DecodeError
 
 from logcycle.errors import BadRequest, TooLarge
+from logcycle.ingest.protocols import rows
 from logcycle.ingest.protocols.common import (
     ORIGINAL,
     ClockRule,
@@ -69,7 +70,8 @@ def parse_labels(text: str) -> dict[str, str]:
 class _Stream:
     """What every line of one stream shares, prepared once."""
 
-    def __init__(self, labels: dict[str, Any]) -> None:
+    def __init__(self, labels: dict[str, Any], limit: int | None = None) -> None:
+        self.limit = limit  # given: plain lines become their rows (rows.row)
         rest = dict(labels)
         self.module = pop_first(rest, MODULE_LABELS)
         self.level = level_name(pop_first(rest, LEVEL_LABELS))
@@ -87,12 +89,18 @@ class _Stream:
         instant = clock.instant(ns // 1_000_000, attrs, str(ns))
         if ns % 1_000_000 and ORIGINAL not in attrs:  # the sub-millisecond part: kept
             attrs[NS_ATTRIBUTE] = str(ns)
+        if self.limit is not None:
+            found = rows.row(instant, line, level, module, trace, src, None, attrs,
+                             limit=self.limit)
+            if found is not None:
+                return found
         return native(instant=instant, message=line, message_type=level, module_name=module,
                       src=src, request_key=trace, attributes=attrs)
 
 
-def parse_json(body: bytes, clock: ClockRule) -> list[Item]:
-    """A JSON push: ``{"streams": [{"stream": {labels}, "values": [[ns, line, {meta}?]]}]}``."""
+def parse_json(body: bytes, clock: ClockRule, limit: int | None = None) -> list[Item]:
+    """A JSON push: ``{"streams": [{"stream": {labels}, "values": [[ns, line, {meta}?]]}]}``;
+    given ``limit`` (:func:`rows.limit_of`), plain lines become their validated rows."""
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -107,7 +115,7 @@ def parse_json(body: bytes, clock: ClockRule) -> list[Item]:
         if not isinstance(labels, dict) or not isinstance(values, list):
             raise BadRequest('each stream needs "stream" (labels) and "values"',
                              code="invalid_push")
-        stream = _Stream(labels)
+        stream = _Stream(labels, limit)
         items.extend(_json_value(stream, v, clock) for v in values)
     return items
 
@@ -124,9 +132,10 @@ def _json_value(stream: _Stream, value: Any, clock: ClockRule) -> Item:
     return stream.event(int(ns), line, meta, clock)
 
 
-def parse_protobuf(body: bytes, clock: ClockRule, max_bytes: int) -> list[Item]:
+def parse_protobuf(body: bytes, clock: ClockRule, max_bytes: int,
+                   limit: int | None = None) -> list[Item]:
     """A snappy-compressed protobuf ``PushRequest`` (what Promtail, Alloy and the Loki
-    clients send)."""
+    clients send); ``limit`` as for :func:`parse_json`."""
     from logcycle.ingest.protocols.loki_pb import PushRequest
 
     try:
@@ -144,7 +153,7 @@ def parse_protobuf(body: bytes, clock: ClockRule, max_bytes: int) -> list[Item]:
         raise BadRequest(f"not a Loki PushRequest: {exc}", code="invalid_protobuf") from None
     items: list[Item] = []
     for s in req.streams:
-        stream = _Stream(parse_labels(s.labels))
+        stream = _Stream(parse_labels(s.labels), limit)
         for e in s.entries:
             meta = {m.name: m.value for m in e.structuredMetadata} or None
             ns = e.timestamp.seconds * 1_000_000_000 + e.timestamp.nanos

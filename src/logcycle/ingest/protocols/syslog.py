@@ -27,6 +27,7 @@ import re
 from datetime import datetime, tzinfo
 from typing import Any
 
+from logcycle.ingest.protocols import rows
 from logcycle.ingest.protocols.common import ClockRule, Item, parse_time
 from logcycle.kinds import MAX_MESSAGE
 
@@ -50,8 +51,9 @@ _SD_ESCAPE = re.compile(r"\\([\"\\\]])")
 _BOM = "\ufeff"
 
 
-def parse(line: bytes, clock: ClockRule, tz: tzinfo) -> Item:
-    """One syslog message (without its framing) → a native event."""
+def parse(line: bytes, clock: ClockRule, tz: tzinfo, limit: int | None = None) -> Item:
+    """One syslog message (without its framing) → a native event; given ``limit``
+    (:func:`rows.limit_of`), a plain one's validated row (:func:`rows.row`)."""
     # <PRI>: 1 to 3 ASCII digits in angle brackets (the regex <(\d{1,3})>, read without one).
     end = line.find(b">", 1, 5) if line[:1] == b"<" else -1
     digits = line[1:end] if end > 1 else b""
@@ -67,9 +69,14 @@ def parse(line: bytes, clock: ClockRule, tz: tzinfo) -> Item:
     when, message, host, app = fields
     if len(message) > MAX_MESSAGE:  # as syslog daemons do: cut, and say so
         message, attrs["truncated"] = message[:MAX_MESSAGE], True
+    instant = clock.of(when, attrs) if isinstance(when, str) else clock.instant(when, attrs)
+    if limit is not None:
+        found = rows.row(instant, message, SEVERITIES[pri & 7], app, None, host, None,
+                         attrs, limit=limit)
+        if found is not None:
+            return found
     # native(...) written out: its keyword arguments cost 0.3 µs a line.
-    event = {"kind": "general", "instant": clock.of(when, attrs) if isinstance(when, str)
-             else clock.instant(when, attrs), "message": message,
+    event = {"kind": "general", "instant": instant, "message": message,
              "message_type": SEVERITIES[pri & 7]}
     if app is not None:
         event["module_name"] = app
