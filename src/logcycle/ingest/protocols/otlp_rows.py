@@ -31,14 +31,12 @@ paths give the same rows, for protobuf and OTLP JSON.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 import orjson
 
-from logcycle.errors import FieldError
 from logcycle.ingest.decode import BatchDecoder, Partial, Prepared
-from logcycle.ingest.protocols import otlp, otlp_json, validate
+from logcycle.ingest.protocols import otlp, otlp_json, rows, validate
 from logcycle.kinds import KINDS, MAX_JSON_BYTES, MAX_JSON_DEPTH, MAX_MESSAGE, MAX_TEXT
 
 GENERAL = KINDS["general"]
@@ -181,18 +179,6 @@ def _holds_nul(row: Prepared) -> bool:
 
 def _merged(fast: Partial, slow: list[tuple[int, dict[str, Any]]], decoder: BatchDecoder,
             now_ms: int) -> Partial:
-    """The rows of both paths in record order; the generic path's rejections renumbered
-    to their records."""
-    where = [index for index, _ in slow]
-    each = decoder.decode_each([orjson.dumps(ev) for _, ev in slow], now_ms=now_ms)
-    pairs = sorted([*zip(fast.indexes, fast.events, strict=True),
-                    *((where[j], row) for j, row in zip(each.indexes, each.events,
-                                                         strict=True))],
-                   key=lambda pair: pair[0])
-    return Partial([row for _, row in pairs], fast.nul or each.nul,
-                   indexes=[index for index, _ in pairs],
-                   rejected=[_renumbered(err, where) for err in each.rejected])
-
-
-def _renumbered(err: FieldError, where: list[int]) -> FieldError:
-    return replace(err, index=None if err.index is None else where[err.index])
+    """The rows of both paths in record order (:func:`rows.merge`)."""
+    return rows.merge(fast, [index for index, _ in slow],
+                      [orjson.dumps(ev) for _, ev in slow], decoder, now_ms=now_ms)

@@ -132,11 +132,19 @@ def native_json(ev: Prepared) -> bytes:
 
 def _merged(fast: Partial, slow: list[int], items: list[Any], decoder: BatchDecoder,
             now_ms: int) -> Partial:
-    """The rows of both paths in item order; the decoder's rejections renumbered to
-    their items."""
+    """The rows of both paths in item order: the slow items as native JSON, through
+    :func:`merge`."""
     encoded = [native_json(it) if type(it) is Prepared else
                it if type(it) is bytes else orjson.dumps(it) for it in
                (items[i] for i in slow)]
+    return merge(fast, slow, encoded, decoder, now_ms=now_ms)
+
+
+def merge(fast: Partial, slow: list[int], encoded: list[bytes], decoder: BatchDecoder, *,
+          now_ms: int) -> Partial:
+    """The rows read straight (``fast``) and the items at ``slow`` (their native events,
+    ``encoded``) validated by ``decode_each``, in item order; the decoder's rejections
+    renumbered to their items. Shared with :mod:`otlp_rows`."""
     each = decoder.decode_each(encoded, now_ms=now_ms)
     pairs = sorted([*zip(fast.indexes, fast.events, strict=True),
                     *((slow[j], ev) for j, ev in zip(each.indexes, each.events,
