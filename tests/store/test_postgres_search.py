@@ -139,3 +139,37 @@ def test_the_prefilter_of_ids_keeps_every_case_of_their_letters(store: Store) ->
             assert find(store, pattern) == (want, len(want)), (pattern, step)
     assert postgres_search.prefilter(["id-4711-ab"]) == "%-4711-%"
     assert postgres_search.prefilter(["timeout", "ab"]) is None
+
+
+def test_the_folded_prefilter_keeps_every_case_of_the_letters(store: Store) -> None:
+    # The folded pattern is a LIKE over lower(message COLLATE "C"), which lowers ASCII
+    # letters only: "i" and "k" (which U+0130 and the Kelvin sign lower to) and non-ASCII
+    # letters must stay any character, or these rows are missed.
+    msgs = ["Disk FULL on node", "\u212aernel Panic", "kernel panic", "L\u0130NK down",
+            "link DOWN", "ÉRREUR grave", "érreur grave", "TIMEOUT after a RETRY",
+            "kernel paniq", "lin down"]
+    by_id = dict(zip(write(store, *(gen(m) for m in msgs)), msgs, strict=True))
+    for step in (0, 1000):  # the tail, then the blocks
+        store.apply([IndexSearch(step)], T0)
+        for pattern in ("KERNEL PANIC", "link down", "ÉRREUR gr", "disk*node",
+                        "timeout*RETRY", "rREUR", "Nk dOw"):
+            want = sorted((i for i, m in by_id.items()
+                           if like(pattern, m.replace("\u212a", "k").replace("\u0130", "i"))),
+                          reverse=True)
+            assert want, pattern
+            assert find(store, pattern) == (want, len(want)), (pattern, step)
+    assert postgres_search.folded("%Kernel 50\\%%") == "%_ernel 50\\%%"
+    assert postgres_search.folded("%ÉRRE%") == "%_rre%"
+    assert postgres_search.folded("%kik%") is None
+
+
+def test_no_other_character_lowers_to_a_folded_letter(store: Store) -> None:
+    # The premise of the folded pattern, on this database: the characters beyond ASCII
+    # that lower to ASCII lower to none of the letters it keeps, and those letters lower
+    # as in ASCII in either case.
+    beyond = q(store, "SELECT DISTINCT lower(chr(i)) FROM generate_series(128, 1114111) i "
+                      "WHERE (i < 55296 OR i > 57343) AND lower(chr(i)) ~ '^[\\x01-\\x7f]+$'")
+    assert beyond and not {c for (c,) in beyond} & postgres_search._FOLDED
+    letters = "".join(sorted(postgres_search._FOLDED))
+    assert q(store, "SELECT lower(?), lower(upper(?))", letters, letters) == \
+        [(letters, letters)]

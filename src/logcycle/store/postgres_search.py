@@ -210,15 +210,61 @@ def prefilter(literals: Sequence[str]) -> str | None:
     return f"%{escape_like(max(runs, key=len))}%" if runs else None
 
 
+# ASCII letters no other character lowers to (Unicode's simple lowercase mapping sends
+# only U+0130 to "i" and the Kelvin sign U+212A to "k"; the Turkish locales lower "I" to
+# U+0131): in a message matching the pattern such a letter stands in either ASCII case.
+_FOLDED = frozenset("abcdefghjlmnopqrstuvwxyz")
+_LIKE_TOKEN = re.compile(r"\\.|.", re.DOTALL)
+MIN_FOLDED = 3  # literal characters a folded pattern keeps at least, else it is not used
+
+
+def folded(like: str) -> str | None:
+    """A ``LIKE`` pattern that ``lower(message COLLATE "C")`` (ASCII letters only lowered,
+    a byte loop, ~0.3 against ~1 µs a row for ``lower`` with the database's locale) holds
+    in every row whose message matches ``like`` case-insensitively: each literal ASCII
+    non-letter as it is, each ASCII letter of ``_FOLDED`` lowered, any other literal
+    (``i``, ``k``, non-ASCII) a ``_``, wildcards as they are. Exact under the premise of
+    the candidate filter (``lower`` maps each character on its own to one character, so
+    the row's characters line up with its lowered ones). None when fewer than
+    ``MIN_FOLDED`` literal characters would be kept (it would filter nothing)."""
+    out, kept = [], 0
+    for token in _LIKE_TOKEN.findall(like):
+        if token in ("%", "_"):
+            out.append(token)
+            continue
+        ch = token[-1]
+        if ch.isascii() and not ch.isalpha():
+            out.append(escape_like(ch))
+        elif ch.isascii() and ch.lower() in _FOLDED:
+            out.append(ch.lower())
+        else:
+            out.append("_")
+            continue
+        kept += 1
+    return "".join(out) if kept >= MIN_FOLDED else None
+
+
 def _with_prefilter(q: MessageQuery, arm: Arm) -> Arm:
+    """``arm`` with the cheap conditions first: the case-sensitive run (``prefilter``),
+    then the folded pattern (``folded``), so that only the rows that pass them pay the
+    ``ILIKE`` (it stays: it is the exact condition)."""
     assert q.pattern is not None
+    conditions: list[str] = []
+    params: list[Any] = []
     pre = prefilter(q.pattern.literals)
-    if pre is None:
+    if pre is not None:
+        conditions.append("message LIKE %s ESCAPE '\\'")
+        params.append(pre)
+    fold = folded(q.pattern.like)
+    if fold is not None:
+        conditions.append("lower(message COLLATE \"C\") LIKE %s ESCAPE '\\'")
+        params.append(fold)
+    if not conditions:
         return arm
     # First in the WHERE: the planner keeps the written order of conditions of one cost.
     head, rest = arm.from_where.split(" WHERE ", 1)
-    return Arm(f"{head} WHERE message LIKE %s ESCAPE '\\' AND {rest}", (pre, *arm.params),
-               arm.table, arm.id_order)
+    return Arm(f"{head} WHERE {' AND '.join(conditions)} AND {rest}",
+               (*params, *arm.params), arm.table, arm.id_order)
 
 
 def _tail(q: MessageQuery, cycle: int, mark: int) -> Arm:
