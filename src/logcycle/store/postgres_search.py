@@ -244,35 +244,47 @@ def folded(like: str) -> str | None:
     return "".join(out) if kept >= MIN_FOLDED else None
 
 
-def _with_prefilter(q: MessageQuery, arm: Arm) -> Arm:
-    """``arm`` with the cheap conditions first: the case-sensitive run (``prefilter``),
-    then the folded pattern (``folded``), so that only the rows that pass them pay the
-    ``ILIKE`` (it stays: it is the exact condition)."""
+Condition = tuple[str, tuple[Any, ...]]
+
+
+def _message_conditions(q: MessageQuery) -> tuple[Condition | None, Condition]:
+    """The conditions on the message of a row arm, (the case-sensitive run or None, the
+    exact one): the ``ILIKE``, behind the folded pattern (``folded``) when there is one,
+    so that only the rows that pass the cheap ones pay for the locale's ``lower``."""
     assert q.pattern is not None
-    conditions: list[str] = []
-    params: list[Any] = []
     pre = prefilter(q.pattern.literals)
-    if pre is not None:
-        conditions.append("message LIKE %s ESCAPE '\\'")
-        params.append(pre)
+    run = None if pre is None else ("message LIKE %s ESCAPE '\\'", (pre,))
     fold = folded(q.pattern.like)
-    if fold is not None:
-        conditions.append("lower(message COLLATE \"C\") LIKE %s ESCAPE '\\'")
-        params.append(fold)
-    if not conditions:
-        return arm
-    # First in the WHERE: the planner keeps the written order of conditions of one cost.
-    head, rest = arm.from_where.split(" WHERE ", 1)
-    return Arm(f"{head} WHERE {' AND '.join(conditions)} AND {rest}",
-               (*params, *arm.params), arm.table, arm.id_order)
+    if fold is None:
+        return run, ("message ILIKE %s ESCAPE '\\'", (q.pattern.like,))
+    # One CASE, not two conditions: the planner orders conditions by their estimated
+    # cost, and would check the ILIKE (one function) before lower() LIKE (two).
+    return run, ("CASE WHEN lower(message COLLATE \"C\") LIKE %s ESCAPE '\\' "
+                 "THEN message ILIKE %s ESCAPE '\\' ELSE false END", (fold, q.pattern.like))
+
+
+def _row_arm(q: MessageQuery, cycle: int, bounds: str | None = None,
+             values: Sequence[int] = ()) -> Arm:
+    """The rows of ``cycle`` (within ``bounds``, conditions on ``id`` whose ``%s`` are
+    bound to ``values``) that match ``q`` exactly. The case-sensitive run is written
+    first: the planner keeps the written order of conditions of one cost."""
+    table = schema.table(q.kind, cycle)
+    clauses, params = base_conditions(q, "%s")
+    run, exact = _message_conditions(q)
+    head: list[Condition] = [] if run is None else [run]
+    if bounds is not None:
+        head.append((bounds, tuple(values)))
+    if clauses:
+        head.append((" AND ".join(clauses), tuple(params)))
+    parts = [*head, exact]
+    return Arm(f"FROM {table} WHERE " + " AND ".join(c for c, _ in parts),
+               tuple(v for _, vs in parts for v in vs), table, "id")
 
 
 def _tail(q: MessageQuery, cycle: int, mark: int) -> Arm:
     """The rows above the watermark. Bounded on both sides: on a table never analyzed the
     planner takes ``id > n`` for a third of the rows and scans, a range it reads by id."""
-    arm = scan_arm(q, cycle, "%s", "ILIKE", above_id=mark)
-    return _with_prefilter(q, Arm(f"{arm.from_where} AND id <= %s", (*arm.params, MAX_ID),
-                                  arm.table, arm.id_order))
+    return _row_arm(q, cycle, "id > %s AND id <= %s", (mark, MAX_ID))
 
 
 def key_of(literals: Sequence[str]) -> str | None:
@@ -294,16 +306,11 @@ def _chunks(blocks: list[tuple[int, int]]) -> list[list[tuple[int, int]]]:
     return out
 
 
-def _block_arm(q: MessageQuery, tail: Arm, blocks: list[tuple[int, int]]) -> Arm:
+def _block_arm(q: MessageQuery, cycle: int, blocks: list[tuple[int, int]]) -> Arm:
     """The log rows of some candidate blocks that match exactly: one id range per block
     (a bitmap of primary-key ranges)."""
     ranges = " OR ".join(["id BETWEEN %s AND %s"] * len(blocks))
-    clauses, params = base_conditions(q, "%s")
-    assert q.pattern is not None
-    where = " AND ".join([f"({ranges})", "message ILIKE %s ESCAPE '\\'", *clauses])
-    values = [v for b in blocks for v in b]
-    return _with_prefilter(q, Arm(f"FROM {tail.table} WHERE {where}",
-                                  (*values, q.pattern.like, *params), tail.table, "id"))
+    return _row_arm(q, cycle, f"({ranges})", [v for b in blocks for v in b])
 
 
 def arms(q: MessageQuery, fetch: Fetch) -> list[Arm]:
@@ -323,9 +330,9 @@ def arms(q: MessageQuery, fetch: Fetch) -> list[Arm]:
             out.append(tail)
             continue
         if len(blocks) >= DENSE_SHARE * count and len(blocks) > CHUNKS[1]:
-            out.append(_with_prefilter(q, scan_arm(q, cycle, "%s", "ILIKE")))
+            out.append(_row_arm(q, cycle))
             continue
-        indexed = [_block_arm(q, tail, c) for c in _chunks(blocks)]
+        indexed = [_block_arm(q, cycle, c) for c in _chunks(blocks)]
         out.extend([tail, *indexed] if q.descending else [*indexed, tail])
     return out
 
