@@ -123,15 +123,18 @@ def test_version_4_per_event_index_is_rebuilt_in_blocks(store: Store, tmp_path: 
 
 
 def test_the_prefilter_of_ids_keeps_every_case_of_their_letters(store: Store) -> None:
-    # The prefilter is a case-sensitive LIKE of the literals' longest run of ASCII
-    # non-letters: here "-4711-" and "10.0.0."; the letters around, in any case and
-    # from characters that lower to ASCII ones (Kelvin sign, dotted capital I), match.
+    # The prefilter is a case-sensitive LIKE of a literal's ASCII non-letters, letters
+    # between them as "_": here "-4711-", " 10.0.0.7" and "9_0__7_1"; the letters, in any
+    # case and from characters that lower to ASCII ones (Kelvin sign, dotted capital I),
+    # match.
     msgs = ["order ID-4711-Ab done", "order id-4711-aB", "order \u212a-4711-ab",
-            "host \u0130P 10.0.0.7", "host ip 10.0.0.7x", "order id-4712-ab", "ip 10.0.1.7"]
+            "host \u0130P 10.0.0.7", "host ip 10.0.0.7x", "order id-4712-ab", "ip 10.0.1.7",
+            "tx 9F0a\u212a7E1 ok", "tx 9f0AK7e1", "tx 9f0ak8e1", "tx 9f0a7e1"]
     by_id = dict(zip(write(store, *(gen(m) for m in msgs)), msgs, strict=True))
     for step in (0, 1000):  # the tail, then the blocks
         store.apply([IndexSearch(step)], T0)
-        for pattern in ("k-4711-AB", "id-4711-ab", "ip 10.0.0.7", "*-4711-*", "4711"):
+        for pattern in ("k-4711-AB", "id-4711-ab", "ip 10.0.0.7", "*-4711-*", "4711",
+                        "9f0ak7e1", "*F0aK7*1*"):
             want = sorted((i for i, m in by_id.items()
                            if like(pattern, m.replace("\u212a", "k").replace("\u0130", "i"))),
                           reverse=True)
@@ -139,6 +142,8 @@ def test_the_prefilter_of_ids_keeps_every_case_of_their_letters(store: Store) ->
             assert find(store, pattern) == (want, len(want)), (pattern, step)
     assert postgres_search.prefilter(["id-4711-ab"]) == "%-4711-%"
     assert postgres_search.prefilter(["timeout", "ab"]) is None
+    assert postgres_search.prefilter(["ndl0a3fb9c1e2"]) == "%0_3__9_1_2%"
+    assert postgres_search.prefilter(["a b c d"]) is None  # spaces do not count
 
 
 def test_the_folded_prefilter_keeps_every_case_of_the_letters(store: Store) -> None:
