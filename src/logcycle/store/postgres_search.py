@@ -32,8 +32,9 @@ A search of a cycle reads its arms in one snapshot: the candidate blocks (``id <
 watermark``), chunked so that a page stops reading as soon as it is full, and the tail
 above the watermark, scanned. The candidates and watermarks of all cycles come from one
 statement through the GIN bitmap (``lc_message_blocks``); the row arms check a cheap
-case-sensitive ``LIKE`` of the pattern's ASCII non-letters before the ``ILIKE``
-(``prefilter``). Rotation empties the side table with its cycle's tables.
+case-sensitive ``LIKE`` of the pattern's ASCII non-letters (``prefilter``) and a ``LIKE``
+of its ASCII-lowered letters over ``lower(message COLLATE "C")`` (``folded``) before the
+``ILIKE``. Rotation empties the side table with its cycle's tables.
 """
 
 from __future__ import annotations
