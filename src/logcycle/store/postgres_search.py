@@ -266,15 +266,18 @@ def _message_conditions(q: MessageQuery) -> tuple[Condition | None, Condition]:
     exact one): the ``ILIKE``, behind the folded pattern (``folded``) when there is one,
     so that only the rows that pass the cheap ones pay for the locale's ``lower``."""
     assert q.pattern is not None
+    # No ESCAPE clause: backslash is PostgreSQL's default, and ``ESCAPE '\\'`` with a
+    # bound pattern is a call of like_escape() per row once psycopg has prepared the
+    # statement and PostgreSQL took the generic plan (2.7x the time of a tail, measured).
     pre = prefilter(q.pattern.literals)
-    run = None if pre is None else ("message LIKE %s ESCAPE '\\'", (pre,))
+    run = None if pre is None else ("message LIKE %s", (pre,))
     fold = folded(q.pattern.like)
     if fold is None:
-        return run, ("message ILIKE %s ESCAPE '\\'", (q.pattern.like,))
+        return run, ("message ILIKE %s", (q.pattern.like,))
     # One CASE, not two conditions: the planner orders conditions by their estimated
     # cost, and would check the ILIKE (one function) before lower() LIKE (two).
-    return run, ("CASE WHEN lower(message COLLATE \"C\") LIKE %s ESCAPE '\\' "
-                 "THEN message ILIKE %s ESCAPE '\\' ELSE false END", (fold, q.pattern.like))
+    return run, ("CASE WHEN lower(message COLLATE \"C\") LIKE %s THEN message ILIKE %s "
+                 "ELSE false END", (fold, q.pattern.like))
 
 
 def _row_arm(q: MessageQuery, cycle: int, bounds: str | None = None,
