@@ -178,3 +178,21 @@ def test_no_other_character_lowers_to_a_folded_letter(store: Store) -> None:
     letters = "".join(sorted(postgres_search._FOLDED))
     assert q(store, "SELECT lower(?), lower(upper(?))", letters, letters) == \
         [(letters, letters)]
+
+
+def test_the_side_indexes_keep_a_small_pending_list(store: Store, tmp_path: Path) -> None:
+    # Every lookup reads GIN's whole pending list; the limit is set on new indexes and on
+    # the indexes of a store made before it.
+    option = f"gin_pending_list_limit={postgres_search.PENDING_KB}"
+    sql = ("SELECT count(*) FROM pg_class WHERE starts_with(relname, 'lc_search_') AND "
+           "right(relname, 5) = '_body' AND relnamespace = current_schema()::regnamespace "
+           "AND reloptions @> ARRAY[?]")
+    assert q(store, sql, option) == [(len(postgres_search.INDEXED_KINDS) * 10,)]
+    raw_execute(store, "ALTER INDEX lc_search_general_3_body RESET (gin_pending_list_limit)")
+    assert q(store, sql, option) == [(len(postgres_search.INDEXED_KINDS) * 10 - 1,)]
+    store.close()
+    again = open_store(pg.store_url(store.schema), tmp_path)  # type: ignore[attr-defined]
+    try:
+        assert q(again, sql, option) == [(len(postgres_search.INDEXED_KINDS) * 10,)]
+    finally:
+        again.close()
