@@ -7,6 +7,7 @@ same SQL text the indexer uses."""
 
 from __future__ import annotations
 
+import itertools
 import re
 import sqlite3
 
@@ -17,12 +18,16 @@ from logcycle.query.wildcards import wildcard_pattern
 from logcycle.store import sqlite_counts
 from logcycle.store.search import MessagePattern, MessageQuery
 
-FRAGMENTS = ["disk", "DISK", "dIsk", "full", "é", "É", "érreur", "50%", "a_b", "\\", " ", "d",
-             "isk", "k", "x", "\n", "ß"]
-PIECES = [*FRAGMENTS, "x\x00disk"]  # a NUL ends the message as LIKE reads it
-messages = st.lists(st.lists(st.sampled_from(PIECES), max_size=8).map("".join), max_size=40)
-patterns = st.lists(st.sampled_from([*FRAGMENTS, "*", "*", "**"]), min_size=1,
-                    max_size=6).map("".join)
+# Few and short, so that patterns match often, and partly: repeated words, case, non-ASCII
+# letters (which LIKE does not fold), LIKE's own % and _ and its escape, a line break.
+FRAGMENTS = ["a", "A", "b", "ab", "é", "É", "%", "_", "\\", " ", "\n"]
+PIECES = [*FRAGMENTS, "b\x00a"]  # a NUL ends the message as LIKE reads it
+# Every message of up to three pieces, beside the drawn ones: each drawn pattern meets
+# messages it matches, and ones it only nearly matches.
+CORPUS = ["".join(p) for n in range(4) for p in itertools.product(PIECES, repeat=n)]
+messages = st.lists(st.lists(st.sampled_from(PIECES), max_size=10).map("".join), max_size=40)
+patterns = st.lists(st.sampled_from([*FRAGMENTS, "*", "*", "*", "**", "a\x00"]), min_size=1,
+                    max_size=7).map("".join)
 
 
 def like_total(conn: sqlite3.Connection, like: str) -> int:
@@ -39,7 +44,7 @@ def block_total(conn: sqlite3.Connection, rx: bytes) -> int:
     return sum(sqlite_counts.count_in(compiled, body) for (body,) in blocks if body is not None)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(messages, patterns)
 def test_the_regular_expression_counts_what_like_counts(texts: list[str], text: str) -> None:
     pattern = wildcard_pattern(text)
@@ -48,10 +53,13 @@ def test_the_regular_expression_counts_what_like_counts(texts: list[str], text: 
     q = MessageQuery(kind="general", cycles=(3,), columns=("id", "message"), pattern=pattern,
                      count=True)
     rx = sqlite_counts.matcher(q)
-    assert rx is not None, pattern  # every wildcard pattern is served by the blocks
+    if "\x00" in text:  # where LIKE's pattern ends: left to SQL
+        assert rx is None
+        return
+    assert rx is not None, pattern  # every other wildcard pattern is served by the blocks
     conn = sqlite3.connect(":memory:")
     conn.execute("CREATE TABLE m (message TEXT)")
-    conn.executemany("INSERT INTO m VALUES (?)", [(t,) for t in texts] + [(None,)])
+    conn.executemany("INSERT INTO m VALUES (?)", [(t,) for t in [*texts, *CORPUS, None]])
     assert block_total(conn, rx) == like_total(conn, pattern.like), (texts, pattern)
 
 
