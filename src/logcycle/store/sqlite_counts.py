@@ -175,8 +175,9 @@ def matcher(q: MessageQuery) -> bytes | None:
 
 def count_in(rx: re.Pattern[bytes], body: bytes) -> int:
     """The messages of a block that ``rx`` (compiled from ``matcher``) matches."""
-    # findall lists the group: b"" for a match, never the matched text.
-    return rx.findall(b"\x00" + body).count(b"")
+    # findall lists the group: b"" for a match, never the matched text. The NUL before
+    # the block costs a copy (~10 ms per million rows): only where the pattern reads it.
+    return rx.findall(b"\x00" + body if rx.pattern[:1] == b"\x00" else body).count(b"")
 
 
 def _gaps(lits: list[bytes]) -> bytes:
