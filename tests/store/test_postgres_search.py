@@ -139,3 +139,31 @@ def test_the_prefilter_of_ids_keeps_every_case_of_their_letters(store: Store) ->
             assert find(store, pattern) == (want, len(want)), (pattern, step)
     assert postgres_search.prefilter(["id-4711-ab"]) == "%-4711-%"
     assert postgres_search.prefilter(["timeout", "ab"]) is None
+
+
+def test_all_ascii_messages_through_the_c_collation_keep_ilikes_answer(store: Store) -> None:
+    # The test database's collation is C.UTF-8 (libc): the all-ASCII messages are matched
+    # under "C", the others by the database's ILIKE, which also folds non-ASCII capitals
+    # and characters that lower to ASCII letters (Kelvin sign, dotted capital I).
+    assert store.ascii_fold  # type: ignore[attr-defined]
+    msgs = ["Key done", "KEY", "key", "k\u00e9y", "\u00c9KEY", "\u212aey", "\u212aEY x",
+            "\u0130d KEY", "id key", "disk FULL", "Disk full \u00c9", "a_b 50%", "A_B 50%"]
+    ids = write(store, *(gen(m) for m in msgs))
+    for step in (0, 1000):  # the tail, then the blocks
+        store.apply([IndexSearch(step)], T0)
+        for pattern in ("key", "KEY", "*k*", "k*", "*e*y", "id key", "disk*", "*full*",
+                        "a_b 50%", "\u00e9key", "k\u00c9y"):
+            like_ = wildcard_pattern(pattern)
+            assert like_ is not None
+            want = [r[0] for r in q(store, "SELECT id FROM oslog_general_3 WHERE message "
+                                    "ILIKE ? ESCAPE '\\' ORDER BY id DESC", like_.like)]
+            assert want, pattern
+            assert find(store, pattern) == (want, len(want)), (pattern, step)
+            assert set(want) <= set(ids)
+    fast = MessageQuery(kind="general", cycles=(3,), columns=("id", "message"),
+                        pattern=wildcard_pattern("key"))
+    slow = MessageQuery(kind="general", cycles=(3,), columns=("id", "message"),
+                        pattern=wildcard_pattern("\u00e9key"))
+    assert "COLLATE" in postgres_search.match(fast, True)[0]
+    assert "COLLATE" not in postgres_search.match(slow, True)[0]  # a non-ASCII pattern
+    assert "COLLATE" not in postgres_search.match(fast, False)[0]
