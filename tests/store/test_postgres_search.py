@@ -9,6 +9,7 @@ import random
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -167,3 +168,49 @@ def test_all_ascii_messages_through_the_c_collation_keep_ilikes_answer(store: St
     assert "COLLATE" in postgres_search.match(fast, True)[0]
     assert "COLLATE" not in postgres_search.match(slow, True)[0]  # a non-ASCII pattern
     assert "COLLATE" not in postgres_search.match(fast, False)[0]
+
+
+def test_kept_totals_stay_exact_as_rows_come_and_cycles_empty(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Most blocks hold "disk": the cycle is read whole and its total kept up to the
+    # watermark; new rows, a keyset bound, another cycle's emptying and refilling.
+    counted: list[tuple[int | None, int]] = []
+    real = postgres_search._range_count
+
+    def spy(*args: Any) -> int:
+        counted.append((args[-2], args[-1]))
+        return real(*args)  # type: ignore[arg-type]
+    monkeypatch.setattr(postgres_search, "_range_count", spy)
+
+    def check(pattern: str, **kw: object) -> None:
+        like_ = wildcard_pattern(pattern)
+        assert like_ is not None
+        below = kw.get("below_id")
+        want = q(store, "SELECT count(*) FROM oslog_general_3 WHERE message ILIKE ? ESCAPE "
+                 "'\\' AND id < ?", like_.like, below or postgres_search.MAX_ID)[0][0]
+        assert find(store, pattern, limit=2, **kw)[1] == want > 0, (pattern, kw)
+
+    rng = random.Random(5)
+    write(store, *(gen(" ".join(["disk", *rng.choices(WORDS, k=2)])) for _ in range(400)))
+    store.apply([IndexSearch(1000)], T0)
+    check("disk")
+    assert (None, postgres_search.MAX_ID) not in counted  # per range, not one count
+    first = [c for c in counted if c[0] is None]
+    assert first, "the whole-cycle count was never kept"
+    counted.clear()
+    check("disk")
+    assert not [c for c in counted if c[0] is None]  # the rows up to the mark: kept
+    ids = write(store, *(gen("disk new") for _ in range(230)))
+    check("disk")  # the new rows in the tail
+    store.apply([IndexSearch(1000)], T0)
+    counted.clear()
+    check("disk")  # and once indexed: counted between the two watermarks only
+    assert counted and all(lo is not None for lo, _ in counted)
+    check("disk", below_id=ids[0])  # a keyset page: a total of its own
+    check("DISK*new")
+    # The cycle emptied (as a rotation does) and refilled: nothing kept is reused.
+    raw_execute(store, "TRUNCATE oslog_general_3, lc_search_general_3")
+    write(store, *(gen("disk again") for _ in range(10)),
+          *(gen(" ".join(["disk", *rng.choices(WORDS, k=2)])) for _ in range(400)))
+    store.apply([IndexSearch(1000)], T0)
+    check("disk")

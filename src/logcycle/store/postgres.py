@@ -154,6 +154,7 @@ class PostgresStore(SqlStore):
         self._lock = threading.Lock()
         self.trigram = False
         self.ascii_fold = False  # set on open (postgres_search.ascii_fold)
+        self.kept_totals = postgres_search.KeptTotals()  # broad totals between searches
         self._indexed = 0  # rows indexed since the last ANALYZE
         self._side_indexed = 0  # rows the reindex steps indexed since their last ANALYZE
         self._search_bg: threading.Thread | None = None  # the message indexer
@@ -598,7 +599,7 @@ class PostgresStore(SqlStore):
     def _message_arms(self, q: search.MessageQuery) -> list[search.Arm]:
         if not self.trigram:
             return super()._message_arms(q)
-        return postgres_search.arms(q, self.fetch, self.ascii_fold)
+        return postgres_search.arms(q, self.fetch, self.ascii_fold, self.kept_totals)
 
     def _is_db_error(self, exc: Exception) -> bool:
         return isinstance(exc, psycopg.Error)

@@ -38,7 +38,11 @@ case-sensitive ``LIKE`` of the pattern's ASCII non-letters before the ``ILIKE``
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -60,6 +64,7 @@ BLOCK_CHARS = 1 << 20  # characters of messages in a block at most
 CHUNKS = (1, 4, 16, 64)  # candidate blocks per arm, newest (or oldest) first, then 64 each
 DENSE_SHARE = 0.5  # candidate share of a cycle's blocks from which it is read by id
 MAX_ID = 2**63 - 1
+KEPT_TOTALS = 1024  # totals kept per store (KeptTotals); 0: none kept
 Fetch = Callable[[str, Sequence[Any]], tuple[list[str], list[tuple[Any, ...]]]]
 
 
@@ -309,10 +314,79 @@ def _block_arm(q: MessageQuery, tail: Arm, blocks: list[tuple[int, int]],
                                   (*values, *like, *params), tail.table, "id"))
 
 
-def arms(q: MessageQuery, fetch: Fetch, fold: bool = False) -> list[Arm]:
+class KeptTotals:
+    """A broad search's count of the rows up to a cycle's watermark, kept between
+    searches (paging through a broad search asks the same total again), so that a
+    repeated total counts only the rows indexed since. Exact: every row up to the
+    watermark is committed in any snapshot that reads that watermark, rows never change,
+    and a cycle's rows go only all at once (TRUNCATE), after which every row in it is
+    newer than any before; so a count is keyed by the query (pattern, conditions, keyset
+    bound, the match used) and the cycle's least id in the snapshot, and grows by the
+    rows between the watermark it was taken at and the current one. The
+    ``max_entries`` most recently asked are kept. Thread-safe."""
+
+    def __init__(self, max_entries: int = KEPT_TOTALS) -> None:
+        self.max_entries = max_entries
+        self._lock = threading.Lock()
+        self._kept: OrderedDict[tuple[Any, ...], tuple[int, int]] = OrderedDict()
+
+    def get(self, key: tuple[Any, ...]) -> tuple[int, int] | None:
+        """(watermark, count of the rows up to it) kept for ``key``."""
+        with self._lock:
+            got = self._kept.get(key)
+            if got is not None:
+                self._kept.move_to_end(key)
+            return got
+
+    def put(self, key: tuple[Any, ...], mark: int, count: int) -> None:
+        with self._lock:
+            self._kept[key] = (mark, count)
+            self._kept.move_to_end(key)
+            while len(self._kept) > self.max_entries:
+                self._kept.popitem(last=False)
+
+
+def _kept_count(q: MessageQuery, cycle: int, mark: int, fold: bool, fetch: Fetch,
+                kept: KeptTotals) -> int:
+    """The matches of ``q`` in the cycle: those up to ``mark`` from ``kept`` and the
+    rows indexed since, the rest (the tail) counted."""
+    table = schema.table(q.kind, cycle)
+    _, rows = fetch(f"SELECT min(id) FROM {table}", ())
+    if rows[0][0] is None:
+        return 0  # an empty cycle
+    assert q.pattern is not None
+    key = (q.kind, cycle, int(rows[0][0]), q.pattern.like, q.where, q.params, q.below_id,
+           fold)
+    try:
+        hash(key)
+    except TypeError:  # a condition's value that cannot be a key: counted, not kept
+        return _range_count(q, cycle, fold, fetch, None, MAX_ID)
+    got = kept.get(key) if KEPT_TOTALS > 0 else None
+    if got is not None and got[0] <= mark:
+        upto = got[1] + _range_count(q, cycle, fold, fetch, got[0], mark)
+    else:  # none kept, or kept at a later watermark than this snapshot's
+        upto = _range_count(q, cycle, fold, fetch, None, mark)
+    if KEPT_TOTALS > 0 and (got is None or got[0] <= mark):
+        kept.put(key, mark, upto)
+    return upto + _range_count(q, cycle, fold, fetch, mark, MAX_ID)
+
+
+def _range_count(q: MessageQuery, cycle: int, fold: bool, fetch: Fetch,
+                 above: int | None, upto: int) -> int:
+    """Matches of ``q`` with ids in (above, upto] (above None: from the first)."""
+    if above is not None and upto <= above:
+        return 0
+    arm = _with_prefilter(q, _scan(q, cycle, fold, above_id=above))
+    _, rows = fetch(f"SELECT count(*) {arm.from_where} AND id <= %s", (*arm.params, upto))
+    return int(rows[0][0])
+
+
+def arms(q: MessageQuery, fetch: Fetch, fold: bool = False,
+         kept: KeptTotals | None = None) -> list[Arm]:
     """The arms of every cycle of ``q``, in the order of its page: per cycle the tail and
     its candidate blocks, a few at a time (a page stops reading when it is full), or the
-    whole cycle read by id when most blocks are candidates. ``fold``: see ``match``."""
+    whole cycle read by id when most blocks are candidates, its total then counted with
+    ``kept`` (``KeptTotals``). ``fold``: see ``match``."""
     pattern = q.pattern
     key = None if pattern is None else key_of(pattern.literals)
     if key is None or q.kind not in INDEXED_KINDS:
@@ -326,7 +400,11 @@ def arms(q: MessageQuery, fetch: Fetch, fold: bool = False) -> list[Arm]:
             out.append(tail)
             continue
         if len(blocks) >= DENSE_SHARE * count and len(blocks) > CHUNKS[1]:
-            out.append(_with_prefilter(q, _scan(q, cycle, fold)))
+            whole = _with_prefilter(q, _scan(q, cycle, fold))
+            if kept is not None and q.count:
+                whole = dataclasses.replace(whole, count=functools.partial(
+                    _kept_count, q, cycle, mark, fold, fetch, kept))
+            out.append(whole)
             continue
         indexed = [_block_arm(q, tail, c, fold) for c in _chunks(blocks)]
         out.extend([tail, *indexed] if q.descending else [*indexed, tail])
