@@ -34,6 +34,11 @@ above the watermark, scanned. The candidates and watermarks of all cycles come f
 statement through the GIN bitmap (``lc_message_blocks``); the row arms check a cheap
 case-sensitive ``LIKE`` of the pattern's ASCII non-letters before the ``ILIKE``
 (``prefilter``). Rotation empties the side table with its cycle's tables.
+
+Where the database's collation lowers ASCII as "C" does, an all-ASCII pattern is matched
+on all-ASCII messages under the "C" collation, ~3 times cheaper and the same answer
+(``match``); a cycle read whole keeps its total up to the watermark between searches
+(``KeptTotals``), so a repeated broad total counts only the rows indexed since.
 """
 
 from __future__ import annotations
