@@ -240,9 +240,9 @@ def prefilter(literals: Sequence[str]) -> str | None:
 # the benchmark's messages); under the "C" collation it lowers bytes (~0.25 µs). Exact for
 # all-ASCII messages only (a non-ASCII character may lower to an ASCII letter: KELVIN SIGN
 # to k), which octet_length = length tells (~0.2 µs a row). An OR of two ANDs, not a CASE:
-# the planner prices each ILIKE by its pattern, a CASE at a flat half of the rows, and
-# then (prepared, after ANALYZE) read a user id's rows by a backward id scan: 120 ms
-# instead of 30 (bench/search.py).
+# the planner prices each ILIKE by its pattern, but a CASE at a default share of the
+# rows, and with the CASE a user id's search in bench/search.py took 120 ms instead of 30
+# once the statements repeated (the plan it chose was not traced).
 _ILIKE = "message ILIKE %s ESCAPE '\\'"
 _ILIKE_ASCII = ("((message ILIKE %s COLLATE \"C\" ESCAPE '\\' AND octet_length(message) = "
                 "length(message)) OR (octet_length(message) <> length(message) AND message "
