@@ -112,6 +112,12 @@ class Offload:
                 "inline": self.inline}
 
     @property
+    def worker_pid(self) -> int | None:
+        """The pid of the worker that answered the start-up job (benchmarks read its CPU
+        time), None before."""
+        return self._warm.result() if self.ready and self._warm is not None else None
+
+    @property
     def ready(self) -> bool:
         """Whether a worker has started and answers."""
         warm = self._warm
