@@ -4,4 +4,6 @@ from __future__ import annotations
 
 from logcycle.cli import main
 
-main()
+# Guarded: the protocol workers (ingest/offload.py) import this module as __mp_main__.
+if __name__ == "__main__":
+    main()

@@ -215,7 +215,7 @@ class SyslogListeners:
         clock = clock_rule(self.svc)
         tz = self.svc.settings.tz
         limit = rows.limit_of(self.svc.decoder, clock.now_ms)
-        items = [syslog.parse(f, clock, tz, limit) for f in chunk]
+        items = await self.svc.offload.run(syslog.parse_all, chunk, clock, tz, limit)
         self.svc.writer.check_capacity()
         results = await store_items(self.svc, await self._principal(), items,
                                     src_per_item=True)

@@ -27,6 +27,7 @@ from logcycle.api.fairness import ReadSlots
 from logcycle.api.throttle import FailureThrottle, parse_networks
 from logcycle.clock import Clock, clock_problem, server_clock
 from logcycle.ingest.decode import BatchDecoder
+from logcycle.ingest.offload import Offload
 from logcycle.ingest.writer import Writer
 from logcycle.keys import hash_key, load_secret, new_key
 from logcycle.query.scope import Reader
@@ -77,6 +78,7 @@ class Service:
                          proxies=parse_networks(settings.trusted_proxies))
         self.decoder = BatchDecoder(max_future_ms=settings.max_future_ms,
                                     max_batch=settings.max_batch_events)
+        self.offload = Offload(settings.protocol_workers, self.clock)
         self.writer = Writer(self.store, self.clock, max_pending=settings.max_pending_events,
                              tz=settings.tz, lanes=self.store.write_lanes)
         if settings.search_index_lag not in ("scan", "slow-ingest"):
@@ -148,6 +150,7 @@ class Service:
             self.writer.stop()
             self.started = False
         self.reads.shutdown(wait=True)
+        self.offload.close()
         self.store.close()
         self.opened = False
 

@@ -45,6 +45,7 @@ class Settings:
     syslog_tls_cert: str = ""
     syslog_tls_key: str = ""
     syslog_key: str = ""
+    protocol_workers: int = 1  # 0: the adapters translate in the event loop
     es_time_field: str = ""
     es_msg_field: str = ""
     auth_failures: int = 20
@@ -133,6 +134,9 @@ HELP: dict[str, str] = {
     "syslog_tls_key": "PEM private key file of --syslog-tls-cert.",
     "syslog_key": "An ingest API key the syslog listeners log as (its --src-prefix applies); "
                   "default: no key, full ingest.",
+    "protocol_workers": "Worker processes that translate large request bodies (64 KiB and "
+                        "more) of OTLP, Elasticsearch bulk, Loki, Seq/CLEF and syslog "
+                        "beside the event loop, on another core (0: in the event loop).",
     "es_time_field": "Elasticsearch bulk: document fields holding the time, comma-separated, "
                      "tried before @timestamp, timestamp, _time.",
     "es_msg_field": "Elasticsearch bulk: document fields holding the message, "

@@ -51,6 +51,7 @@ def _status(reader: Reader, svc: Service) -> dict[str, Any]:
         "writer": {"pending_events": svc.writer.pending, "commits": svc.writer.commits,
                    "failures": svc.writer.failures},
         "search_index": _search_index(svc),
+        "protocol_workers": svc.offload.status(),
     }
 
 

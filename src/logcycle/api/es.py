@@ -95,8 +95,8 @@ async def bulk(request: Request) -> Response:
         q.get("_time_field") or h.get("logcycle-time-field") or svc.settings.es_time_field,
         q.get("_msg_field") or h.get("logcycle-msg-field") or svc.settings.es_msg_field)
     clock = clock_rule(svc)
-    req = es_bulk.parse_bulk(body, request.path_params.get("index"), fields, clock,
-                             rows.limit_of(svc.decoder, clock.now_ms))
+    req = await svc.offload.run(es_bulk.parse_bulk, body, request.path_params.get("index"),
+                                fields, clock, rows.limit_of(svc.decoder, clock.now_ms))
     results = await store_items(svc, principal, req.items, keys=req.keys(),
                                 idempotency_key=request_key(request, "es", None))
     return ES(es_bulk.answer_json(req, results, svc.clock.now_ms() - started))

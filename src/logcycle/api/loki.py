@@ -33,8 +33,9 @@ async def push(request: Request) -> Response:
     body = await read_body(request, limit)
     clock = clock_rule(svc)
     latest = rows.limit_of(svc.decoder, clock.now_ms)
-    items = (loki.parse_protobuf(body, clock, limit, latest) if ctype in PROTOBUF
-             else loki.parse_json(body, clock, latest))
+    items = await (svc.offload.run(loki.parse_protobuf, body, clock, limit, latest)
+                   if ctype in PROTOBUF else svc.offload.run(loki.parse_json, body, clock,
+                                                             latest))
     # Every Loki line has its time: an identical body is a retry (Loki's ingester, too,
     # drops a line equal in time and text to the one before it in its stream).
     results = await store_items(svc, principal, items,

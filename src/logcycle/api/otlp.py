@@ -51,8 +51,8 @@ async def post_logs(request: Request) -> Response:
     now = svc.clock.now_ms()
     # What protocols.validate gives of the adapter's native events, without them for
     # the common record (otlp_rows).
-    partial, total = (otlp_rows.validated_json if as_json else otlp_rows.validated)(
-        body, svc.decoder, now_ms=now)
+    partial, total = await svc.offload.run(
+        otlp_rows.validated_json if as_json else otlp_rows.validated, body, svc.decoder, now_ms=now)
     summary = rejection_summary(partial.rejected, total) if partial.rejected else ""
     if not partial.events and partial.rejected:
         raise BadRequest(summary, code="invalid_log_records", errors=partial.rejected)

@@ -33,8 +33,8 @@ async def ingest(request: Request) -> Response:
                or ctype == CLEF_TYPE)
     clock = clock_rule(svc)
     latest = rows.limit_of(svc.decoder, clock.now_ms)
-    items = (clef.parse_clef(body, clock, latest) if as_clef
-             else clef.parse_seq_json(body, clock, latest))
+    items = await svc.offload.run(clef.parse_clef if as_clef else clef.parse_seq_json, body,
+                                  clock, latest)
     if not items:
         raise BadRequest("the body holds no event", code="empty_batch")
     timed = _all_timed(body, len(items), as_clef)

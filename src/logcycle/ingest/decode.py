@@ -12,6 +12,7 @@ a :class:`~logcycle.errors.BadRequest` whose ``errors`` name the index and field
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -88,6 +89,18 @@ class Prepared:
     attributes: str | None
     error: tuple[Any, ...] | None = None  # values of the linked error event
     error_attributes: str | None = None
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled by the protocol workers (ingest/offload.py) with its kind by name, so
+        # that the other side has the same Kind object, and rebuilt by its constructor.
+        return (prepared, (self.kind.name, self.values, self.attributes, self.error,
+                           self.error_attributes))
+
+
+def prepared(kind: str, values: tuple[Any, ...], attributes: str | None,
+             error: tuple[Any, ...] | None, error_attributes: str | None) -> Prepared:
+    """A :class:`Prepared` of the kind named ``kind`` (unpickling)."""
+    return Prepared(KINDS[kind], values, attributes, error, error_attributes)
 
 
 @dataclass(slots=True)
@@ -308,6 +321,11 @@ class BatchDecoder:
         self._array = msgspec.json.Decoder(list[AnyEvent])  # type: ignore[valid-type]
         self._one = msgspec.json.Decoder(AnyEvent)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled by its limits (the protocol workers, ingest/offload.py): each worker
+        # makes its msgspec decoders once.
+        return (decoder_of, (self.max_future_ms, self.max_batch))
+
     def decode_json(self, body: bytes, *, now_ms: int) -> Batch:
         """Validate a JSON array of events."""
         stripped = body.lstrip()
@@ -488,3 +506,9 @@ def _reason(exc: Exception) -> str:
     if isinstance(exc, RecursionError):
         return "nested too deeply"
     return str(exc)
+
+
+@functools.lru_cache(maxsize=8)
+def decoder_of(max_future_ms: int, max_batch: int) -> BatchDecoder:
+    """The decoder of these limits, made once per process (unpickling)."""
+    return BatchDecoder(max_future_ms=max_future_ms, max_batch=max_batch)

@@ -86,6 +86,12 @@ def parse(line: bytes, clock: ClockRule, tz: tzinfo, limit: int | None = None) -
     return event
 
 
+def parse_all(frames: list[bytes], clock: ClockRule, tz: tzinfo, limit: int | None = None) \
+        -> list[Item]:
+    """:func:`parse` of each message (what the listeners hand to a protocol worker)."""
+    return [parse(f, clock, tz, limit) for f in frames]
+
+
 def _nil(value: str) -> str | None:
     return None if value == "-" else value
 
