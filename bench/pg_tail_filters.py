@@ -36,7 +36,7 @@ from pgcopy import drop_schema, split_schema
 WORDS = ["ndlquxfoo", "timeout retry cache", "Upstream Latency", "paymentx"]
 # Run by each checkout's interpreter: the tail arm's SELECT for each needle, as JSON.
 GEN = """
-import json, sys
+import inspect, json, sys
 from logcycle.query.wildcards import wildcard_pattern
 from logcycle.store import postgres_search as ps
 from logcycle.store.search import MessageQuery
@@ -45,7 +45,9 @@ out = {}
 for w in needles:
     q = MessageQuery(kind="general", cycles=(3,), columns=("id", "message"),
                      pattern=wildcard_pattern(w), limit=100)
-    arm = ps._tail(q, 3, mark)
+    # fold=True (where the code has it): the store's match on a C.UTF-8 database.
+    extra = [True] if len(inspect.signature(ps._tail).parameters) > 3 else []
+    arm = ps._tail(q, 3, mark, *extra)
     out[w] = [f"SELECT id {arm.from_where} ORDER BY id DESC LIMIT 100", list(arm.params)]
 print(json.dumps(out))
 """

@@ -162,6 +162,14 @@ def test_small_bodies_never_start_a_worker() -> None:
         fn, body, *args, **kwargs)) == fn(body, *args, **kwargs)
 
 
+def test_after_close_everything_is_translated_here(offload: Offload) -> None:
+    fn, body, args, kwargs = CASES["clef"]
+    offload.close()
+    assert asyncio.run(offload.run(fn, body, *args, **kwargs)) == fn(body, *args, **kwargs)
+    offload.start()
+    assert (offload.offloaded, offload.ready, offload._pool) == (0, False, None)
+
+
 def _children(pid: int) -> set[int]:
     """The live descendants of ``pid`` (from /proc)."""
     parents: dict[int, int] = {}

@@ -9,6 +9,7 @@ import random
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -146,10 +147,10 @@ def test_the_prefilter_of_ids_keeps_every_case_of_their_letters(store: Store) ->
     assert postgres_search.prefilter(["a b c d"]) is None  # spaces do not count
 
 
-def test_the_folded_prefilter_keeps_every_case_of_the_letters(store: Store) -> None:
-    # The folded pattern is a LIKE over lower(message COLLATE "C"), which lowers ASCII
-    # letters only: "i" and "k" (which U+0130 and the Kelvin sign lower to) and non-ASCII
-    # letters must stay any character, or these rows are missed.
+def test_searches_of_letters_keep_every_case_of_them(store: Store) -> None:
+    # Letters in every case, from characters that lower to ASCII letters (U+0130, the
+    # Kelvin sign) and beyond ASCII, through the tail and the blocks: a cheaper match of
+    # letters (the "C" collation's lower, a prefilter) must not miss these rows.
     msgs = ["Disk FULL on node", "\u212aernel Panic", "kernel panic", "L\u0130NK down",
             "link DOWN", "ÉRREUR grave", "érreur grave", "TIMEOUT after a RETRY",
             "kernel paniq", "lin down"]
@@ -163,21 +164,6 @@ def test_the_folded_prefilter_keeps_every_case_of_the_letters(store: Store) -> N
                           reverse=True)
             assert want, pattern
             assert find(store, pattern) == (want, len(want)), (pattern, step)
-    assert postgres_search.folded("%Kernel 50\\%%") == "%_ernel 50\\%%"
-    assert postgres_search.folded("%ÉRRE%") == "%_rre%"
-    assert postgres_search.folded("%kik%") is None
-
-
-def test_no_other_character_lowers_to_a_folded_letter(store: Store) -> None:
-    # The premise of the folded pattern, on this database: the characters beyond ASCII
-    # that lower to ASCII lower to none of the letters it keeps, and those letters lower
-    # as in ASCII in either case.
-    beyond = q(store, "SELECT DISTINCT lower(chr(i)) FROM generate_series(128, 1114111) i "
-                      "WHERE (i < 55296 OR i > 57343) AND lower(chr(i)) ~ '^[\\x01-\\x7f]+$'")
-    assert beyond and not {c for (c,) in beyond} & postgres_search._FOLDED
-    letters = "".join(sorted(postgres_search._FOLDED))
-    assert q(store, "SELECT lower(?), lower(upper(?))", letters, letters) == \
-        [(letters, letters)]
 
 
 def test_the_side_indexes_keep_a_small_pending_list(store: Store, tmp_path: Path) -> None:
@@ -196,3 +182,79 @@ def test_the_side_indexes_keep_a_small_pending_list(store: Store, tmp_path: Path
         assert q(again, sql, option) == [(len(postgres_search.INDEXED_KINDS) * 10,)]
     finally:
         again.close()
+
+
+
+
+def test_all_ascii_messages_through_the_c_collation_keep_ilikes_answer(store: Store) -> None:
+    # The test database's collation is C.UTF-8 (libc): the all-ASCII messages are matched
+    # under "C", the others by the database's ILIKE, which also folds non-ASCII capitals
+    # and characters that lower to ASCII letters (Kelvin sign, dotted capital I).
+    assert store.ascii_fold  # type: ignore[attr-defined]
+    msgs = ["Key done", "KEY", "key", "k\u00e9y", "\u00c9KEY", "\u212aey", "\u212aEY x",
+            "\u0130d KEY", "id key", "disk FULL", "Disk full \u00c9", "a_b 50%", "A_B 50%"]
+    ids = write(store, *(gen(m) for m in msgs))
+    for step in (0, 1000):  # the tail, then the blocks
+        store.apply([IndexSearch(step)], T0)
+        for pattern in ("key", "KEY", "*k*", "k*", "*e*y", "id key", "disk*", "*full*",
+                        "a_b 50%", "\u00e9key", "k\u00c9y"):
+            like_ = wildcard_pattern(pattern)
+            assert like_ is not None
+            want = [r[0] for r in q(store, "SELECT id FROM oslog_general_3 WHERE message "
+                                    "ILIKE ? ESCAPE '\\' ORDER BY id DESC", like_.like)]
+            assert want, pattern
+            assert find(store, pattern) == (want, len(want)), (pattern, step)
+            assert set(want) <= set(ids)
+    fast = MessageQuery(kind="general", cycles=(3,), columns=("id", "message"),
+                        pattern=wildcard_pattern("key"))
+    slow = MessageQuery(kind="general", cycles=(3,), columns=("id", "message"),
+                        pattern=wildcard_pattern("\u00e9key"))
+    assert "COLLATE" in postgres_search.match(fast, True)[0]
+    assert "COLLATE" not in postgres_search.match(slow, True)[0]  # a non-ASCII pattern
+    assert "COLLATE" not in postgres_search.match(fast, False)[0]
+
+
+def test_kept_totals_stay_exact_as_rows_come_and_cycles_empty(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Most blocks hold "disk": the cycle is read whole and its total kept up to the
+    # watermark; new rows, a keyset bound, another cycle's emptying and refilling.
+    counted: list[tuple[int | None, int]] = []
+    real = postgres_search._range_count
+
+    def spy(*args: Any) -> int:
+        counted.append((args[-2], args[-1]))
+        return real(*args)  # type: ignore[arg-type]
+    monkeypatch.setattr(postgres_search, "_range_count", spy)
+
+    def check(pattern: str, **kw: object) -> None:
+        like_ = wildcard_pattern(pattern)
+        assert like_ is not None
+        below = kw.get("below_id")
+        want = q(store, "SELECT count(*) FROM oslog_general_3 WHERE message ILIKE ? ESCAPE "
+                 "'\\' AND id < ?", like_.like, below or postgres_search.MAX_ID)[0][0]
+        assert find(store, pattern, limit=2, **kw)[1] == want > 0, (pattern, kw)
+
+    rng = random.Random(5)
+    write(store, *(gen(" ".join(["disk", *rng.choices(WORDS, k=2)])) for _ in range(400)))
+    store.apply([IndexSearch(1000)], T0)
+    check("disk")
+    assert (None, postgres_search.MAX_ID) not in counted  # per range, not one count
+    first = [c for c in counted if c[0] is None]
+    assert first, "the whole-cycle count was never kept"
+    counted.clear()
+    check("disk")
+    assert not [c for c in counted if c[0] is None]  # the rows up to the mark: kept
+    ids = write(store, *(gen("disk new") for _ in range(230)))
+    check("disk")  # the new rows in the tail
+    store.apply([IndexSearch(1000)], T0)
+    counted.clear()
+    check("disk")  # and once indexed: counted between the two watermarks only
+    assert counted and all(lo is not None for lo, _ in counted)
+    check("disk", below_id=ids[0])  # a keyset page: a total of its own
+    check("DISK*new")
+    # The cycle emptied (as a rotation does) and refilled: nothing kept is reused.
+    raw_execute(store, "TRUNCATE oslog_general_3, lc_search_general_3")
+    write(store, *(gen("disk again") for _ in range(10)),
+          *(gen(" ".join(["disk", *rng.choices(WORDS, k=2)])) for _ in range(400)))
+    store.apply([IndexSearch(1000)], T0)
+    check("disk")

@@ -21,7 +21,7 @@ from logcycle.keys import Scope
 from logcycle.query.eventlog import EventLogSearch, search_event_logs
 from logcycle.query.scope import Reader
 from logcycle.query.wildcards import wildcard_pattern
-from logcycle.store import sqlite_counts
+from logcycle.store import search, sqlite_counts
 from logcycle.store.search import MessageQuery
 from logcycle.store.sqlite import SQLiteStore
 from tests.conftest import T0
@@ -31,7 +31,8 @@ WORDS = ["disk", "DISK", "Disk", "full", "érreur", "ÉRREUR", "50%", "a_b", "x\
          "disk\x00x", "line\ndisk", "zz", ""]
 TYPES = ["Information", "Debug", "Error", None, "Audit"]
 PATTERNS = ["disk", "DISK", "isk", "érreur", "ÉRR", "50%", "a_b", "zz", "disk disk", "z",
-            "no such thing", "x", "*disk*"]
+            "no such thing", "x", "*disk*", "disk*", "*disk", "disk*full", "DISK*érreur*",
+            "*d*s*k*", "*50%*a_b*", "disk**full*", "x*x", "*full*disk"]
 
 
 @pytest.fixture
@@ -117,6 +118,75 @@ def test_block_totals_are_like_totals(store: SQLiteStore, indexed: int,
                 assert store.search_messages(q).total == want, (pattern, label, below)
     if indexed:
         assert used and any(used), "the blocks were never used"
+
+
+def reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Each count records how many parts of blocks it read the text of."""
+    read: list[int] = []
+    real = sqlite_counts._read_counts
+
+    def spy(*args: Any) -> dict[tuple[Any, ...], int]:
+        read.append(len(args[-1]))
+        return real(*args)
+    monkeypatch.setattr(sqlite_counts, "_read_counts", spy)
+    return read
+
+
+def test_kept_counts_stay_exact_as_blocks_come_and_go(store: SQLiteStore, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    read = reads(monkeypatch)
+
+    def check(s: SQLiteStore, pattern: str, cycle: int) -> int:
+        q = MessageQuery(kind="general", cycles=(cycle,), columns=("id", "message"),
+                         pattern=wildcard_pattern(pattern), limit=1, count=True,
+                         where=("(message_type IN (?, ?))",), params=("Debug", "Error"))
+        total = s.search_messages(q).total
+        assert total == sql_total(s, q, cycle) > search.SPILL, pattern  # not from the page
+        return read[-1]
+
+    def index(s: SQLiteStore, now: int) -> None:
+        while s.apply([IndexSearch(10_000)], now)[0]:
+            pass
+
+    rng = random.Random(11)
+    write(store, rng, 1500, T0)
+    index(store, T0)
+    first = check(store, "disk", 3)
+    assert first > 0 and check(store, "disk", 3) == 0  # asked again: nothing read
+    assert check(store, "*d*s*k*", 3) == first  # another pattern: counted afresh
+    write(store, rng, 1000, T0)
+    index(store, T0)
+    assert 0 < check(store, "disk", 3) < first  # only the new blocks
+    # Another store in the same process, the same ids, other messages: its own counts.
+    other = SQLiteStore(f"sqlite:///{tmp_path / 'other.db'}", tz=UTC, retention_weeks=9)
+    other.open(T0)
+    try:
+        write(other, random.Random(12), 1500, T0)
+        index(other, T0)
+        check(other, "disk", 3)
+    finally:
+        other.close()
+    # A new week in the cycle: its blocks are built anew (the same rowids, other rows).
+    later = T0 + 10 * WEEK_MS
+    store.apply([Maintain(later, catch_up=True)], later)
+    held = {w: c for c, w in store.held().items() if w is not None}
+    cycle = held[max(held)]
+    for n in (1500, 1000):
+        write(store, random.Random(n), n, later)
+        index(store, later)
+        check(store, "disk", cycle)
+
+
+def test_kept_counts_are_bounded() -> None:
+    kept = sqlite_counts.BlockCounts(max_entries=5)
+    kept.put((b"a", "general", 3), {(1, 16, None, 9): 1, (17, 32, None, 9): 2})
+    kept.put((b"b", "general", 3), {(1, 16, None, 9): 3, (17, 32, None, 9): 4})
+    assert kept.get((b"a", "general", 3))  # a is now the most recently asked
+    kept.put((b"c", "general", 3), {(1, 16, None, 9): 5, (17, 32, None, 9): 6})
+    assert kept.get((b"b", "general", 3)) == {}  # dropped first
+    assert kept.get((b"a", "general", 3)) == {(1, 16, None, 9): 1, (17, 32, None, 9): 2}
+    kept.put((b"d", "general", 3), {(i, i, None, 1): i for i in range(6)})  # over the bound
+    assert kept.get((b"d", "general", 3)) == {}
 
 
 def _fields(q: MessageQuery) -> dict[str, Any]:

@@ -101,6 +101,7 @@ class Offload:
         self._pool: ProcessPoolExecutor | None = None
         self._warm: Future[int] | None = None
         self._slots: asyncio.Semaphore | None = None
+        self._closed = False  # after close(): everything here, nothing started again
         self.offloaded = 0  # jobs answered by a worker (GET /api/v1/status)
         self.inline = 0  # large bodies translated in the event loop instead
 
@@ -110,6 +111,12 @@ class Offload:
         they started, or after one died)."""
         return {"workers": self.workers, "ready": self.ready, "offloaded": self.offloaded,
                 "inline": self.inline}
+
+    @property
+    def worker_pid(self) -> int | None:
+        """The pid of the worker that answered the start-up job (benchmarks read its CPU
+        time), None before."""
+        return self._warm.result() if self.ready and self._warm is not None else None
 
     @property
     def ready(self) -> bool:
@@ -123,7 +130,7 @@ class Offload:
         messages) is large and a worker is ready, else here. A worker that dies is
         replaced; its jobs are translated here."""
         size = len(body) if isinstance(body, bytes) else sum(map(len, body))
-        if self.workers == 0 or size < self.min_bytes:
+        if self.workers == 0 or size < self.min_bytes or self._closed:
             return fn(body, *args, **kwargs)
         if not self.ready:
             self.start()
@@ -146,7 +153,7 @@ class Offload:
     def start(self) -> None:
         """Start the workers (once; again after they died) without waiting for them: the
         server calls it as it starts, and :meth:`run` whenever none is ready."""
-        if self.workers == 0 or self.ready:
+        if self.workers == 0 or self.ready or self._closed:
             return
         warm, now = self._warm, self.clock.now_ms()
         if warm is not None and not warm.done():
@@ -175,7 +182,8 @@ class Offload:
             pool.shutdown(wait=False, cancel_futures=True)
 
     def close(self) -> None:
-        """Stop the workers (waiting for their jobs)."""
+        """Stop the workers (waiting for their jobs); later bodies are translated here."""
+        self._closed = True
         pool, self._pool, self._warm = self._pool, None, None
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)

@@ -153,6 +153,8 @@ class PostgresStore(SqlStore):
         self._readers: list[psycopg.Connection[Any]] = []
         self._lock = threading.Lock()
         self.trigram = False
+        self.ascii_fold = False  # set on open (postgres_search.ascii_fold)
+        self.kept_totals = postgres_search.KeptTotals()  # broad totals between searches
         self._indexed = 0  # rows indexed since the last ANALYZE
         self._side_indexed = 0  # rows the reindex steps indexed since their last ANALYZE
         self._search_bg: threading.Thread | None = None  # the message indexer
@@ -330,6 +332,8 @@ class PostgresStore(SqlStore):
                         "character on its own, so message search scans the tables")
             self.trigram = False
             return
+        # All-ASCII messages are matched through the "C" collation where that is exact.
+        self.ascii_fold = postgres_search.ascii_fold(conn)
         ext = self._trigram_schema(conn)
         self.trigram = ext is not None
         if ext is None:
@@ -595,7 +599,7 @@ class PostgresStore(SqlStore):
     def _message_arms(self, q: search.MessageQuery) -> list[search.Arm]:
         if not self.trigram:
             return super()._message_arms(q)
-        return postgres_search.arms(q, self.fetch)
+        return postgres_search.arms(q, self.fetch, self.ascii_fold, self.kept_totals)
 
     def _is_db_error(self, exc: Exception) -> bool:
         return isinstance(exc, psycopg.Error)

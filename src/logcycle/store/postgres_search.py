@@ -32,14 +32,22 @@ A search of a cycle reads its arms in one snapshot: the candidate blocks (``id <
 watermark``), chunked so that a page stops reading as soon as it is full, and the tail
 above the watermark, scanned. The candidates and watermarks of all cycles come from one
 statement through the GIN bitmap (``lc_message_blocks``); the row arms check a cheap
-case-sensitive ``LIKE`` of the pattern's ASCII non-letters (``prefilter``) and a ``LIKE``
-of its ASCII-lowered letters over ``lower(message COLLATE "C")`` (``folded``) before the
-``ILIKE``. Rotation empties the side table with its cycle's tables.
+case-sensitive ``LIKE`` of the pattern's ASCII non-letters, letters between them as
+``_``, before the ``ILIKE`` (``prefilter``). Rotation empties the side table with its
+cycle's tables.
+
+Where the database's collation lowers ASCII as "C" does, an all-ASCII pattern is matched
+on all-ASCII messages under the "C" collation, ~3 times cheaper and the same answer
+(``match``); a cycle read whole keeps its total up to the watermark between searches
+(``KeptTotals``), so a repeated broad total counts only the rows indexed since.
 """
 
 from __future__ import annotations
 
-import re
+import dataclasses
+import functools
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -66,6 +74,7 @@ MAX_ID = 2**63 - 1
 # blocks, 0.5-1 ms a lookup for 3,300 of them quiet (0.1 ms merged); the indexer
 # merges a smaller list more often, in its own backend.
 PENDING_KB = 256
+KEPT_TOTALS = 1024  # totals kept per store (KeptTotals); 0: none kept
 Fetch = Callable[[str, Sequence[Any]], tuple[list[str], list[tuple[Any, ...]]]]
 
 
@@ -141,6 +150,22 @@ def usable(conn: Any) -> bool:
     row = conn.execute("SELECT datlocprovider FROM pg_database "
                        "WHERE datname = current_database()").fetchone()
     return row is None or str(row[0]) != "i"
+
+
+# Default collations whose lower() folds the 26 ASCII capitals to their small letters and
+# leaves every other ASCII character as it is: what the "C" collation's lower() does.
+_ASCII_CTYPES = {"c", "posix", "c.utf8", "c.utf-8"}
+
+
+def ascii_fold(conn: Any) -> bool:
+    """True when an all-ASCII message and an all-ASCII pattern give ``ILIKE`` the same
+    answer under the "C" collation as under the database's default (``match``): a UTF-8
+    database whose default collation is libc's C (or POSIX, C.UTF-8)."""
+    if not usable(conn):
+        return False
+    row = conn.execute("SELECT datctype FROM pg_database "
+                       "WHERE datname = current_database()").fetchone()
+    return row is not None and str(row[0]).lower() in _ASCII_CTYPES
 
 
 def empty_cycle_sql(cycle: int) -> str:
@@ -235,84 +260,62 @@ def prefilter(literals: Sequence[str]) -> str | None:
     return None if best is None else f"%{best[1]}%"
 
 
-# ASCII letters no other character lowers to (Unicode's simple lowercase mapping sends
-# only U+0130 to "i" and the Kelvin sign U+212A to "k"; the Turkish locales lower "I" to
-# U+0131): in a message matching the pattern such a letter stands in either ASCII case.
-_FOLDED = frozenset("abcdefghjlmnopqrstuvwxyz")
-_LIKE_TOKEN = re.compile(r"\\.|.", re.DOTALL)
-MIN_FOLDED = 3  # literal characters a folded pattern keeps at least, else it is not used
+# ILIKE on a UTF-8 database lowers both sides through wide characters (~0.9 µs a row of
+# the benchmark's messages); under the "C" collation it lowers bytes (~0.25 µs). Exact for
+# all-ASCII messages only (a non-ASCII character may lower to an ASCII letter: KELVIN SIGN
+# to k), which octet_length = length tells (~0.2 µs a row). An OR of two ANDs, not a CASE:
+# the planner prices each ILIKE by its pattern, but a CASE at a default share of the
+# rows, and with the CASE a user id's search in bench/search.py took 120 ms instead of 30
+# once the statements repeated (the plan it chose was not traced).
+# No ESCAPE clause: backslash is PostgreSQL's default, and ``ESCAPE '\\'`` with a bound
+# pattern is a call of like_escape() per row once psycopg has prepared the statement and
+# PostgreSQL took the generic plan (6.2 against 2.3 ms for an 11,500-row tail).
+_ILIKE = "message ILIKE %s"
+_ILIKE_ASCII = ("((message ILIKE %s COLLATE \"C\" AND octet_length(message) = "
+                "length(message)) OR (octet_length(message) <> length(message) AND message "
+                "ILIKE %s))")
 
 
-def folded(like: str) -> str | None:
-    """A ``LIKE`` pattern that ``lower(message COLLATE "C")`` (ASCII letters only lowered,
-    a byte loop, ~0.3 against ~1 µs a row for ``lower`` with the database's locale) holds
-    in every row whose message matches ``like`` case-insensitively: each literal ASCII
-    non-letter as it is, each ASCII letter of ``_FOLDED`` lowered, any other literal
-    (``i``, ``k``, non-ASCII) a ``_``, wildcards as they are. Exact under the premise of
-    the candidate filter (``lower`` maps each character on its own to one character, so
-    the row's characters line up with its lowered ones). None when fewer than
-    ``MIN_FOLDED`` literal characters would be kept (it would filter nothing)."""
-    out, kept = [], 0
-    for token in _LIKE_TOKEN.findall(like):
-        if token in ("%", "_"):
-            out.append(token)
-            continue
-        ch = token[-1]
-        if ch.isascii() and not ch.isalpha():
-            out.append(escape_like(ch))
-        elif ch.isascii() and ch.lower() in _FOLDED:
-            out.append(ch.lower())
-        else:
-            out.append("_")
-            continue
-        kept += 1
-    return "".join(out) if kept >= MIN_FOLDED else None
-
-
-Condition = tuple[str, tuple[Any, ...]]
-
-
-def _message_conditions(q: MessageQuery) -> tuple[Condition | None, Condition]:
-    """The conditions on the message of a row arm, (the case-sensitive run or None, the
-    exact one): the ``ILIKE``, behind the folded pattern (``folded``) when there is one,
-    so that only the rows that pass the cheap ones pay for the locale's ``lower``."""
+def match(q: MessageQuery, fold: bool) -> tuple[str, tuple[str, ...]]:
+    """The condition that a row's message matches ``q``'s pattern, and its values:
+    ``ILIKE`` as the database folds case, through the "C" collation for all-ASCII
+    messages when ``fold`` (``ascii_fold``) and the pattern is all ASCII."""
     assert q.pattern is not None
-    # No ESCAPE clause: backslash is PostgreSQL's default, and ``ESCAPE '\\'`` with a
-    # bound pattern is a call of like_escape() per row once psycopg has prepared the
-    # statement and PostgreSQL took the generic plan (2.7x the time of a tail, measured).
-    pre = prefilter(q.pattern.literals)
-    run = None if pre is None else ("message LIKE %s", (pre,))
-    fold = folded(q.pattern.like)
-    if fold is None:
-        return run, ("message ILIKE %s", (q.pattern.like,))
-    # One CASE, not two conditions: the planner orders conditions by their estimated
-    # cost, and would check the ILIKE (one function) before lower() LIKE (two).
-    return run, ("CASE WHEN lower(message COLLATE \"C\") LIKE %s THEN message ILIKE %s "
-                 "ELSE false END", (fold, q.pattern.like))
+    like = q.pattern.like
+    return (_ILIKE_ASCII, (like, like)) if fold and like.isascii() else (_ILIKE, (like,))
 
 
-def _row_arm(q: MessageQuery, cycle: int, bounds: str | None = None,
-             values: Sequence[int] = ()) -> Arm:
-    """The rows of ``cycle`` (within ``bounds``, conditions on ``id`` whose ``%s`` are
-    bound to ``values``) that match ``q`` exactly. The case-sensitive run is written
-    first: the planner keeps the written order of conditions of one cost."""
+def _scan(q: MessageQuery, cycle: int, fold: bool, above_id: int | None = None) -> Arm:
+    """``scan_arm`` of ``ILIKE`` with the condition of ``match``."""
+    if q.pattern is None:
+        return scan_arm(q, cycle, "%s", "ILIKE", above_id=above_id)
     table = schema.table(q.kind, cycle)
     clauses, params = base_conditions(q, "%s")
-    run, exact = _message_conditions(q)
-    head: list[Condition] = [] if run is None else [run]
-    if bounds is not None:
-        head.append((bounds, tuple(values)))
-    if clauses:
-        head.append((" AND ".join(clauses), tuple(params)))
-    parts = [*head, exact]
-    return Arm(f"FROM {table} WHERE " + " AND ".join(c for c, _ in parts),
-               tuple(v for _, vs in parts for v in vs), table, "id")
+    if above_id is not None:
+        clauses.append("id > %s")
+        params.append(above_id)
+    fragment, values = match(q, fold)
+    clauses.append(fragment)
+    return Arm(f"FROM {table} WHERE {' AND '.join(clauses)}", (*params, *values), table, "id")
 
 
-def _tail(q: MessageQuery, cycle: int, mark: int) -> Arm:
+def _with_prefilter(q: MessageQuery, arm: Arm) -> Arm:
+    assert q.pattern is not None
+    pre = prefilter(q.pattern.literals)
+    if pre is None:
+        return arm
+    # First in the WHERE: the planner keeps the written order of conditions of one cost.
+    head, rest = arm.from_where.split(" WHERE ", 1)
+    return Arm(f"{head} WHERE message LIKE %s AND {rest}", (pre, *arm.params),
+               arm.table, arm.id_order)
+
+
+def _tail(q: MessageQuery, cycle: int, mark: int, fold: bool) -> Arm:
     """The rows above the watermark. Bounded on both sides: on a table never analyzed the
     planner takes ``id > n`` for a third of the rows and scans, a range it reads by id."""
-    return _row_arm(q, cycle, "id > %s AND id <= %s", (mark, MAX_ID))
+    arm = _scan(q, cycle, fold, above_id=mark)
+    return _with_prefilter(q, Arm(f"{arm.from_where} AND id <= %s", (*arm.params, MAX_ID),
+                                  arm.table, arm.id_order))
 
 
 def key_of(literals: Sequence[str]) -> str | None:
@@ -334,33 +337,112 @@ def _chunks(blocks: list[tuple[int, int]]) -> list[list[tuple[int, int]]]:
     return out
 
 
-def _block_arm(q: MessageQuery, cycle: int, blocks: list[tuple[int, int]]) -> Arm:
+def _block_arm(q: MessageQuery, tail: Arm, blocks: list[tuple[int, int]],
+               fold: bool) -> Arm:
     """The log rows of some candidate blocks that match exactly: one id range per block
     (a bitmap of primary-key ranges)."""
     ranges = " OR ".join(["id BETWEEN %s AND %s"] * len(blocks))
-    return _row_arm(q, cycle, f"({ranges})", [v for b in blocks for v in b])
+    clauses, params = base_conditions(q, "%s")
+    fragment, like = match(q, fold)
+    where = " AND ".join([f"({ranges})", fragment, *clauses])
+    values = [v for b in blocks for v in b]
+    return _with_prefilter(q, Arm(f"FROM {tail.table} WHERE {where}",
+                                  (*values, *like, *params), tail.table, "id"))
 
 
-def arms(q: MessageQuery, fetch: Fetch) -> list[Arm]:
+class KeptTotals:
+    """A broad search's count of the rows up to a cycle's watermark, kept between
+    searches (paging through a broad search asks the same total again), so that a
+    repeated total counts only the rows indexed since. Exact: every row up to the
+    watermark is committed in any snapshot that reads that watermark, rows never change,
+    and a cycle's rows go only all at once (TRUNCATE), after which every row in it is
+    newer than any before; so a count is keyed by the query (pattern, conditions, keyset
+    bound, the match used) and the cycle's least id in the snapshot, and grows by the
+    rows between the watermark it was taken at and the current one. The
+    ``max_entries`` most recently asked are kept. Thread-safe."""
+
+    def __init__(self, max_entries: int = KEPT_TOTALS) -> None:
+        self.max_entries = max_entries
+        self._lock = threading.Lock()
+        self._kept: OrderedDict[tuple[Any, ...], tuple[int, int]] = OrderedDict()
+
+    def get(self, key: tuple[Any, ...]) -> tuple[int, int] | None:
+        """(watermark, count of the rows up to it) kept for ``key``."""
+        with self._lock:
+            got = self._kept.get(key)
+            if got is not None:
+                self._kept.move_to_end(key)
+            return got
+
+    def put(self, key: tuple[Any, ...], mark: int, count: int) -> None:
+        with self._lock:
+            self._kept[key] = (mark, count)
+            self._kept.move_to_end(key)
+            while len(self._kept) > self.max_entries:
+                self._kept.popitem(last=False)
+
+
+def _kept_count(q: MessageQuery, cycle: int, mark: int, fold: bool, fetch: Fetch,
+                kept: KeptTotals) -> int:
+    """The matches of ``q`` in the cycle: those up to ``mark`` from ``kept`` and the
+    rows indexed since, the rest (the tail) counted."""
+    table = schema.table(q.kind, cycle)
+    _, rows = fetch(f"SELECT min(id) FROM {table}", ())
+    if rows[0][0] is None:
+        return 0  # an empty cycle
+    assert q.pattern is not None
+    key = (q.kind, cycle, int(rows[0][0]), q.pattern.like, q.where, q.params, q.below_id,
+           fold)
+    try:
+        hash(key)
+    except TypeError:  # a condition's value that cannot be a key: counted, not kept
+        return _range_count(q, cycle, fold, fetch, None, MAX_ID)
+    got = kept.get(key) if KEPT_TOTALS > 0 else None
+    if got is not None and got[0] <= mark:
+        upto = got[1] + _range_count(q, cycle, fold, fetch, got[0], mark)
+    else:  # none kept, or kept at a later watermark than this snapshot's
+        upto = _range_count(q, cycle, fold, fetch, None, mark)
+    if KEPT_TOTALS > 0 and (got is None or got[0] <= mark):
+        kept.put(key, mark, upto)
+    return upto + _range_count(q, cycle, fold, fetch, mark, MAX_ID)
+
+
+def _range_count(q: MessageQuery, cycle: int, fold: bool, fetch: Fetch,
+                 above: int | None, upto: int) -> int:
+    """Matches of ``q`` with ids in (above, upto] (above None: from the first)."""
+    if above is not None and upto <= above:
+        return 0
+    arm = _with_prefilter(q, _scan(q, cycle, fold, above_id=above))
+    _, rows = fetch(f"SELECT count(*) {arm.from_where} AND id <= %s", (*arm.params, upto))
+    return int(rows[0][0])
+
+
+def arms(q: MessageQuery, fetch: Fetch, fold: bool = False,
+         kept: KeptTotals | None = None) -> list[Arm]:
     """The arms of every cycle of ``q``, in the order of its page: per cycle the tail and
     its candidate blocks, a few at a time (a page stops reading when it is full), or the
-    whole cycle read by id when most blocks are candidates."""
+    whole cycle read by id when most blocks are candidates, its total then counted with
+    ``kept`` (``KeptTotals``). ``fold``: see ``match``."""
     pattern = q.pattern
     key = None if pattern is None else key_of(pattern.literals)
     if key is None or q.kind not in INDEXED_KINDS:
-        return [scan_arm(q, c, "%s", "ILIKE") for c in q.cycles]
+        return [_scan(q, c, fold) for c in q.cycles]
     found = _candidates(q, key, fetch)
     out: list[Arm] = []
     for cycle in q.cycles:
         mark, blocks, count = found.get(cycle, (0, [], 0))
-        tail = _tail(q, cycle, mark)
+        tail = _tail(q, cycle, mark, fold)
         if mark <= 0:
             out.append(tail)
             continue
         if len(blocks) >= DENSE_SHARE * count and len(blocks) > CHUNKS[1]:
-            out.append(_row_arm(q, cycle))
+            whole = _with_prefilter(q, _scan(q, cycle, fold))
+            if kept is not None and q.count:
+                whole = dataclasses.replace(whole, count=functools.partial(
+                    _kept_count, q, cycle, mark, fold, fetch, kept))
+            out.append(whole)
             continue
-        indexed = [_block_arm(q, cycle, c) for c in _chunks(blocks)]
+        indexed = [_block_arm(q, tail, c, fold) for c in _chunks(blocks)]
         out.extend([tail, *indexed] if q.descending else [*indexed, tail])
     return out
 

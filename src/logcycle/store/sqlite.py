@@ -25,6 +25,7 @@ from logcycle.ingest.tasks import IndexSearch, WriteTask
 from logcycle.kinds import KINDS
 from logcycle.store import errorgroups, schema, search, sqlite_fields, sqlite_search, summary
 from logcycle.store.base import KeyRow, MaintenanceReport, Rows, StoreHealth
+from logcycle.store.sqlite_counts import BlockCounts
 from logcycle.store.sqlite_indexer import NICE, SearchIndexer
 from logcycle.store.sqlstore import SqlStore, without_nul
 from logcycle.store.watchdog import Watchdog
@@ -80,6 +81,8 @@ class SQLiteStore(SqlStore):
         self._lock = threading.Lock()
         self._checkpointer: sqlite3.Connection | None = None
         self._watchdog = Watchdog()
+        # Counts of patterns per message block, kept between searches (sqlite_counts).
+        self.block_counts = BlockCounts()
         self.search_path = self.path.with_name(self.path.name + "-search")
         self.indexer = SearchIndexer(self.path, self.search_path)
         # (st_dev, st_ino) of the database file and of its -wal, taken at open: a commit
@@ -310,7 +313,7 @@ class SQLiteStore(SqlStore):
                                      sqlite_search.newest_cycles(self._reader()))
 
     def _message_arms(self, q: search.MessageQuery) -> list[search.Arm]:
-        return sqlite_search.arms(q, self.fetch)
+        return sqlite_search.arms(q, self.fetch, self.block_counts)
 
     @contextlib.contextmanager
     def _read_session(self) -> Iterator[None]:

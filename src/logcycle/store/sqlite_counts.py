@@ -9,7 +9,10 @@ row per ``message_type`` value among them with the messages as SQLite's ``LIKE``
 them (``lower()``, which folds ASCII letters only, up to the first NUL, where ``LIKE``
 stops reading) joined by NUL, with the range of ids and of insert instants. A total is
 then one regular expression per block (``needle[^\\x00]*+`` counts each message once,
-whatever number of times it holds the needle), in C, over ~100 KB at a time.
+whatever number of times it holds the needle; ``matcher`` also writes one for patterns
+with ``%`` inside), in C, over ~100 KB at a time. A block's count is kept
+(``BlockCounts``, bounded): a repeated total (paging through a broad search) reads only
+the blocks it has not counted before.
 
 Exact at any lag, as the arms of store/sqlite_search.py are: a block is used only while
 the week recorded in ``lc_blocks_state`` is the week the main file says its cycle holds
@@ -17,7 +20,7 @@ the week recorded in ``lc_blocks_state`` is the week the main file says its cycl
 condition of the query is decided for all of its rows by what the block records (the
 message type, the span of insert instants, the range of ids); every other row of the
 arm, above the blocks, below them or in an undecided block, is counted by SQL over the
-main table. Patterns other than one literal (``%text%``) are counted by SQL.
+main table. Patterns with ``_`` are counted by SQL.
 
     count = counter(q, cycle, fetch, above=None, upto=watermark)
     total = count() if count is not None else sql_count()
@@ -26,17 +29,21 @@ main table. Patterns other than one literal (``%text%``) are counted by SQL.
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from logcycle.cycles import CYCLES
 from logcycle.store import schema
-from logcycle.store.search import MessageQuery, base_conditions, escape_like
+from logcycle.store.search import MessageQuery, base_conditions
 
 # Only the Event Log API asks for totals, and it reads `general`.
 COUNTED_KINDS: tuple[str, ...] = ("general",)
 BLOCK_ROWS = 1024  # measured: 1,024 and 4,096 count alike; smaller blocks cost per row
-FETCH_BLOCKS = 64  # blocks read per statement (~6 MB): memory stays bounded
+FETCH_BLOCKS = 64  # blocks' text read per statement (~6 MB): memory stays bounded
+META_BLOCKS = 4096  # blocks' ids, types and spans read per statement (without the text)
+CACHE_ENTRIES = 100_000  # counts kept per store (BlockCounts): ~22 MB, 30M rows' blocks
 MAX_RANGES = 16  # more undecided stretches than this: count the arm by SQL alone
 SCHEMA = "lcs"
 Fetch = Callable[[str, Sequence[Any]], tuple[list[str], list[tuple[Any, ...]]]]
@@ -99,15 +106,130 @@ def build(conn: Any, kind: str, cycle: int, week: int, max_rows: int) -> int:
 
 
 # -- counting (read threads, inside the search's read transaction) ------------------------
-def needle(q: MessageQuery) -> bytes | None:
-    """The literal of a ``%text%`` pattern as the blocks hold it (None: another shape)."""
-    p = q.pattern
-    if p is None or len(p.literals) != 1:
-        return None
-    text = p.literals[0]
-    if "\x00" in text or p.like != f"%{escape_like(text)}%" or len(p.like) > 50_000:
-        return None  # NUL ends LIKE's pattern; SQLite refuses patterns past 50,000 bytes
-    return text.encode().lower()
+_END = rb"(?=\x00|\Z)"  # where a message ends in a block
+_REST = rb"[^\x00]*+"  # possessive: the rest of the message is consumed, never given back
+
+
+def _like_parts(like: str) -> list[str] | None:
+    """The literal runs of a ``LIKE`` pattern (escape ``\\``) between its ``%``, empty
+    ones included (``'a%b%'`` gives ``['a', 'b', '']``); None if it holds ``_`` or ends
+    with a lone escape."""
+    parts: list[str] = []
+    run: list[str] = []
+    i = 0
+    while i < len(like):
+        c = like[i]
+        if c == "\\":
+            if i + 1 == len(like):
+                return None
+            run.append(like[i + 1])
+            i += 2
+            continue
+        if c == "_":
+            return None
+        if c == "%":
+            parts.append("".join(run))
+            run = []
+        else:
+            run.append(c)
+        i += 1
+    parts.append("".join(run))
+    return parts
+
+
+def matcher(q: MessageQuery) -> bytes | None:
+    """A regular expression over a block with a NUL put before it (``b"\\x00" + body``):
+    each message that the pattern of ``q`` matches as ``LIKE`` reads it gives exactly one
+    match whose one group is empty or unset (``count_in``); never across a NUL. None:
+    the blocks cannot count this pattern (SQL does).
+
+    The earliest occurrence of each literal is always the best choice for ``%``, so each
+    gap is an atomic ``(?>[^\\x00]*?lit)`` (exact, and a message costs linear time). A
+    pattern held to the start of a message begins with the NUL before it, a literal
+    prefix the search skips to quickly; an unheld one tries only the first occurrence of
+    its first literal in a message: either the rest follows (the group unset) or the
+    message is consumed with the group set to that literal's last byte. The rest of a matched
+    message is consumed, so it is counted once."""
+    if q.pattern is None or len(q.pattern.like) > 50_000:
+        return None  # SQLite refuses patterns past 50,000 bytes: SQL says so
+    parts = _like_parts(q.pattern.like)
+    if parts is None or not any(parts) or any("\x00" in p for p in parts):
+        return None  # `_`, or every message matches, or a NUL ends LIKE's pattern
+    lits = [p.encode().lower() for p in parts]  # lower(): ASCII letters only, as LIKE
+    first, middle = lits[0], [m for m in lits[1:-1] if m]
+    if len(lits) == 1:
+        return b"\x00" + re.escape(first) + _END + b"()"
+    last = lits[-1]
+    end = b"[^\x00]*?" + re.escape(last) + _END if last else _REST
+    if first:
+        return b"\x00" + re.escape(first) + _gaps(middle) + end + b"()"
+    if not middle:
+        return re.escape(last) + _END + b"()"  # `%last`: at most one match a message
+    head, rest = middle[0], middle[1:]
+    if not rest and not last:
+        return re.escape(head) + _REST + b"()"  # `%text%`
+    tail = re.escape(head[-1:])
+    return (re.escape(head[:-1]) + b"(?:" + tail + _gaps(rest) + end + b"|(" + tail + b")"
+            + _REST + b")")
+
+
+def count_in(rx: re.Pattern[bytes], body: bytes) -> int:
+    """The messages of a block that ``rx`` (compiled from ``matcher``) matches."""
+    # findall lists the group: b"" for a match, never the matched text. The NUL before
+    # the block costs a copy (~10 ms per million rows): only where the pattern reads it.
+    return rx.findall(b"\x00" + body if rx.pattern[:1] == b"\x00" else body).count(b"")
+
+
+def _gaps(lits: list[bytes]) -> bytes:
+    return b"".join(b"(?>[^\x00]*?" + re.escape(lit) + b")" for lit in lits)
+
+
+Part = tuple[int, str | None, int | None, int | None, int]  # rowid, type, t_min, t_max, size
+
+
+class BlockCounts:
+    """Counts of a pattern per block, kept between searches (paging through a broad
+    search asks the same total again): a block never changes while it exists (ids are
+    never reused and rows never change once in a block; a new week in the cycle empties
+    its blocks, and a count is keyed by the block's ids, type and size as well), so a
+    count taken once stays exact. Bounded: at most ``max_entries`` counts over all
+    patterns, the least recently asked patterns dropped first. Thread-safe."""
+
+    def __init__(self, max_entries: int = CACHE_ENTRIES) -> None:
+        self.max_entries = max_entries
+        self._lock = threading.Lock()
+        # (pattern, kind, cycle) -> {(lo, hi, type, size): count}
+        self._by: OrderedDict[tuple[bytes, str, int], dict[tuple[Any, ...], int]] = \
+            OrderedDict()
+        self._size = 0
+
+    def get(self, key: tuple[bytes, str, int]) -> dict[tuple[Any, ...], int]:
+        """A copy of the counts kept for ``key`` (possibly empty)."""
+        with self._lock:
+            kept = self._by.get(key)
+            if kept is None:
+                return {}
+            self._by.move_to_end(key)
+            return dict(kept)
+
+    def put(self, key: tuple[bytes, str, int], counts: dict[tuple[Any, ...], int]) -> None:
+        """Keep ``counts`` (new blocks' counts) beside those kept for ``key``."""
+        if not counts or len(counts) > self.max_entries:
+            return
+        with self._lock:
+            kept = self._by.setdefault(key, {})
+            self._by.move_to_end(key)
+            before = len(kept)
+            kept.update(counts)
+            self._size += len(kept) - before
+            while self._size > self.max_entries:
+                _, dropped = self._by.popitem(last=False)
+                self._size -= len(dropped)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._by.clear()
+            self._size = 0
 
 
 Decide = Callable[[str | None, int | None, int | None], bool | None]
@@ -149,72 +271,95 @@ def _decisions(q: MessageQuery) -> list[Decide] | None:
 
 
 def counter(q: MessageQuery, cycle: int, fetch: Fetch, *, above: int | None,
-            upto: int | None) -> Callable[[], int] | None:
+            upto: int | None, cache: BlockCounts | None = None) -> Callable[[], int] | None:
     """The count of the matches of ``q`` in the cycle's rows with ids in (above, upto]
-    (None: no bound), from the blocks and SQL for the rest; None when the blocks cannot
-    serve ``q`` (count it by SQL)."""
-    literal = needle(q)
+    (None: no bound), from the blocks (their counts kept in ``cache``) and SQL for the
+    rest; None when the blocks cannot serve ``q`` (count it by SQL)."""
+    rx = matcher(q)
     decisions = _decisions(q)
-    if literal is None or decisions is None or q.kind not in COUNTED_KINDS:
+    if rx is None or decisions is None or q.kind not in COUNTED_KINDS:
         return None
-    return lambda: _count(q, cycle, fetch, literal, decisions, above, upto)
+    return lambda: _count(q, cycle, fetch, rx, decisions, above, upto, cache)
 
 
 _MARK = (f"SELECT s.mark FROM {SCHEMA}.lc_blocks_state s JOIN lc_cycles c ON "
          "c.cycle = s.cycle AND c.week = s.week WHERE s.kind = ? AND s.cycle = ?")
 
 
-def _count(q: MessageQuery, cycle: int, fetch: Fetch, literal: bytes,
-           decisions: list[Decide], above: int | None, upto: int | None) -> int:
+def _count(q: MessageQuery, cycle: int, fetch: Fetch, rx: bytes, decisions: list[Decide],
+           above: int | None, upto: int | None, cache: BlockCounts | None) -> int:
     _, marks = fetch(_MARK, (q.kind, cycle))
     mark = int(marks[0][0]) if marks else 0
     top = mark if upto is None else min(mark, upto)
-    # Possessive: the rest of the message is consumed, never given back.
-    rx = re.compile(re.escape(literal) + b"[^\\x00]*+()")
+    key = (rx, q.kind, cycle)
+    kept = cache.get(key) if cache is not None and CACHE_ENTRIES > 0 else {}
     total, pos = 0, above  # the blocks used count every row in (above, pos]
     gaps: list[tuple[int | None, int | None]] = []  # stretches left to SQL
+    todo: list[tuple[int, tuple[Any, ...]]] = []  # (rowid, key) of the parts to read
     for lo, hi, parts in _blocks(q, cycle, fetch, above, top):
         if q.below_id is not None and not hi < q.below_id:
             continue  # (id < below_id) undecided or false for the block: SQL counts it
-        told = [[d(t, t_min, t_max) for d in decisions] for t, t_min, t_max, _ in parts]
+        told = [[d(t, t_min, t_max) for d in decisions] for _, t, t_min, t_max, _ in parts]
         if any(None in row for row in told):
             continue  # left to the SQL count of the stretch it falls in
         if lo - 1 != pos:
             gaps.append((pos, lo - 1))
-        total += sum(len(rx.findall(body)) for (_, _, _, body), row in zip(parts, told,
-                                                                           strict=True)
-                     if all(row))
+        for (rowid, t, _, _, size), row in zip(parts, told, strict=True):
+            if all(row):
+                part = (lo, hi, t, size)
+                if (n := kept.get(part)) is None:
+                    todo.append((rowid, part))
+                else:
+                    total += n
         pos = hi
     gaps.append((pos, upto))
     if len(gaps) > MAX_RANGES:
-        gaps = [(above, upto)]
-        total = 0
-    return total + sum(_sql_count(q, cycle, fetch, a, b) for a, b in gaps)
+        return _sql_count(q, cycle, fetch, above, upto)
+    counted = _read_counts(q, cycle, fetch, re.compile(rx), todo)
+    if cache is not None and CACHE_ENTRIES > 0:
+        cache.put(key, counted)
+    return total + sum(counted.values()) + sum(_sql_count(q, cycle, fetch, a, b)
+                                               for a, b in gaps)
 
 
 def _blocks(q: MessageQuery, cycle: int, fetch: Fetch, above: int | None, top: int) -> \
-        Iterator[tuple[int, int, list[tuple[str | None, int | None, int | None, bytes]]]]:
-    """(lo, hi, parts) of the blocks wholly in (above, top], in id order, a few dozen
-    at a time (a million rows are ~100 MB of text)."""
-    sql = (f"SELECT rowid, lo, hi, type, t_min, t_max, body FROM "
+        Iterator[tuple[int, int, list[Part]]]:
+    """(lo, hi, parts) of the blocks wholly in (above, top], in id order; a part is
+    (rowid, type, least and greatest insert instant, size of its text). Without the text:
+    SQLite's length() of a BLOB does not read it."""
+    sql = (f"SELECT rowid, lo, hi, type, t_min, t_max, length(body) FROM "
            f"{SCHEMA}.{block_table(q.kind, cycle)} WHERE rowid > ? AND lo > ? AND hi <= ? "
            "ORDER BY rowid LIMIT ?")
     after, current = 0, None
-    parts: list[tuple[str | None, int | None, int | None, bytes]] = []
+    parts: list[Part] = []
     low = -1 if above is None else above
     while True:
-        _, rows = fetch(sql, (after, low, top, FETCH_BLOCKS))
-        for rowid, lo, hi, t, t_min, t_max, body in rows:
+        _, rows = fetch(sql, (after, low, top, META_BLOCKS))
+        for rowid, lo, hi, t, t_min, t_max, size in rows:
             if current is not None and current != (lo, hi):
                 yield current[0], current[1], parts
                 parts = []
             current = (int(lo), int(hi))
-            parts.append((t, t_min, t_max, bytes(body)))
+            parts.append((int(rowid), t, t_min, t_max, int(size)))
             after = rowid
-        if len(rows) < FETCH_BLOCKS:
+        if len(rows) < META_BLOCKS:
             break
     if current is not None:
         yield current[0], current[1], parts
+
+
+def _read_counts(q: MessageQuery, cycle: int, fetch: Fetch, rx: re.Pattern[bytes],
+                 todo: list[tuple[int, tuple[Any, ...]]]) -> dict[tuple[Any, ...], int]:
+    """The matches of ``rx`` in each part of ``todo``, its text read a few dozen parts at
+    a time (a million rows are ~100 MB of text): memory stays bounded."""
+    counted: dict[tuple[Any, ...], int] = {}
+    for i in range(0, len(todo), FETCH_BLOCKS):
+        chunk = dict(todo[i:i + FETCH_BLOCKS])
+        _, rows = fetch(f"SELECT rowid, body FROM {SCHEMA}.{block_table(q.kind, cycle)} "
+                        f"WHERE rowid IN ({schema.SQLITE.params(len(chunk))})", list(chunk))
+        for rowid, body in rows:
+            counted[chunk[int(rowid)]] = count_in(rx, body)
+    return counted
 
 
 def _sql_count(q: MessageQuery, cycle: int, fetch: Fetch, above: int | None,

@@ -242,39 +242,42 @@ _MARKS = (f"SELECT s.cycle, s.watermark FROM {SCHEMA}.lc_search_state s JOIN lc_
           "ON c.cycle = s.cycle AND c.week = s.week WHERE s.kind = ?")
 
 
-def arms(q: MessageQuery, fetch: Fetch) -> list[Arm]:
-    """The arms of every cycle of ``q``, in the order of its page."""
+def arms(q: MessageQuery, fetch: Fetch,
+         cache: sqlite_counts.BlockCounts | None = None) -> list[Arm]:
+    """The arms of every cycle of ``q``, in the order of its page (totals counted from the
+    message blocks where they serve, their counts kept in ``cache``)."""
     if q.pattern is None or q.kind not in INDEXED_KINDS or not trigrams(q.pattern.literals):
-        return [_counted(scan_arm(q, c, "?", "LIKE"), q, c, fetch, None, None)
+        return [_counted(scan_arm(q, c, "?", "LIKE"), q, c, fetch, None, None, cache)
                 for c in q.cycles]
     _, rows = fetch(_MARKS, (q.kind,))
     marks = {int(c): int(w) for c, w in rows}
     out: list[Arm] = []
     for cycle in q.cycles:
-        out.extend(_cycle_arms(q, q.pattern, cycle, marks.get(cycle, 0), fetch))
+        out.extend(_cycle_arms(q, q.pattern, cycle, marks.get(cycle, 0), fetch, cache))
     return out
 
 
 def _counted(arm: Arm, q: MessageQuery, cycle: int, fetch: Fetch, above: int | None,
-             upto: int | None) -> Arm:
+             upto: int | None, cache: sqlite_counts.BlockCounts | None) -> Arm:
     """``arm`` (ids in (above, upto]) counted from the message blocks where they serve
     (store/sqlite_counts.py)."""
     if not q.count:
         return arm
-    count = sqlite_counts.counter(q, cycle, fetch, above=above, upto=upto)
+    count = sqlite_counts.counter(q, cycle, fetch, above=above, upto=upto, cache=cache)
     return arm if count is None else dataclasses.replace(arm, count=count)
 
 
 def _cycle_arms(q: MessageQuery, pattern: MessagePattern, cycle: int, mark: int,
-                fetch: Fetch) -> list[Arm]:
+                fetch: Fetch, cache: sqlite_counts.BlockCounts | None) -> list[Arm]:
     tail = _counted(scan_arm(q, cycle, "?", "LIKE", above_id=mark), q, cycle, fetch,
-                    mark, None)
+                    mark, None, cache)
     if mark <= 0:
         return [tail]
     fts = fts_table(q.kind, cycle)
     match = candidates_query(fetch, fts, pattern, mark)
     if match is None:
-        return [_counted(scan_arm(q, cycle, "?", "LIKE"), q, cycle, fetch, None, None)]
+        return [_counted(scan_arm(q, cycle, "?", "LIKE"), q, cycle, fetch, None, None,
+                         cache)]
     if not match:
         return [tail]
     table = tail.table
@@ -283,5 +286,5 @@ def _cycle_arms(q: MessageQuery, pattern: MessagePattern, cycle: int, mark: int,
     where = " AND ".join([f"{fts} MATCH ?", f"{fts}.rowid <= ?", *clauses])
     indexed = _counted(Arm(f"FROM {fts} CROSS JOIN {table} ON {table}.id = {fts}.rowid "
                            f"WHERE {where}", (match, mark, *params, pattern.like), table,
-                           f"{fts}.rowid"), q, cycle, fetch, None, mark)
+                           f"{fts}.rowid"), q, cycle, fetch, None, mark, cache)
     return [tail, indexed] if q.descending else [indexed, tail]
