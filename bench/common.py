@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import random
 import socket
@@ -77,11 +78,21 @@ class Server:
         while time.monotonic() < deadline:
             try:
                 with urllib.request.urlopen(self.url + "/health", timeout=1) as r:  # noqa: S310
-                    if r.status == 200:
+                    if r.status == 200 and self._workers_ready():
                         return
             except OSError:
-                time.sleep(0.1)
+                pass
+            time.sleep(0.1)
         raise RuntimeError("server did not start")
+
+    def _workers_ready(self) -> bool:
+        """Whether the protocol workers (code that has them) have started: their start-up
+        (a forkserver importing the adapters, ~0.5 s of CPU) is not part of a run."""
+        req = urllib.request.Request(self.url + "/api/v1/status",  # noqa: S310
+                                     headers={"Authorization": f"Bearer {KEY}"})
+        with urllib.request.urlopen(req, timeout=5) as r:  # noqa: S310
+            workers = json.loads(r.read()).get("protocol_workers")
+        return workers is None or workers["workers"] == 0 or bool(workers["ready"])
 
     def peak_rss_mb(self) -> float:
         for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from google.protobuf import json_format
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
@@ -94,6 +95,9 @@ CASES: dict[str, tuple[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]]
          "Properties": {"N": 1}}, 3]}), (CLOCK, LIMIT), {}),
     "syslog": (syslog.parse_all, syslog_frames(), (CLOCK, UTC, LIMIT), {}),
     "otlp protobuf": (otlp_rows.validated, otlp_body(), (DECODER,), {"now_ms": T0}),
+    "otlp json": (otlp_rows.validated_json, json_format.MessageToJson(
+        ExportLogsServiceRequest.FromString(otlp_body())).encode(), (DECODER,),
+        {"now_ms": T0}),
 }
 
 
