@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 
 class FieldType(StrEnum):
@@ -56,6 +57,11 @@ class Kind:
     def __post_init__(self) -> None:
         object.__setattr__(self, "has_error",
                            any(f.type is FieldType.ERROR for f in self.fields))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled by name (a protocol worker's rows, ingest/offload.py): the other side has
+        # the same Kind object, which the write path compares by identity.
+        return (kind_named, (self.name,))
 
     @property
     def required(self) -> tuple[str, ...]:
@@ -149,6 +155,12 @@ _ALL = [
 ]
 
 KINDS: dict[str, Kind] = {k.name: k for k in _ALL}
+
+
+def kind_named(name: str) -> Kind:
+    """The kind called ``name`` (unpickling)."""
+    return KINDS[name]
+
 KIND_NAMES: tuple[str, ...] = tuple(KINDS)
 # Kinds whose `message` column is searched by `q` and by the Event Log API.
 MESSAGE_KINDS: tuple[str, ...] = ("error", "general")

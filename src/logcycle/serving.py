@@ -16,7 +16,9 @@ import dataclasses
 import errno
 import logging
 import os
+import signal
 import socket
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +26,12 @@ import orjson
 from starlette.applications import Starlette
 
 from logcycle.connections import GuardedProtocol, Limits, fd_budget, guarded_protocol
-from logcycle.orphans import die_with_parent
 from logcycle.service import Service
 from logcycle.settings import Settings
 
 SETTINGS_ENV = "LOGCYCLE__WORKER_SETTINGS"  # set by the parent for its workers only
 PARENT_ENV = "LOGCYCLE__WORKER_PARENT"
+PR_SET_PDEATHSIG = 1
 MAX_WRITE_LANES = 8
 
 
@@ -139,7 +141,7 @@ def worker_app() -> Starlette:
     """The app of one worker process (uvicorn calls this in each of them)."""
     from logcycle.api.app import create_app
 
-    die_with_parent(int(os.environ.get(PARENT_ENV, "0")))
+    _die_with_parent(int(os.environ.get(PARENT_ENV, "0")))
     values = orjson.loads(os.environ[SETTINGS_ENV])
     settings = Settings(**{**values, "data": Path(values["data"])})
     WorkerProtocol.limits = limits_of(settings)
@@ -150,3 +152,14 @@ def worker_app() -> Starlette:
     return create_app(service)
 
 
+def _die_with_parent(parent: int) -> None:
+    """On Linux a worker gets SIGTERM when the process that started it dies, even by
+    kill -9: no orphan keeps serving the port behind a supervisor's back."""
+    if sys.platform != "linux":
+        return
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if parent and os.getppid() != parent:  # it died before prctl took effect
+        os.kill(os.getpid(), signal.SIGTERM)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import pickle
 import signal
 import socket
 import time
@@ -121,6 +122,14 @@ def _items(answer: Any) -> list[Any]:
     if isinstance(answer, tuple):  # otlp_rows: (Partial, total)
         return list(answer[0].events)
     return list(answer)
+
+
+def test_a_row_pickled_on_its_own_keeps_its_kind() -> None:
+    """What an answer of another shape than the adapters' carries (rows as objects)."""
+    row = es_bulk.parse_bulk(es_body(), None, FIELDS, CLOCK, LIMIT).items[0]
+    assert type(row) is Prepared
+    again = pickle.loads(pickle.dumps(row))  # noqa: S301  (our own bytes)
+    assert again == row and again.kind is row.kind
 
 
 @pytest.mark.parametrize(("fn", "body", "args", "kwargs", "error"), [

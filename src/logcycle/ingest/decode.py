@@ -90,18 +90,6 @@ class Prepared:
     error: tuple[Any, ...] | None = None  # values of the linked error event
     error_attributes: str | None = None
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        # Pickled by the protocol workers (ingest/offload.py) with its kind by name, so
-        # that the other side has the same Kind object, and rebuilt by its constructor.
-        return (prepared, (self.kind.name, self.values, self.attributes, self.error,
-                           self.error_attributes))
-
-
-def prepared(kind: str, values: tuple[Any, ...], attributes: str | None,
-             error: tuple[Any, ...] | None, error_attributes: str | None) -> Prepared:
-    """A :class:`Prepared` of the kind named ``kind`` (unpickling)."""
-    return Prepared(KINDS[kind], values, attributes, error, error_attributes)
-
 
 @dataclass(slots=True)
 class Batch:

@@ -52,7 +52,8 @@ PRELOAD = ("logcycle.ingest.offload", "logcycle.ingest.protocols.clef",
 
 def _worker_init(server: int) -> None:
     """A new worker: it ends with the server, with the adapters imported before its
-    first job."""
+    first job (already there when the forkserver preloaded them; not when another part
+    of the process had started the forkserver first)."""
     threading.Thread(target=_end_with, args=(server,), name="logcycle-end-with-server",
                      daemon=True).start()
     for name in PRELOAD:
@@ -81,8 +82,8 @@ def _exists(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
-        return True
+    except PermissionError:  # someone else's process: it exists
+        pass
     return True
 
 
@@ -93,8 +94,8 @@ def _call(fn: Callable[..., Any], body: bytes | list[bytes], args: tuple[Any, ..
 
 
 # A row crosses as (kind name, values, attributes, error, error attributes): pickle writes
-# and reads plain tuples in C, where a Prepared costs a Python call each way (its
-# __reduce__, 1.06 µs an event to pickle a syslog batch against 0.49 as tuples).
+# and reads plain tuples in C, where a Prepared costs Python calls each way (1.06 µs an
+# event to pickle a syslog batch against 0.49 as tuples).
 def _rows_out(items: list[Any]) -> list[Any]:
     return [(it.kind.name, it.values, it.attributes, it.error, it.error_attributes)
             if type(it) is Prepared else it for it in items]
@@ -108,7 +109,8 @@ def _rows_in(items: list[Any]) -> list[Any]:
 
 def _pack(answer: Any) -> tuple[str, Any]:
     """The adapters' answers (a list of items, a bulk request, an OTLP (Partial, total))
-    with their rows as tuples; any other answer as it is (Prepared pickles on its own)."""
+    with their rows as tuples; any other answer as it is (its rows pickled as objects,
+    their kind by name)."""
     if type(answer) is list:
         return "items", _rows_out(answer)
     if type(answer) is BulkRequest:
