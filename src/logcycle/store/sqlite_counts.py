@@ -10,7 +10,9 @@ them (``lower()``, which folds ASCII letters only, up to the first NUL, where ``
 stops reading) joined by NUL, with the range of ids and of insert instants. A total is
 then one regular expression per block (``needle[^\\x00]*+`` counts each message once,
 whatever number of times it holds the needle; ``matcher`` also writes one for patterns
-with ``%`` inside), in C, over ~100 KB at a time. A block's count is kept
+with ``%`` inside), in C, over ~100 KB at a time; or, for a ``%word%`` pattern, from
+the part's *terms* (each word of its messages and how many messages hold it, kept by the
+indexer: ``count_terms``), ~5 times less to read. A block's count is kept
 (``BlockCounts``, bounded): a repeated total (paging through a broad search) reads only
 the blocks it has not counted before.
 
