@@ -58,7 +58,15 @@ from logcycle import cycles
 from logcycle.errors import LogcycleError, StorageFull, StoreUnavailable, Unwritable
 from logcycle.ingest.tasks import EventBatch, IndexSearch, Reindex, WriteTask
 from logcycle.kinds import KINDS
-from logcycle.store import errorgroups, postgres_fields, postgres_search, schema, search, summary
+from logcycle.store import (
+    errorgroups,
+    postgres_counts,
+    postgres_fields,
+    postgres_search,
+    schema,
+    search,
+    summary,
+)
 from logcycle.store.base import KeyRow, MaintenanceReport, Rows
 from logcycle.store.sqlstore import SqlStore, without_nul
 
@@ -79,6 +87,10 @@ REINDEX_EVERY_S = 1.0
 SEARCH_EVERY_S = 0.25  # the message indexer's runs (steps of SEARCH_STEP rows each) …
 SEARCH_GAP_S = 0.05  # … or this long after a commit of this process woke it
 SEARCH_STEP = 20_000
+# Rows put into the blocks' terms (store/postgres_counts.py) in an index step that caught
+# up, at most: ~10-16 µs a row in the server, so the next message index step waits
+# for it ~0.1 s at most; rows not in parts yet are counted by SQL.
+TERMS_STEP = 8192
 
 
 # What PostgreSQL says about the values or names one request sent rather than about the
@@ -341,6 +353,8 @@ class PostgresStore(SqlStore):
         opclass = f"{pgsql.Identifier(ext).as_string(conn)}.gin_trgm_ops"
         for stmt in postgres_search.ddl(opclass):
             conn.execute(stmt)
+        for stmt in postgres_counts.ddl(postgres_counts.has_lz4(conn)):
+            conn.execute(stmt)
 
     def _trigram_schema(self, conn: Any) -> str | None:
         sql = ("SELECT n.nspname FROM pg_extension e JOIN pg_namespace n "
@@ -419,6 +433,7 @@ class PostgresStore(SqlStore):
         conn.execute(f"TRUNCATE {', '.join(tables)}")
         if self.trigram:
             conn.execute(postgres_search.empty_cycle_sql(cycle))
+            conn.execute(postgres_counts.empty_cycle_sql(cycle))
 
     # -- the request_key index, built behind the writer (as on SQLite) ---------------------
     # Not by the writer thread: on PostgreSQL the side table costs a heap row and a B-tree
@@ -591,6 +606,8 @@ class PostgresStore(SqlStore):
         if done < max_rows and self._indexed >= ANALYZE_AFTER_ROWS and \
                 postgres_search.analyze_newest(conn, self._indexed):  # caught up
             self._indexed = 0
+        if done < max_rows:  # caught up: the blocks' terms, a bounded step behind it
+            done += postgres_counts.build(conn, min(TERMS_STEP, max_rows - done))
         return done
 
     def _search_kinds(self) -> tuple[str, ...]:
