@@ -17,7 +17,8 @@ split them) with the number of its messages that hold each:
 A needle made of printable ASCII characters but the space (``needle``) lies inside one
 word of a lowered message wherever it occurs, so the messages of a part that hold it are
 those holding a word that holds it: none of its words (0), one word of ``common`` that
-holds it once (that word's count), else the part is counted by its rows. ``single`` is
+holds it once (that word's count), one word of ``single`` (1), else (two words, a message
+may hold both) the part is counted by its rows. ``single`` is
 searched only when ``chars`` holds every letter and digit of the needle. Built in SQL,
 in the server (no GIL): per message its distinct words (``array_to_tsvector`` dedups in
 C; a message of 2 kB or more, whose words may pass a lexeme's 2,047 bytes, by a
@@ -233,31 +234,37 @@ def decisions(q: MessageQuery) -> list[Decide] | None:
 
 
 # Per part of the blocks wholly in (above, top]: its bounds and the messages of it that
-# hold the needle, NULL when its terms do not tell.
+# hold the needle, NULL when its terms do not tell: the needle's occurrences in
+# ``common`` (c) and in ``single`` (s, searched only when ``chars`` allows it).
 _PARTS = ("SELECT lo, hi, type, t_min, t_max, CASE WHEN common IS NULL THEN NULL "
-          "WHEN chars & %s = %s AND strpos(single, %s) > 0 THEN NULL "
-          "ELSE CASE (octet_length(common) - octet_length(replace(common, %s, ''))) "
-          "/ %s WHEN 0 THEN 0 WHEN 1 THEN (SELECT (ascii(substr(r, 1, 1)) - 2) * 900 "
+          "WHEN o.c = 0 AND o.s = 0 THEN 0 WHEN o.c = 0 AND o.s = 1 THEN 1 "
+          "WHEN o.c = 1 AND o.s = 0 THEN (SELECT (ascii(substr(r, 1, 1)) - 2) * 900 "
           "+ (ascii(substr(r, 2, 1)) - 2) * 30 + ascii(substr(r, 3, 1)) - 2 FROM (SELECT "
-          "right(split_part(split_part(common, %s, 2), chr(1), 1), 3) AS r) x) END END "
-          "FROM {terms} WHERE lo > %s AND hi <= %s ORDER BY lo")
+          "right(split_part(split_part(common, %s, 2), chr(1), 1), 3) AS r) x) END "
+          "FROM {terms} CROSS JOIN LATERAL (SELECT (octet_length(common) - octet_length("
+          "replace(common, %s, ''))) / %s AS c, CASE WHEN chars & %s = %s THEN (octet_length("
+          "single) - octet_length(replace(single, %s, ''))) / %s ELSE 0 END AS s) o "
+          "WHERE lo > %s AND hi <= %s ORDER BY lo")
 Part = tuple[str | None, int | None, int | None, int | None]  # type, t_min, t_max, count
 
 
 def count(q: MessageQuery, cycle: int, fetch: Fetch, word: str, decide: list[Decide],
-          sql_count: Callable[[int | None, int], int], above: int | None, upto: int) -> int:
+          sql_count: Callable[[int | None, int], int], above: int | None, upto: int,
+          least: int = 0) -> int:
     """The matches of ``q`` (whose ``needle`` is ``word``, conditions ``decide``) with ids
     in (above, upto]: from the parts wholly in it whose rows every condition decides,
-    the rest by ``sql_count(above, upto)``."""
+    the rest by ``sql_count(above, upto)``. ``least``: the cycle's least id in this
+    snapshot; parts below it are not used (a cycle emptied without its terms, behind the
+    store's back: ids only grow, so its new rows are all above the old parts)."""
     _, marks = fetch("SELECT watermark FROM lc_index_state WHERE name = %s AND cycle = %s",
                      (mark_name(q.kind), cycle))
     top = min(int(marks[0][0]) if marks else 0, upto)
-    low = -1 if above is None else above
+    low = max(-1 if above is None else above, least - 1)
     if top <= low:
         return sql_count(above, upto)
     bits = mask(word)
     _, rows = fetch(_PARTS.format(terms=terms_table(q.kind, cycle)),
-                    (bits, bits, word, word, len(word), word, low, top))
+                    (word, word, len(word), bits, bits, word, len(word), low, top))
     total, pos = 0, low  # the blocks used decide every row in (low, pos]
     gaps: list[tuple[int, int]] = []
     for lo, hi, parts in _blocks(rows):

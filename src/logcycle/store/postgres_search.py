@@ -400,16 +400,16 @@ def _kept_count(q: MessageQuery, cycle: int, mark: int, fold: bool, fetch: Fetch
         return _range_count(q, cycle, fold, fetch, None, MAX_ID)
     got = kept.get(key) if KEPT_TOTALS > 0 else None
     if got is not None and got[0] <= mark:
-        upto = got[1] + _indexed_count(q, cycle, fold, fetch, got[0], mark)
+        upto = got[1] + _indexed_count(q, cycle, fold, fetch, got[0], mark, int(rows[0][0]))
     else:  # none kept, or kept at a later watermark than this snapshot's
-        upto = _indexed_count(q, cycle, fold, fetch, None, mark)
+        upto = _indexed_count(q, cycle, fold, fetch, None, mark, int(rows[0][0]))
     if KEPT_TOTALS > 0 and (got is None or got[0] <= mark):
         kept.put(key, mark, upto)
     return upto + _range_count(q, cycle, fold, fetch, mark, MAX_ID)
 
 
 def _indexed_count(q: MessageQuery, cycle: int, fold: bool, fetch: Fetch,
-                   above: int | None, upto: int) -> int:
+                   above: int | None, upto: int, least: int) -> int:
     """Matches of ``q`` with ids in (above, upto], up to the watermark: from the blocks'
     terms where they tell (a ``%word%`` pattern, store/postgres_counts.py), the rest by
     SQL (``_range_count``)."""
@@ -419,7 +419,7 @@ def _indexed_count(q: MessageQuery, cycle: int, fold: bool, fetch: Fetch,
     if word is None or decide is None:
         return _range_count(q, cycle, fold, fetch, above, upto)
     return postgres_counts.count(q, cycle, fetch, word, decide, functools.partial(
-        _range_count, q, cycle, fold, fetch), above, upto)
+        _range_count, q, cycle, fold, fetch), above, upto, least)
 
 
 def _range_count(q: MessageQuery, cycle: int, fold: bool, fetch: Fetch,

@@ -1,0 +1,170 @@
+"""PostgreSQL's first broad total from each block part's terms (store/postgres_counts.py)
+counts what the store's own ``ILIKE`` counts over the same rows: each message once however
+many of its words hold the needle (and a word that holds it twice), words split on spaces
+only (tabs, control characters, punctuation inside words), case folded as the database
+folds it (the Kelvin sign, ``İ``, ``É``), long messages (past a lexeme's 2,047 bytes), with
+the Event Log API's type and time conditions and keyset bounds, at any lag (rows not in
+parts yet, rows not in the message index yet), and after a cycle is emptied. Small blocks
+here, so that a few hundred rows make many blocks and parts. The reference is a
+``count(*)`` with ``ILIKE`` over the cycle table, on the real PostgreSQL."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from logcycle.ingest.tasks import IndexSearch
+from logcycle.store import postgres_counts, postgres_search
+from logcycle.store.base import Store
+from logcycle.store.postgres import PostgresStore
+from logcycle.store.search import MessagePattern, MessageQuery, escape_like
+from tests import pg
+from tests.conftest import T0
+from tests.store.test_contract import gen, open_store, q, write
+
+pytestmark = pytest.mark.postgres
+
+TYPES = ("Information", "Debug", "Error")
+PIECES = ["time", "out", "timeout", "TIMEOUT", "Timeouts", "a", "ab", "1", "12", "É", "é",
+          "\u212a", "k", "\u0130", "i", "#", "-", "=", ".", " ", "  ", "\t", "\x01", "\x1f",
+          "%", "_", "\\"]
+NEEDLES = ["time", "timeout", "out", "a", "ab", "b", "1", "12", "k", "K", "i", "I", "t#", "-1",
+           "=a", "TIMEOUTS", "eou", "ti", "\\", "%", "_", "a.b"]
+messages = st.lists(st.tuples(st.lists(st.sampled_from(PIECES), max_size=10).map("".join),
+                              st.sampled_from([*TYPES, "Other"]),
+                              st.integers(0, 5)), min_size=1, max_size=60)
+
+
+@pytest.fixture(scope="module")
+def module_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(postgres_search, "BLOCK_ROWS", 8)
+        mp.setattr(postgres_counts, "BLOCK_ROWS", 8)
+        mp.setattr(postgres_counts, "SHORT", 40)  # long messages' words by DISTINCT too
+        with pg.fresh_schema() as url:
+            s = open_store(url, tmp_path_factory.mktemp("counts"))
+            yield s
+            s.close()
+
+
+@pytest.fixture
+def store(module_store: Store, monkeypatch: pytest.MonkeyPatch) -> Store:
+    monkeypatch.setattr(postgres_search, "BLOCK_ROWS", 8)
+    monkeypatch.setattr(postgres_counts, "BLOCK_ROWS", 8)
+    monkeypatch.setattr(postgres_counts, "SHORT", 40)
+    return module_store
+
+
+def query(needle: str, where: tuple[str, ...] = ("message_type IN (%s, %s, %s)",),
+          params: tuple[Any, ...] = TYPES, below: int | None = None) -> MessageQuery:
+    lit = escape_like(needle)
+    return MessageQuery(kind="general", cycles=(3,), columns=("id", "message"),
+                        pattern=MessagePattern(f"%{lit}%", (needle,)), where=where,
+                        params=params, below_id=below, count=True)
+
+
+def ilike(store: Store, mq: MessageQuery, above: int, upto: int) -> int:
+    """The reference: ILIKE over the cycle table, with the query's own conditions."""
+    assert mq.pattern is not None
+    clauses = [*mq.where, "message ILIKE %s", "id > %s", "id <= %s"]
+    params: list[Any] = [*mq.params, mq.pattern.like, above, upto]
+    if mq.below_id is not None:
+        clauses.append("id < %s")
+        params.append(mq.below_id)
+    return int(q(store, "SELECT count(*) FROM oslog_general_3 WHERE " + " AND ".join(clauses),
+                 *params)[0][0])
+
+
+def folds(store: Store) -> bool:
+    assert isinstance(store, PostgresStore)
+    assert store.ascii_fold  # the test database's ctype is C.UTF-8
+    return store.ascii_fold
+
+
+def from_terms(store: Store, mq: MessageQuery, above: int | None, upto: int) -> int:
+    fold = folds(store)
+    word = postgres_counts.needle(mq, fold)
+    decide = postgres_counts.decisions(mq)
+    assert word is not None and decide is not None
+    return postgres_counts.count(mq, 3, store.fetch, word, decide, functools.partial(
+        postgres_search._range_count, mq, 3, fold, store.fetch), above, upto)
+
+
+def index(store: Store) -> None:
+    while store.apply([IndexSearch(10_000)], T0)[0]:
+        pass
+
+
+def served(store: Store, needle: str, above: int, upto: int) -> tuple[int, int]:
+    """(parts whose terms tell the needle's count, those that leave it to the rows) in
+    (above, upto]: the test reaches both."""
+    mq = query(needle)
+    word = postgres_counts.needle(mq, folds(store))
+    _, rows = store.fetch(postgres_counts._PARTS.format(terms="lc_terms_general_3"),
+                          (word, word, len(word or "x"), 0, 0, word, len(word or "x"), above, upto))
+    return sum(r[5] is not None and r[5] > 0 for r in rows), sum(r[5] is None for r in rows)
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=messages, more=messages, needle=st.sampled_from(NEEDLES),
+       cond=st.integers(0, 4), bound=st.integers(0, 6), lag=st.booleans())
+def test_a_total_from_the_terms_is_ilikes(store: Store, rows: list[tuple[str, str, int]],
+                                          more: list[tuple[str, str, int]], needle: str,
+                                          cond: int, bound: int, lag: bool) -> None:
+    ids = write(store, *(gen(m, message_type=t, instant=T0 + 1000 * d) for m, t, d in rows))
+    index(store)
+    if lag:  # rows above the terms (and the message index) too
+        ids += write(store, *(gen(m, message_type=t, instant=T0 + 1000 * d)
+                              for m, t, d in more))
+    wheres: list[tuple[tuple[str, ...], tuple[Any, ...]]] = [
+        (("message_type IN (%s, %s, %s)",), TYPES),
+        (("message_type = %s",), ("Debug",)),
+        (("message_type IN (%s, %s, %s)", "insert_instant >= %s"), (*TYPES, T0 + 1000 * bound)),
+        (("message_type = %s", "insert_instant <= %s"), ("Error", T0 + 1000 * bound)),
+        (("message_type IN (%s, %s, %s)",), TYPES),
+    ]
+    where, params = wheres[cond]
+    below = ids[len(ids) * bound // 7] if cond == 4 else None
+    mq = query(needle, where, params, below)
+    first = ids[0] - 1
+    for above, upto in [(None, ids[-1]), (first, ids[-1]), (ids[len(ids) // 2], ids[-1]),
+                        (first, ids[len(ids) // 3])]:
+        want = ilike(store, mq, -1 if above is None else above, upto)
+        assert from_terms(store, mq, above, upto) == want, (above, upto)
+
+
+def test_the_terms_serve_a_common_word_and_the_total_is_exact(store: Store) -> None:
+    msgs = [f"req {i} timeout on disk{i % 7} TimeOut" if i % 2 else f"req {i} ok" for i in
+            range(200)]
+    ids = write(store, *(gen(m, message_type=TYPES[i % 3]) for i, m in enumerate(msgs)))
+    index(store)
+    told, left = served(store, "timeout", ids[0] - 1, ids[-1])
+    assert told > 0 and left == 0
+    assert served(store, "disk", ids[0] - 1, ids[-1])[1] > 0  # disk0 and disk3 in a part
+    for needle in ("timeout", "TIMEOUT", "disk", "req", "1", "zq"):
+        mq = query(needle)
+        want = ilike(store, mq, ids[0] - 1, ids[-1])
+        assert from_terms(store, mq, ids[0] - 1, ids[-1]) == want
+        total = store.search_messages(mq).total
+        assert total == ilike(store, mq, -1, 2**62)
+
+
+def test_terms_are_built_up_to_the_message_index_only_and_emptied_with_the_cycle(
+        store: Store) -> None:
+    ids = write(store, *(gen(f"word{i % 4} w", message_type="Debug") for i in range(20)))
+    (mark,) = q(store, "SELECT COALESCE(max(hi), 0) FROM lc_terms_general_3")[0]
+    assert mark < ids[0]  # not indexed yet: no parts
+    index(store)
+    (top,) = q(store, "SELECT max(hi) FROM lc_terms_general_3")[0]
+    search_mark = q(store, "SELECT watermark FROM lc_index_state WHERE name = "
+                    "'search_general' AND cycle = 3")[0][0]
+    assert top <= search_mark and top >= ids[-1] - 8  # whole blocks only
+    spans = q(store, "SELECT lo, hi FROM lc_terms_general_3 ORDER BY lo")
+    assert all(hi - lo + 1 <= 8 for lo, hi in spans)
+    assert len({lo for lo, _ in spans}) == len({(lo, hi) for lo, hi in spans})
