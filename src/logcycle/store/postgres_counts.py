@@ -96,11 +96,12 @@ def empty_cycle_sql(cycle: int) -> str:
 
 
 # -- building (the indexer's connection, after the message index's step) -----------------
-# A message's distinct lowered words, joined by spaces.
-_WORDS = (f"CASE WHEN octet_length(message) < {SHORT} THEN array_to_string(tsvector_to_array("
-          "array_to_tsvector(array_remove(string_to_array(lower(message), ' '), ''))), ' ') "
-          "ELSE (SELECT string_agg(DISTINCT w, ' ') FROM unnest(string_to_array("
-          "lower(message), ' ')) w WHERE w <> '') END")
+def _words() -> str:
+    """A message's distinct lowered words, joined by spaces."""
+    return (f"CASE WHEN octet_length(message) < {SHORT} THEN array_to_string("
+            "tsvector_to_array(array_to_tsvector(array_remove(string_to_array(lower(message), "
+            "' '), ''))), ' ') ELSE (SELECT string_agg(DISTINCT w, ' ') FROM unnest("
+            "string_to_array(lower(message), ' ')) w WHERE w <> '') END")
 _CHARS = " | ".join(f"(CASE WHEN strpos(p.single, '{ch}') > 0 THEN {1 << i} ELSE 0 END)"
                     for i, ch in enumerate(_ALNUM))
 # Whole blocks of the rows in (terms' mark, message index's mark], up to %(rows)s rows:
@@ -123,7 +124,7 @@ def _step_sql(kind: str, cycle: int) -> str:
         f"{BLOCK_ROWS}), "
         "span AS (SELECT block, min(id) AS lo, max(id) AS hi FROM whole GROUP BY block), "
         "parts AS (SELECT block, message_type AS type, min(insert_instant) AS t_min, "
-        f"max(insert_instant) AS t_max, string_agg({_WORDS}, ' ') AS words FROM whole "
+        f"max(insert_instant) AS t_max, string_agg({_words()}, ' ') AS words FROM whole "
         "GROUP BY block, message_type), "
         "counted AS (SELECT p.block, p.type, p.t_min, p.t_max, CASE WHEN a.odd THEN NULL "
         "ELSE a.common END AS common, a.single FROM parts p CROSS JOIN LATERAL (SELECT "
