@@ -228,3 +228,14 @@ def test_a_cycle_emptied_and_refilled_never_counts_its_old_parts(
     put(store, [("timeout 3", "Error", 0) for _ in range(260)])
     index(store)
     assert total() == want() == 260
+
+
+def test_long_messages_count_each_word_once_too(store: Store) -> None:
+    # Past SHORT bytes a message's words are made distinct by a DISTINCT, not a tsvector.
+    rows = [(" ".join(["Timeout", "x" * 30, "timeout"] * 3), "Debug", 0) for _ in range(32)]
+    ids = put(store, rows)
+    index(store)
+    assert served(store, "timeout", ids[0] - 1, ids[-1])[0] > 0
+    mq = query("timeout")
+    assert from_terms(store, mq, ids[0] - 1, ids[-1]) == ilike(store, mq, ids[0] - 1,
+                                                               ids[-1]) == 32
