@@ -15,6 +15,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from itertools import chain
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -33,6 +34,9 @@ from logcycle.store.watchdog import Watchdog
 QUERY_TIMEOUT_S = 10.0
 CHECKPOINT_EVERY_S = 1.0
 MAX_WAL_BYTES = 256 * 1024 * 1024
+# Rows per INSERT statement of a batch, largest first (15 columns x 512 = 7,680
+# parameters, within SQLite's 32,766); fewer than the smallest go one by one.
+ROW_RUNS = (512, 64, 8)
 MMAP_INDEX = 1 << 30  # bytes of the index file a reader maps (SQLite caps it at 2 GB)
 log = logging.getLogger("logcycle.store")
 
@@ -83,6 +87,7 @@ class SQLiteStore(SqlStore):
         self._watchdog = Watchdog()
         # Counts of patterns per message block, kept between searches (sqlite_counts).
         self.block_counts = BlockCounts()
+        self._run_inserts: dict[tuple[str, int, int], str] = {}
         self.search_path = self.path.with_name(self.path.name + "-search")
         self.indexer = SearchIndexer(self.path, self.search_path)
         # (st_dev, st_ino) of the database file and of its -wal, taken at open: a commit
@@ -209,7 +214,24 @@ class SQLiteStore(SqlStore):
                      rows: list[tuple[Any, ...]], *, nul: bool = True) -> None:
         # SQLite text would hold NUL, but LIKE and FTS5 stop reading at it: text after a NUL
         # could never be found. Stored as U+FFFD, as on PostgreSQL.
-        conn.executemany(sql, without_nul(rows) if nul else rows)
+        if nul:
+            rows = without_nul(rows)
+        # Runs of ROW_RUNS rows per statement, the tail row by row: each statement gives
+        # the GIL up while SQLite steps it and waits for it back (up to the switch
+        # interval while the event loop holds it); executemany steps once per row.
+        i, n = 0, len(rows)
+        for size in ROW_RUNS:
+            if n - i < size:
+                continue
+            stmt = self._run_inserts.get((kind, cycle, size))
+            if stmt is None:
+                stmt = schema.insert_rows_sql(KINDS[kind], cycle, self.dialect, size)
+                self._run_inserts[(kind, cycle, size)] = stmt
+            while n - i >= size:
+                conn.execute(stmt, list(chain.from_iterable(rows[i:i + size])))
+                i += size
+        if i < n:
+            conn.executemany(sql, rows[i:])
 
     def _empty(self, conn: Any, table: str) -> None:
         # DELETE without WHERE uses SQLite's truncate optimization: pages are freed whole,
