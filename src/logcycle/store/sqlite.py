@@ -88,6 +88,7 @@ class SQLiteStore(SqlStore):
         # Counts of patterns per message block, kept between searches (sqlite_counts).
         self.block_counts = BlockCounts()
         self._run_inserts: dict[tuple[str, int, int], str] = {}
+        self._sizes: dict[str, tuple[int, int]] = {}  # table_sizes: (highest id, rows)
         self.search_path = self.path.with_name(self.path.name + "-search")
         self.indexer = SearchIndexer(self.path, self.search_path)
         # (st_dev, st_ino) of the database file and of its -wal, taken at open: a commit
@@ -394,12 +395,35 @@ class SQLiteStore(SqlStore):
             raise StoreUnavailable(f"the store cannot answer right now ({exc})") from exc
 
     def table_sizes(self) -> dict[str, int]:
+        """Rows per table. A table only grows, by ids above every id it holds, until a
+        rotation empties it: each count is kept with the highest id it covered, and a
+        later call counts only the rows above that id, in one statement (one snapshot)
+        that also checks that the row of the kept id is still there (a table emptied
+        since has lost it, and ids are never reused: it is counted whole again). A
+        ``count(*)`` of a million rows took ~0.18 s; ``GET /api/v1/status`` runs this."""
         out: dict[str, int] = {}
         for kind in KINDS:
             for c in range(cycles.CYCLES):
                 name = schema.table(kind, c)
-                _, rows = self.fetch(f"SELECT count(*) FROM {name}", ())
-                out[name] = int(rows[0][0])
+                with self._lock:
+                    kept = self._sizes.get(name)
+                rows: list[tuple[Any, ...]] = []
+                if kept is not None:
+                    high, count = kept
+                    _, rows = self.fetch(
+                        f"SELECT EXISTS (SELECT 1 FROM {name} WHERE id = ?), count(*), "
+                        f"max(id) FROM {name} WHERE id > ?", (high, high))
+                    there, above, top = rows[0]
+                    rows = [(count + int(above), high if top is None else top)] if there else []
+                if not rows:
+                    _, rows = self.fetch(f"SELECT count(*), max(id) FROM {name}", ())
+                n, top = int(rows[0][0]), rows[0][1]
+                with self._lock:
+                    if top is None:
+                        self._sizes.pop(name, None)
+                    else:
+                        self._sizes[name] = (int(top), n)
+                out[name] = n
         return out
 
     # -- keys (short transactions of their own: the CLI uses them while a server runs) ----
