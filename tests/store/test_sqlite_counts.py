@@ -6,6 +6,7 @@ the Event Log API's conditions (type, time range, scope) decided per block or le
 from __future__ import annotations
 
 import random
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -235,3 +236,32 @@ def test_a_rotated_cycle_is_counted_by_sql_until_its_blocks_are_rebuilt(
     assert store.search_messages(q).total == sql_total(store, q, cycle)
     store.apply([IndexSearch(10_000)], later)
     assert store.search_messages(q).total == sql_total(store, q, cycle)
+
+
+def test_an_index_file_from_before_the_terms_counts_by_text_then_keeps_terms(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sqlite_counts, "BLOCK_ROWS", 16)
+    url = f"sqlite:///{tmp_path / 'l.db'}"
+    s = SQLiteStore(url, tz=UTC, retention_weeks=9)
+    s.open(T0)
+    write(s, random.Random(21), 300, T0)
+    s.apply([IndexSearch(100_000)], T0)
+    s.close()
+    index = sqlite3.connect(tmp_path / "l.db-search")
+    index.execute("ALTER TABLE lc_blocks_general_3 DROP COLUMN terms")  # as written before
+    index.close()
+    s = SQLiteStore(url, tz=UTC, retention_weeks=9)
+    s.open(T0)
+    try:
+        q = MessageQuery(kind="general", cycles=(3,), columns=("id", "message"),
+                         pattern=wildcard_pattern("disk"), limit=1, count=True)
+        _, rows = s.fetch("SELECT count(*), count(terms) FROM lcs.lc_blocks_general_3", ())
+        assert rows[0][0] > 0 and rows[0][1] == 0  # the old blocks: no terms
+        assert s.search_messages(q).total == sql_total(s, q, 3)
+        write(s, random.Random(22), 300, T0)
+        s.apply([IndexSearch(100_000)], T0)
+        assert s.search_messages(q).total == sql_total(s, q, 3)
+        _, now = s.fetch("SELECT count(terms) FROM lcs.lc_blocks_general_3", ())
+        assert now[0][0] > 0  # the new blocks have their terms
+    finally:
+        s.close()

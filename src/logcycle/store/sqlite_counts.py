@@ -10,7 +10,9 @@ them (``lower()``, which folds ASCII letters only, up to the first NUL, where ``
 stops reading) joined by NUL, with the range of ids and of insert instants. A total is
 then one regular expression per block (``needle[^\\x00]*+`` counts each message once,
 whatever number of times it holds the needle; ``matcher`` also writes one for patterns
-with ``%`` inside), in C, over ~100 KB at a time. A block's count is kept
+with ``%`` inside), in C, over ~100 KB at a time; or, for a ``%word%`` pattern, from
+the part's *terms* (each word of its messages and how many messages hold it, kept by the
+indexer: ``count_terms``), ~5 times less to read. A block's count is kept
 (``BlockCounts``, bounded): a repeated total (paging through a broad search) reads only
 the blocks it has not counted before.
 
@@ -42,6 +44,7 @@ from logcycle.store.search import MessageQuery, base_conditions
 COUNTED_KINDS: tuple[str, ...] = ("general",)
 BLOCK_ROWS = 1024  # measured: 1,024 and 4,096 count alike; smaller blocks cost per row
 FETCH_BLOCKS = 64  # blocks' text read per statement (~6 MB): memory stays bounded
+FETCH_TERMS = 256  # blocks' terms read per statement (~2.5 MB)
 META_BLOCKS = 4096  # blocks' ids, types and spans read per statement (without the text)
 CACHE_ENTRIES = 100_000  # counts kept per store (BlockCounts): ~22 MB, 30M rows' blocks
 MAX_RANGES = 16  # more undecided stretches than this: count the arm by SQL alone
@@ -66,7 +69,17 @@ def ddl() -> list[str]:
             "NOT NULL, week INTEGER, mark INTEGER NOT NULL, PRIMARY KEY (kind, cycle))",
             *(f"CREATE TABLE IF NOT EXISTS {block_table(kind, c)} (lo INTEGER NOT NULL, "
               "hi INTEGER NOT NULL, type TEXT, t_min INTEGER, t_max INTEGER, body BLOB NOT "
-              "NULL)" for kind in COUNTED_KINDS for c in range(CYCLES))]
+              "NULL, terms BLOB)" for kind in COUNTED_KINDS for c in range(CYCLES))]
+
+
+def upgrade(conn: Any) -> None:
+    """Give the blocks' tables of an index file written before their terms a ``terms``
+    column (NULL: such blocks are counted by their text)."""
+    for kind in COUNTED_KINDS:
+        for c in range(CYCLES):
+            blocks = block_table(kind, c)
+            if "terms" not in {r[1] for r in conn.execute(f"PRAGMA table_info({blocks})")}:
+                conn.execute(f"ALTER TABLE {blocks} ADD COLUMN terms BLOB")
 
 
 # -- building (the indexer's thread, in its transaction of the index file) ----------------
@@ -94,15 +107,47 @@ def build(conn: Any, kind: str, cycle: int, week: int, max_rows: int) -> int:
                              "WHERE id > ? ORDER BY id LIMIT ?)", (mark, BLOCK_ROWS)).fetchone()
         if n < BLOCK_ROWS:
             break
+        (last,) = conn.execute(f"SELECT COALESCE(max(rowid), 0) FROM {blocks}").fetchone()
         conn.execute(f"INSERT INTO {blocks} (lo, hi, type, t_min, t_max, body) SELECT ?, ?, "
                      "message_type, min(insert_instant), max(insert_instant), "
                      f"COALESCE(CAST(group_concat({_TEXT}, char(0)) AS BLOB), x'') "
                      f"FROM src.{table} WHERE id > ? AND id <= ? GROUP BY message_type",
                      (mark + 1, hi, mark, hi))
+        _add_terms(conn, table, blocks, int(last), mark, int(hi))
         mark = int(hi)
         done += int(n)
         conn.execute(_SET, (kind, cycle, week, mark))
     return done
+
+
+# The words of each part of a block and how many of its messages hold each, as FTS5's
+# `ascii` tokenizer splits them (runs of ASCII letters and digits and of non-ASCII
+# characters, ASCII letters folded: what LIKE folds), counted by fts5vocab: in SQLite,
+# without the GIL, through a scratch table of the indexer's connection.
+_SCRATCH = ["CREATE VIRTUAL TABLE IF NOT EXISTS temp.lc_terms USING fts5(body, "
+            "content='', detail=none, columnsize=0, tokenize='ascii')",
+            "CREATE VIRTUAL TABLE IF NOT EXISTS temp.lc_term_docs USING "
+            "fts5vocab(temp, lc_terms, row)"]
+MAX_TERM = 32_000  # FTS5 cuts a word to 32,768 bytes: a part with a longer one keeps none
+assert BLOCK_ROWS < 32 * 33  # a count as two bytes, 1 + n // 32 and 1 + n % 32
+# One entry a word: NUL, the word, its count in two bytes from 1 to 33 (b"!"): none of
+# them is a byte of a word, so a needle made of word bytes only matches inside a word.
+_TERMS = (f"SELECT CASE WHEN max(length(CAST(term AS BLOB))) >= {MAX_TERM} THEN NULL ELSE "
+          "CAST(COALESCE(group_concat(char(0) || term || char(1 + doc / 32, 1 + doc % 32), "
+          "''), '') AS BLOB) END FROM temp.lc_term_docs")
+
+
+def _add_terms(conn: Any, table: str, blocks: str, last: int, above: int, hi: int) -> None:
+    """The terms of the block of rows (above, hi], whose parts have rowids above ``last``."""
+    for stmt in _SCRATCH:
+        conn.execute(stmt)
+    parts = conn.execute(f"SELECT rowid, type FROM {blocks} WHERE rowid > ?", (last,))
+    for rowid, t in parts.fetchall():
+        conn.execute("INSERT INTO temp.lc_terms (lc_terms) VALUES ('delete-all')")
+        conn.execute(f"INSERT INTO temp.lc_terms (rowid, body) SELECT id, {_TEXT} FROM "
+                     f"src.{table} WHERE id > ? AND id <= ? AND message_type IS ?",
+                     (above, hi, t))
+        conn.execute(f"UPDATE {blocks} SET terms = ({_TERMS}) WHERE rowid = ?", (rowid,))
 
 
 # -- counting (read threads, inside the search's read transaction) ------------------------
@@ -178,6 +223,35 @@ def count_in(rx: re.Pattern[bytes], body: bytes) -> int:
     # findall lists the group: b"" for a match, never the matched text. The NUL before
     # the block costs a copy (~10 ms per million rows): only where the pattern reads it.
     return rx.findall(b"\x00" + body if rx.pattern[:1] == b"\x00" else body).count(b"")
+
+
+_WORD = frozenset(b"0123456789abcdefghijklmnopqrstuvwxyz") | frozenset(range(0x80, 0x100))
+
+
+def needle(q: MessageQuery) -> bytes | None:
+    """The lowered literal of a ``%text%`` pattern when every byte of it is a byte of a
+    word (an ASCII letter or digit, or part of a non-ASCII character): each occurrence
+    in a message then lies inside one word, and a part's terms can count it
+    (``count_terms``). None for any other pattern."""
+    parts = None if q.pattern is None else _like_parts(q.pattern.like)
+    if parts is None or len(parts) != 3 or parts[0] or parts[2] or not parts[1]:
+        return None
+    text = parts[1].encode().lower()
+    return text if _WORD.issuperset(text) else None
+
+
+def count_terms(terms: bytes, text: bytes) -> int | None:
+    """The messages of a part that hold ``text`` (from ``needle``), from the part's terms:
+    the count of the one word that holds it, 0 when none does; None when two or more
+    words hold it (a message may hold both: the part is counted by its text)."""
+    at = terms.find(text)
+    if at < 0:
+        return 0
+    end = terms.find(b"\x00", at)
+    end = len(terms) if end < 0 else end
+    if terms.find(text, end) >= 0:
+        return None
+    return (terms[end - 2] - 1) * 32 + terms[end - 1] - 1
 
 
 def _gaps(lits: list[bytes]) -> bytes:
@@ -315,7 +389,7 @@ def _count(q: MessageQuery, cycle: int, fetch: Fetch, rx: bytes, decisions: list
     gaps.append((pos, upto))
     if len(gaps) > MAX_RANGES:
         return _sql_count(q, cycle, fetch, above, upto)
-    counted = _read_counts(q, cycle, fetch, re.compile(rx), todo)
+    counted = _read_counts(q, cycle, fetch, re.compile(rx), needle(q), todo)
     if cache is not None and CACHE_ENTRIES > 0:
         cache.put(key, counted)
     return total + sum(counted.values()) + sum(_sql_count(q, cycle, fetch, a, b)
@@ -349,13 +423,29 @@ def _blocks(q: MessageQuery, cycle: int, fetch: Fetch, above: int | None, top: i
 
 
 def _read_counts(q: MessageQuery, cycle: int, fetch: Fetch, rx: re.Pattern[bytes],
-                 todo: list[tuple[int, tuple[Any, ...]]]) -> dict[tuple[Any, ...], int]:
-    """The matches of ``rx`` in each part of ``todo``, its text read a few dozen parts at
-    a time (a million rows are ~100 MB of text): memory stays bounded."""
+                 text: bytes | None, todo: list[tuple[int, tuple[Any, ...]]]) \
+        -> dict[tuple[Any, ...], int]:
+    """The matches of ``rx`` in each part of ``todo``: from the part's terms where they
+    tell (``text``: the pattern's ``needle``), else from its text, read a few dozen
+    parts at a time (a million rows are ~100 MB of text): memory stays bounded."""
     counted: dict[tuple[Any, ...], int] = {}
+    table = f"{SCHEMA}.{block_table(q.kind, cycle)}"
+    if text is not None:
+        rest = []
+        for i in range(0, len(todo), FETCH_TERMS):
+            chunk = dict(todo[i:i + FETCH_TERMS])
+            _, rows = fetch(f"SELECT rowid, terms FROM {table} WHERE rowid IN "
+                            f"({schema.SQLITE.params(len(chunk))})", list(chunk))
+            for rowid, terms in rows:
+                n = None if terms is None else count_terms(terms, text)
+                if n is None:
+                    rest.append((int(rowid), chunk[int(rowid)]))
+                else:
+                    counted[chunk[int(rowid)]] = n
+        todo = rest
     for i in range(0, len(todo), FETCH_BLOCKS):
         chunk = dict(todo[i:i + FETCH_BLOCKS])
-        _, rows = fetch(f"SELECT rowid, body FROM {SCHEMA}.{block_table(q.kind, cycle)} "
+        _, rows = fetch(f"SELECT rowid, body FROM {table} "
                         f"WHERE rowid IN ({schema.SQLITE.params(len(chunk))})", list(chunk))
         for rowid, body in rows:
             counted[chunk[int(rowid)]] = count_in(rx, body)

@@ -45,7 +45,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from logcycle.cycles import CYCLES
-from logcycle.store import sqlite_search
+from logcycle.store import sqlite_counts, sqlite_search
 
 STEP_EVERY_S = 0.1
 MAX_STEP = 20_000
@@ -77,6 +77,7 @@ def connect_index(main: Path, index: Path) -> sqlite3.Connection:
     conn.execute("ATTACH DATABASE ? AS src", (uri(main, readonly=True),))
     for stmt in sqlite_search.ddl():
         conn.execute(stmt)
+    sqlite_counts.upgrade(conn)
     for kind in sqlite_search.INDEXED_KINDS:  # kept in each index's own config table
         for cycle in range(CYCLES):
             fts = sqlite_search.fts_table(kind, cycle)
