@@ -8,11 +8,11 @@ Both stores, real concurrent clients."""
 from __future__ import annotations
 
 import concurrent.futures
-import dataclasses
 import json  # the stdlib writes integers past 64 bits, which orjson (rightly) refuses
 import threading
 from typing import Any
 
+import msgspec
 import orjson
 import pytest
 from starlette.testclient import TestClient
@@ -46,7 +46,7 @@ def poisoned() -> EventBatch:
     bigint out of range), as any value the checks missed would be."""
     batch = events(-1, 3)
     bad = batch.events[1]
-    batch.events[1] = dataclasses.replace(bad, values=(10**30, *bad.values[1:]))
+    batch.events[1] = msgspec.structs.replace(bad, values=(10**30, *bad.values[1:]))
     return batch
 
 

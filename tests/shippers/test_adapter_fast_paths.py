@@ -42,6 +42,20 @@ def test_structured_data_escapes_and_malformed_elements() -> None:
     assert sd == {"a@1": {}} and rest == ' k="unterminated] msg'
 
 
+_SD_PIECES = st.sampled_from(['[', ']', ' ', '=', '"', '\\', 'a@1', 'k', 'v', 'x y', 'é',
+                               '[a@1 k="v"]', ' k2="w\\"q"', '\n'])
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(_SD_PIECES, max_size=14).map("".join))
+def test_structured_data_one_match_reads_what_the_loop_reads(text: str) -> None:
+    """Each well-formed element read by one match (and its params by one findall) gives
+    the same elements and rest as reading every element param by param."""
+    assert syslog._structured_data(text) == syslog._elements(text, 0, {})
+    element = '[id@1 a="1" b="x\\"y" c="\\]"]'
+    assert syslog._structured_data(element + text) == syslog._elements(element + text, 0, {})
+
+
 def test_clef_properties_and_escaped_at_keys() -> None:
     event = clef.from_clef({"@t": "2025-11-30T10:00:00Z", "@m": "hi", "@@t": "mine", "": 1,
                             "x": 2, "@r": ["ignored"], "@i": "e1"}, CLOCK)

@@ -415,6 +415,31 @@ def test_fetch_names_rows_and_parameters(store: Store) -> None:
     assert sizes["oslog_error_3"] == 2 and sizes["oslog_error_4"] == 0
 
 
+def test_table_sizes_follow_writes_and_an_emptied_cycle(store: Store) -> None:
+    """SQLite keeps each table's count and counts only the rows above it the next time:
+    the counts must stay exact across writes, a read with nothing new, and a cycle
+    emptied and written again ten weeks later (its old rows gone, new ids above)."""
+    def size(name: str) -> int:
+        return store.table_sizes()[name]
+
+    write(store, err("a"), err("b"), gen("g"))
+    assert size("oslog_error_3") == 2 and size("oslog_general_3") == 1
+    assert size("oslog_error_3") == 2  # nothing new
+    write(store, err("c"))
+    assert size("oslog_error_3") == 3 and size("oslog_general_3") == 1
+    later = T0 + 10 * WEEK_MS  # cycle 3 again: emptied by the rotation
+    (report,) = store.apply([Maintain(later)], later)
+    assert report.emptied == (3,)
+    assert size("oslog_error_3") == 0
+    write(store, err("d"), now=later)
+    assert size("oslog_error_3") == 1
+    write(store, err("e"), err("f"), now=later)
+    sizes = store.table_sizes()
+    assert sizes["oslog_error_3"] == 3 and sizes["oslog_general_3"] == 0
+    assert sizes == {t: n for t, n in ((t, q(store, f"SELECT count(*) FROM {t}")[0][0])
+                                       for t in sizes)}
+
+
 def test_fetch_errors_are_store_unavailable(store: Store) -> None:
     with pytest.raises(StoreUnavailable):
         store.fetch("SELECT nothing FROM nowhere", ())

@@ -114,6 +114,14 @@ def insert_sql(kind: Kind, cycle: int, d: Dialect) -> str:
             f"VALUES ({d.params(len(cols))})")
 
 
+def insert_rows_sql(kind: Kind, cycle: int, d: Dialect, rows: int) -> str:
+    """One INSERT of ``rows`` rows (parameters in row order): a statement per run of rows
+    instead of one per row (store/sqlite.py ``_insert_many``)."""
+    one = f"({d.params(len(kind.columns))})"
+    return (f"INSERT INTO {table(kind.name, cycle)} ({', '.join(kind.columns)}) "
+            f"VALUES {', '.join([one] * rows)}")
+
+
 def view_ddl(kind: str, current: int, previous: int, d: Dialect) -> list[str]:
     out = []
     for name, cycle in ((view(kind), current), (view(kind, previous=True), previous)):

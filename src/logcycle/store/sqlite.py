@@ -15,6 +15,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from itertools import chain
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -33,6 +34,9 @@ from logcycle.store.watchdog import Watchdog
 QUERY_TIMEOUT_S = 10.0
 CHECKPOINT_EVERY_S = 1.0
 MAX_WAL_BYTES = 256 * 1024 * 1024
+# Rows per INSERT statement of a batch, largest first (15 columns x 512 = 7,680
+# parameters, within SQLite's 32,766); fewer than the smallest go one by one.
+ROW_RUNS = (512, 64, 8)
 MMAP_INDEX = 1 << 30  # bytes of the index file a reader maps (SQLite caps it at 2 GB)
 log = logging.getLogger("logcycle.store")
 
@@ -83,6 +87,8 @@ class SQLiteStore(SqlStore):
         self._watchdog = Watchdog()
         # Counts of patterns per message block, kept between searches (sqlite_counts).
         self.block_counts = BlockCounts()
+        self._run_inserts: dict[tuple[str, int, int], str] = {}
+        self._sizes: dict[str, tuple[int, int]] = {}  # table_sizes: (highest id, rows)
         self.search_path = self.path.with_name(self.path.name + "-search")
         self.indexer = SearchIndexer(self.path, self.search_path)
         # (st_dev, st_ino) of the database file and of its -wal, taken at open: a commit
@@ -209,7 +215,24 @@ class SQLiteStore(SqlStore):
                      rows: list[tuple[Any, ...]], *, nul: bool = True) -> None:
         # SQLite text would hold NUL, but LIKE and FTS5 stop reading at it: text after a NUL
         # could never be found. Stored as U+FFFD, as on PostgreSQL.
-        conn.executemany(sql, without_nul(rows) if nul else rows)
+        if nul:
+            rows = without_nul(rows)
+        # Runs of ROW_RUNS rows per statement, the tail row by row: each statement gives
+        # the GIL up while SQLite steps it and waits for it back (up to the switch
+        # interval while the event loop holds it); executemany steps once per row.
+        i, n = 0, len(rows)
+        for size in ROW_RUNS:
+            if n - i < size:
+                continue
+            stmt = self._run_inserts.get((kind, cycle, size))
+            if stmt is None:
+                stmt = schema.insert_rows_sql(KINDS[kind], cycle, self.dialect, size)
+                self._run_inserts[(kind, cycle, size)] = stmt
+            while n - i >= size:
+                conn.execute(stmt, list(chain.from_iterable(rows[i:i + size])))
+                i += size
+        if i < n:
+            conn.executemany(sql, rows[i:])
 
     def _empty(self, conn: Any, table: str) -> None:
         # DELETE without WHERE uses SQLite's truncate optimization: pages are freed whole,
@@ -372,12 +395,35 @@ class SQLiteStore(SqlStore):
             raise StoreUnavailable(f"the store cannot answer right now ({exc})") from exc
 
     def table_sizes(self) -> dict[str, int]:
+        """Rows per table. A table only grows, by ids above every id it holds, until a
+        rotation empties it: each count is kept with the highest id it covered, and a
+        later call counts only the rows above that id, in one statement (one snapshot)
+        that also checks that the row of the kept id is still there (a table emptied
+        since has lost it, and ids are never reused: it is counted whole again). A
+        ``count(*)`` of a million rows took ~0.18 s; ``GET /api/v1/status`` runs this."""
         out: dict[str, int] = {}
         for kind in KINDS:
             for c in range(cycles.CYCLES):
                 name = schema.table(kind, c)
-                _, rows = self.fetch(f"SELECT count(*) FROM {name}", ())
-                out[name] = int(rows[0][0])
+                with self._lock:
+                    kept = self._sizes.get(name)
+                rows: list[tuple[Any, ...]] = []
+                if kept is not None:
+                    high, count = kept
+                    _, rows = self.fetch(
+                        f"SELECT EXISTS (SELECT 1 FROM {name} WHERE id = ?), count(*), "
+                        f"max(id) FROM {name} WHERE id > ?", (high, high))
+                    there, above, top = rows[0]
+                    rows = [(count + int(above), high if top is None else top)] if there else []
+                if not rows:
+                    _, rows = self.fetch(f"SELECT count(*), max(id) FROM {name}", ())
+                n, top = int(rows[0][0]), rows[0][1]
+                with self._lock:
+                    if top is None:
+                        self._sizes.pop(name, None)
+                    else:
+                        self._sizes[name] = (int(top), n)
+                out[name] = n
         return out
 
     # -- keys (short transactions of their own: the CLI uses them while a server runs) ----

@@ -24,6 +24,7 @@ native             CLEF                      Seq JSON
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from typing import Any
 
 import orjson
@@ -65,23 +66,31 @@ def exception(text: str, module: str | None) -> dict[str, Any]:
 
 def from_clef(obj: dict[str, Any], clock: ClockRule, limit: int | None = None) -> Item:
     """One CLEF object → a native event (given ``limit``, a plain one's row:
-    :func:`_event`)."""
-    # Properties: the keys without @ (most of them: one slice each), and @@x as x.
-    props = {k if k[:1] != "@" else k[1:]: v for k, v in obj.items()
-             if k[:1] != "@" or k[:2] == "@@"}
-    template = obj.get("@mt")
-    message = obj.get("@m")
+    :func:`_event`). The object is taken apart: what is left of it are the attributes."""
+    # The @ fields taken out of the object itself, one pop each (a comprehension over every
+    # key cost 3x more): the rest are the properties, unless a key still starts with @ (an
+    # unknown @ field, dropped, or an escaped @@x, kept as x), which sorted keys show.
+    when, message, level = obj.pop("@t", None), obj.pop("@m", None), obj.pop("@l", None)
+    exc, trace = obj.pop("@x", None), obj.pop("@tr", None)
+    template, event_id, span = (obj.pop("@mt", _ABSENT), obj.pop("@i", _ABSENT),
+                                obj.pop("@sp", _ABSENT))
+    keys = sorted(obj)
+    at = bisect_left(keys, "@")
+    attrs = obj if at == len(keys) or keys[at][:1] != "@" else \
+        {k if k[:1] != "@" else k[1:]: v for k, v in obj.items() if k[:1] != "@" or k[:2] == "@@"}
     if not isinstance(message, str):
-        message = render(template, props) if isinstance(template, str) else ""
-    attrs = props  # the template is rendered: the properties become the attributes
-    if "@i" in obj:
-        attrs["event_id"] = obj["@i"]
-    if "@sp" in obj:
-        attrs["span_id"] = obj["@sp"]
-    if "@mt" in obj:
+        message = render(template, attrs) if isinstance(template, str) else ""
+    # The template is rendered: the properties become the attributes.
+    if event_id is not _ABSENT:
+        attrs["event_id"] = event_id
+    if span is not _ABSENT:
+        attrs["span_id"] = span
+    if template is not _ABSENT:
         attrs["message_template"] = template
-    return _event(obj.get("@t"), message, obj.get("@l"), obj.get("@x"), obj.get("@tr"),
-                  attrs, clock, limit)
+    return _event(when, message, level, exc, trace, attrs, clock, limit)
+
+
+_ABSENT: Any = object()
 
 
 def from_seq_json(obj: dict[str, Any], clock: ClockRule, limit: int | None = None) -> Item:

@@ -48,6 +48,12 @@ _SD_ID = re.compile(r"\[([^ \]=\"]{1,64})")
 # character).
 _SD_PARAM = re.compile(r' ([^= \]"]{1,32})="([^"\\]*(?:\\.[^"\\]*)*)"')
 _SD_ESCAPE = re.compile(r"\\([\"\\\]])")
+# A whole well-formed element without a backslash (``[id k="v" ...]``, the same id and
+# params as above, possessive: nothing to give back) read by one match, its params then
+# split in C: no value holds a quote, so '" ' only ever ends one. 28,000 → ~11,000
+# instructions for a shipper's element of three (callgrind). Any other element, and what
+# follows it, is read by the loop.
+_SD_PLAIN = re.compile(r'\[([^ \]="]{1,64}+)((?: [^= \]"]{1,32}+="[^"\\]*+")*+)\]')
 _BOM = "\ufeff"
 
 
@@ -118,6 +124,20 @@ def _structured_data(text: str) -> tuple[dict[str, dict[str, str]], str]:
     """``[id k="v" ...][id2 ...]`` at the start of ``text`` → (elements, the rest)."""
     sd: dict[str, dict[str, str]] = {}
     pos = 0
+    while (e := _SD_PLAIN.match(text, pos)) is not None:
+        params = e.group(2)  # ' k1="v1" k2="v2"' → [k1, v1, k2, v2]
+        words = iter(params[1:-1].replace('" ', '="').split('="')) if params else iter(())
+        sd[e.group(1)] = dict(zip(words, words, strict=True))
+        pos = e.end()
+    if text[pos:pos + 1] != "[":  # no other element (the usual end: the message's space)
+        return sd, text[pos:]
+    return _elements(text, pos, sd)
+
+
+def _elements(text: str, pos: int, sd: dict[str, dict[str, str]]) \
+        -> tuple[dict[str, dict[str, str]], str]:
+    """The elements from ``pos`` on read one param at a time (what the single match of
+    :func:`_structured_data` does not take: a malformed element and what follows it)."""
     while (m := _SD_ID.match(text, pos)) is not None:
         params: dict[str, str] = {}
         sd[m.group(1)] = params
