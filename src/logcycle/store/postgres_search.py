@@ -39,7 +39,9 @@ cycle's tables.
 Where the database's collation lowers ASCII as "C" does, an all-ASCII pattern is matched
 on all-ASCII messages under the "C" collation, ~3 times cheaper and the same answer
 (``match``); a cycle read whole keeps its total up to the watermark between searches
-(``KeptTotals``), so a repeated broad total counts only the rows indexed since.
+(``KeptTotals``), so a repeated broad total counts only the rows indexed since, and a
+first total of a ``%word%`` pattern counts those rows from the block parts' terms
+(store/postgres_counts.py) where they tell.
 """
 
 from __future__ import annotations
