@@ -11,7 +11,9 @@ here, so that a few hundred rows make many blocks and parts. The reference is a
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -239,3 +241,22 @@ def test_long_messages_count_each_word_once_too(store: Store) -> None:
     mq = query("timeout")
     assert from_terms(store, mq, ids[0] - 1, ids[-1]) == ilike(store, mq, ids[0] - 1,
                                                                ids[-1]) == 32
+
+
+def test_the_servers_terms_thread_builds_them_behind_the_message_index(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(postgres_search, "BLOCK_ROWS", 8)
+    monkeypatch.setattr(postgres_counts, "BLOCK_ROWS", 16)
+    with pg.fresh_schema() as url:
+        s = open_store(url, tmp_path)
+        try:
+            s.start_background()
+            ids = put(s, [(f"timeout n{i}", "Debug", 0) for i in range(100)])
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and \
+                    q(s, "SELECT COALESCE(max(hi), 0) FROM lc_terms_general_3")[0][0] < 96:
+                time.sleep(0.05)
+            spans = q(s, "SELECT lo, hi FROM lc_terms_general_3 ORDER BY lo")
+            assert spans == [(ids[i], ids[i + 15]) for i in range(0, 96, 16)]
+        finally:
+            s.close()
