@@ -49,6 +49,7 @@ def module_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
         mp.setattr(postgres_search, "BLOCK_ROWS", 8)
         mp.setattr(postgres_counts, "BLOCK_ROWS", 16)
         mp.setattr(postgres_counts, "SHORT", 40)  # long messages' words by DISTINCT too
+        mp.setattr(postgres_counts, "BLOCK_CHARS", 400)  # some blocks end by their text
         with pg.fresh_schema() as url:
             s = open_store(url, tmp_path_factory.mktemp("counts"))
             yield s
@@ -60,6 +61,7 @@ def store(module_store: Store, monkeypatch: pytest.MonkeyPatch) -> Store:
     monkeypatch.setattr(postgres_search, "BLOCK_ROWS", 8)
     monkeypatch.setattr(postgres_counts, "BLOCK_ROWS", 16)
     monkeypatch.setattr(postgres_counts, "SHORT", 40)
+    monkeypatch.setattr(postgres_counts, "BLOCK_CHARS", 400)
     return module_store
 
 
@@ -247,6 +249,7 @@ def test_the_servers_terms_thread_builds_them_behind_the_message_index(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(postgres_search, "BLOCK_ROWS", 8)
     monkeypatch.setattr(postgres_counts, "BLOCK_ROWS", 16)
+    monkeypatch.setattr(postgres_counts, "BLOCK_CHARS", 1 << 20)
     with pg.fresh_schema() as url:
         s = open_store(url, tmp_path)
         try:
@@ -260,3 +263,13 @@ def test_the_servers_terms_thread_builds_them_behind_the_message_index(
             assert spans == [(ids[i], ids[i + 15]) for i in range(0, 96, 16)]
         finally:
             s.close()
+
+
+def test_a_block_ends_when_its_messages_pass_the_character_bound(store: Store) -> None:
+    ids = put(store, [("timeout " + "x" * 92, "Debug", 0) for _ in range(40)])  # 100 each
+    index(store)
+    spans = q(store, "SELECT lo, hi FROM lc_terms_general_3 WHERE lo >= ? ORDER BY lo",
+              ids[0])
+    assert spans and all(hi - lo + 1 <= 5 for lo, hi in spans)  # 400 characters a block
+    mq = query("timeout")
+    assert from_terms(store, mq, ids[0] - 1, ids[-1]) == 40

@@ -42,7 +42,8 @@ from logcycle.store import schema
 from logcycle.store.search import MessageQuery
 
 COUNTED_KINDS: tuple[str, ...] = ("general",)  # only the Event Log API asks for totals
-BLOCK_ROWS = 1024  # rows of a block (a count is at most 1,024 < 30 ** 3)
+BLOCK_ROWS = 1024  # rows of a block at most (a count is at most 1,024 < 30 ** 3)
+BLOCK_CHARS = 1 << 20  # characters of messages in a block at most (one message may pass it)
 STEP_ROWS = 50_000  # rows put in parts per statement
 MAX_RANGES = 16  # more stretches left to SQL than this: the whole range counted by SQL
 SHORT = 2048  # octet_length of a message below which no word passes a lexeme's 2,047 bytes
@@ -105,7 +106,9 @@ def _words() -> str:
 _CHARS = " | ".join(f"(CASE WHEN strpos(p.single, '{ch}') > 0 THEN {1 << i} ELSE 0 END)"
                     for i, ch in enumerate(_ALNUM))
 # Whole blocks of the rows in (terms' mark, message index's mark], up to %(rows)s rows:
-# numbered, each (block, type) a part, its words counted, the watermark moved. The mark
+# numbered (a block ends after BLOCK_ROWS rows or when its messages pass BLOCK_CHARS, as
+# the message index's do; the last one, which more rows may still fill, waits), each
+# (block, type) a part, its words counted, the watermark moved. The mark
 # is never below the last part's hi: a watermark reset without the parts (by whoever
 # rewrites ids, who empties the cycle too) cannot count a block twice.
 def _step_sql(kind: str, cycle: int) -> str:
@@ -118,10 +121,10 @@ def _step_sql(kind: str, cycle: int) -> str:
         f"{table} WHERE id > (SELECT m FROM mark) AND id <= COALESCE((SELECT watermark FROM "
         "lc_index_state WHERE name = %(search)s AND cycle = %(cycle)s), 0) ORDER BY id "
         "LIMIT %(rows)s), "
-        f"numbered AS (SELECT *, (row_number() OVER (ORDER BY id) - 1) / {BLOCK_ROWS} AS "
-        "block FROM step), "
-        f"whole AS (SELECT * FROM numbered WHERE block < (SELECT count(*) FROM step) / "
-        f"{BLOCK_ROWS}), "
+        f"numbered AS (SELECT *, (row_number() OVER w - 1) / {BLOCK_ROWS} + sum(length("
+        f"message)) OVER w / {BLOCK_CHARS} AS block FROM step WINDOW w AS (ORDER BY id ROWS "
+        "UNBOUNDED PRECEDING)), "
+        "whole AS (SELECT * FROM numbered WHERE block < (SELECT max(block) FROM numbered)), "
         "span AS (SELECT block, min(id) AS lo, max(id) AS hi FROM whole GROUP BY block), "
         "parts AS (SELECT block, message_type AS type, min(insert_instant) AS t_min, "
         f"max(insert_instant) AS t_max, string_agg({_words()}, ' ') AS words FROM whole "
@@ -154,7 +157,7 @@ def build(conn: Any, max_rows: int) -> int:
             while done < max_rows:
                 (n,) = conn.execute(_step_sql(kind, int(cycle)), {
                     "name": mark_name(kind), "search": f"search_{kind}", "cycle": int(cycle),
-                    "rows": min(STEP_ROWS, max_rows - done + BLOCK_ROWS - 1)}).fetchone()
+                    "rows": min(STEP_ROWS, max_rows - done + BLOCK_ROWS)}).fetchone()
                 done += int(n)
                 if n == 0:
                     break
