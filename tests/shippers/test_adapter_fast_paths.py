@@ -49,11 +49,28 @@ _SD_PIECES = st.sampled_from(['[', ']', ' ', '=', '"', '\\', 'a@1', 'k', 'v', 'x
 @settings(max_examples=1000, deadline=None)
 @given(st.lists(_SD_PIECES, max_size=14).map("".join))
 def test_structured_data_one_match_reads_what_the_loop_reads(text: str) -> None:
-    """Each well-formed element read by one match (and its params by one findall) gives
-    the same elements and rest as reading every element param by param."""
-    assert syslog._structured_data(text) == syslog._elements(text, 0, {})
-    element = '[id@1 a="1" b="x\\"y" c="\\]"]'
-    assert syslog._structured_data(element + text) == syslog._elements(element + text, 0, {})
+    """Each plain element read by one match and split, or by the one match of a shape
+    seen before (the second read), gives the same elements and rest as reading every
+    element param by param."""
+    for whole in (text, '[id@1 a="1" b="x\\"y" c="\\]"]' + text, '[s@1 a="1" b=""]' + text):
+        loop = syslog._elements(whole, 0, {})
+        assert syslog._structured_data(whole) == loop
+        assert syslog._structured_data(whole) == loop  # its shapes known now
+
+
+def test_structured_data_shapes_kept_are_few_and_change_nothing() -> None:
+    syslog._SHAPES.clear()
+    for i in range(3 * syslog.MAX_SHAPES):
+        text = f'[e{i}@1 a="{i}" a="x"][f@1 k="v" k2="w{i}"] m'
+        assert syslog._structured_data(text) == syslog._elements(text, 0, {})
+        assert len(syslog._SHAPES) <= syslog.MAX_SHAPES
+    # A repeated name is never a shape (its element would not read back whole).
+    assert all(len(set(names)) == len(names) for names in (k[1] for k in syslog._SHAPES))
+    assert ("f@1", ("k", "k2")) in syslog._SHAPES
+    sd, rest = syslog._structured_data('[f@1 k="1" k2="2"][f@1 k="3" k2="\\"4"] m')
+    assert sd == {"f@1": {"k": "3", "k2": '"4'}} and rest == " m"
+    sd, _ = syslog._structured_data('[f@1 k="a\\\\" k2="b"] m')  # k is a\\ escaped: a\
+    assert sd == {"f@1": {"k": "a\\", "k2": "b"}}
 
 
 def test_clef_properties_and_escaped_at_keys() -> None:
