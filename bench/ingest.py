@@ -294,15 +294,19 @@ def postgres_main(args: Any, batches: list[list[dict[str, Any]]]) -> None:
     for i in range(args.repeat):
         got = {f"plain COPY, {what}": copy_rate(args.store, rows, indexes=layout)
                for layout, what in LAYOUTS.items()}
+        variants = {"logcycle": ""}
+        if args.baseline:  # the other checkout's code, alternated with this one
+            variants["baseline " + args.baseline[-20:]] = args.baseline
         for n in workers:
-            drop_schema(args.store, "bench_http")
-            with tempfile.TemporaryDirectory() as tmp:
-                rate, _, _ = http_rate(Path(tmp) / "data", batches, args.clients, "--store",
-                                    schema_url(args.store, "bench_http"), "--workers", str(n),
-                                    *args.extra,
-                                    after=lambda: print("  " + index_lag(args.store,
-                                                                         "bench_http")))
-            got[f"logcycle over HTTP, {n} server process{'es' if n > 1 else ''}"] = rate
+            for label, src in variants.items():
+                drop_schema(args.store, "bench_http")
+                with tempfile.TemporaryDirectory() as tmp:
+                    rate, _, _ = http_rate(Path(tmp) / "data", batches, args.clients,
+                                           "--store", schema_url(args.store, "bench_http"),
+                                           "--workers", str(n), *args.extra, src=src,
+                                           after=lambda: print("  " + index_lag(
+                                               args.store, "bench_http")))
+                got[f"{label} over HTTP, {n} server process{'es' if n > 1 else ''}"] = rate
         drop_schema(args.store, "bench_http")
         for k, v in got.items():
             best[k] = max(best.get(k, 0.0), v)
@@ -315,7 +319,7 @@ def postgres_main(args: Any, batches: list[list[dict[str, Any]]]) -> None:
         print(f"| {k:<72} | {v:>10,.0f} |")
     limit = next(iter(best.values()))
     for k, v in best.items():
-        if k.startswith("logcycle"):
+        if " over HTTP" in k:
             print(f"{k}: {v / limit:.0%} of plain COPY")
 
 

@@ -9,12 +9,10 @@ API (`GET /api/system/event-log/search`, in process through the ASGI app, page o
 the exact `total`). Beside each, in the same run and alternated with it: on SQLite the same
 first search with every block part counted by its text (the terms of
 store/sqlite_counts.py switched off: the code before them), and `grep -F -c` of the same
-literal over the same messages in a flat file (one per line). On PostgreSQL the second
-column is the same search with the planner left to itself for the candidate blocks
-(`lc_message_blocks`'s SET clauses reset: it then seq-scans the block rows, the code
-before). Medians of `--repeat`
-runs, wall time and CPU time (this process's, which serves the request in process; grep's
-from its rusage).
+literal over the same messages in a flat file (one per line). On PostgreSQL the same
+first search with every row counted by its `ILIKE` (the terms of store/postgres_counts.py
+switched off: the code before them). Medians of `--repeat` runs, wall time and CPU time
+(this process's, which serves the request in process; grep's from its rusage).
 """
 
 from __future__ import annotations
@@ -30,11 +28,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
-import psycopg
 from starlette.testclient import TestClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -120,43 +117,24 @@ def uncached(fn: Callable[[], object]) -> Callable[[], object]:
 
 
 def without_terms(fn: Callable[[], object]) -> Callable[[], object]:
-    """``fn`` as a first search before the blocks' terms: no counts kept, every block
-    part counted by the regular expression over its text."""
+    """``fn`` as a first search before the blocks' terms: no counts kept; on SQLite every
+    block part counted by the regular expression over its text, on PostgreSQL every row
+    by its ``ILIKE``."""
     def run() -> object:
         needle, sqlite_counts.needle = sqlite_counts.needle, lambda q: None
+        terms, postgres_search.TERMS = postgres_search.TERMS, False
         try:
             return uncached(fn)()
         finally:
             sqlite_counts.needle = needle
+            postgres_search.TERMS = terms
     return run
 
 
-@contextlib.contextmanager
-def planner_left(base: str, name: str) -> Iterator[None]:
-    """Inside: the candidate blocks' plan left to PostgreSQL's planner (the SET clauses of
-    ``lc_message_blocks`` reset), restored after."""
-    sig = f'"{name}".lc_message_blocks(text, int[], text)'
-    with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(f"ALTER FUNCTION {sig} RESET ALL")
-        try:
-            yield
-        finally:
-            conn.execute(f"ALTER FUNCTION {sig} SET enable_seqscan = off")
-            conn.execute(f"ALTER FUNCTION {sig} SET enable_indexscan = off")
-
-
-def before_code(store: bool, base: str, name: str, fn: Callable[[], object]) \
+def before_code(fn: Callable[[], object]) \
         -> contextlib.AbstractContextManager[Callable[[], object]]:
-    """The code before, as a call of ``fn``: on SQLite a first search without the blocks'
-    terms, on PostgreSQL the planner left alone (switched outside the timed call)."""
-    if not store:
-        return contextlib.nullcontext(without_terms(fn))
-
-    @contextlib.contextmanager
-    def switched() -> Iterator[Callable[[], object]]:
-        with planner_left(base, name):
-            yield fn
-    return switched()
+    """The code before, as a call of ``fn``: a first search without the blocks' terms."""
+    return contextlib.nullcontext(without_terms(fn))
 
 
 def medians(runs: list[tuple[float, float]]) -> str:
@@ -197,7 +175,7 @@ def main() -> None:
         svc = Service(Settings(data=data, store=url), clock=ManualClock(T0), bootstrap_key=KEY)
         print(f"load average before the searches: {os.getloadavg()[0]:.1f}")
         with TestClient(create_app(svc), headers={"Authorization": KEY}) as client:
-            before_name = "same, planner left alone (before)" if args.store else \
+            before_name = "first search, rows' ILIKE (before)" if args.store else \
                 "first search, blocks' text only (before)"
             print("\n| search | `message` | matches | logcycle (API, page + total), wall / CPU "
                   f"| same, counts not kept (a first search) | {before_name} | `grep -F -c`, "
@@ -206,7 +184,7 @@ def main() -> None:
                 def ask(p: str = pattern) -> int:
                     return int(client.get(URL, params={"message": p}).json()["total"])
                 total = ask()
-                with before_code(bool(args.store), base, name, ask) as old:
+                with before_code(ask) as old:
                     old_total = old()
                 if old_total != total or uncached(ask)() != total:
                     raise SystemExit(f"{pattern}: the totals differ")
@@ -214,7 +192,7 @@ def main() -> None:
                 for _ in range(args.repeat):  # alternated: the same noise for each
                     ours.append(timed(ask, time.process_time))
                     cold.append(timed(uncached(ask), time.process_time))
-                    with before_code(bool(args.store), base, name, ask) as old:
+                    with before_code(ask) as old:
                         before.append(timed(old, time.process_time))
                     theirs.append(timed(functools.partial(grep, literal, flat), children_cpu))
                 wall = statistics.median(w for w, _ in ours)

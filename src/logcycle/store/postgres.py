@@ -58,7 +58,15 @@ from logcycle import cycles
 from logcycle.errors import LogcycleError, StorageFull, StoreUnavailable, Unwritable
 from logcycle.ingest.tasks import EventBatch, IndexSearch, Reindex, WriteTask
 from logcycle.kinds import KINDS
-from logcycle.store import errorgroups, postgres_fields, postgres_search, schema, search, summary
+from logcycle.store import (
+    errorgroups,
+    postgres_counts,
+    postgres_fields,
+    postgres_search,
+    schema,
+    search,
+    summary,
+)
 from logcycle.store.base import KeyRow, MaintenanceReport, Rows
 from logcycle.store.sqlstore import SqlStore, without_nul
 
@@ -79,6 +87,9 @@ REINDEX_EVERY_S = 1.0
 SEARCH_EVERY_S = 0.25  # the message indexer's runs (steps of SEARCH_STEP rows each) …
 SEARCH_GAP_S = 0.05  # … or this long after a commit of this process woke it
 SEARCH_STEP = 20_000
+# Rows put into the blocks' terms (store/postgres_counts.py) per step, at most: ~10-16 µs
+# a row in the server, ~0.1 s a step; rows not in parts yet are counted by SQL.
+TERMS_STEP = 8192
 
 
 # What PostgreSQL says about the values or names one request sent rather than about the
@@ -141,6 +152,11 @@ class PostgresStore(SqlStore):
         index_lock = zlib.crc32(f"{self.schema}:index".encode()) - 2**31
         self._sql_try_index = f"SELECT pg_try_advisory_xact_lock({LOCK_CLASS}, {index_lock})"
         self._sql_lock_index = f"SELECT pg_advisory_xact_lock({LOCK_CLASS}, {index_lock})"
+        # The blocks' terms (store/postgres_counts.py): built by a thread of their own,
+        # under a lock of their own, taken after the index lock wherever both are.
+        terms_lock = zlib.crc32(f"{self.schema}:terms".encode()) - 2**31
+        self._sql_try_terms = f"SELECT pg_try_advisory_xact_lock({LOCK_CLASS}, {terms_lock})"
+        self._sql_lock_terms = f"SELECT pg_advisory_xact_lock({LOCK_CLASS}, {terms_lock})"
         rk_lock = zlib.crc32(f"{self.schema}:rk".encode()) - 2**31
         self._sql_try_rk = f"SELECT pg_try_advisory_xact_lock({LOCK_CLASS}, {rk_lock})"
         self._sql_lock_rk = f"SELECT pg_advisory_xact_lock({LOCK_CLASS}, {rk_lock})"
@@ -159,6 +175,9 @@ class PostgresStore(SqlStore):
         self._side_indexed = 0  # rows the reindex steps indexed since their last ANALYZE
         self._search_bg: threading.Thread | None = None  # the message indexer
         self._search_wake = threading.Event()  # set by each commit of event batches
+        self._terms_bg: threading.Thread | None = None  # the blocks' terms
+        self._terms_wake = threading.Event()  # set by each message index step with rows
+        self._search_behind = False  # the message indexer's last step did not catch up
         # Keys added or revoked by any process NOTIFY this channel in their transaction;
         # a listener thread counts the notifications (keys_version, api/auth.py).
         self._keys_channel = f"lc_keys_{zlib.crc32(self.schema.encode()):08x}"
@@ -341,6 +360,8 @@ class PostgresStore(SqlStore):
         opclass = f"{pgsql.Identifier(ext).as_string(conn)}.gin_trgm_ops"
         for stmt in postgres_search.ddl(opclass):
             conn.execute(stmt)
+        for stmt in postgres_counts.ddl(postgres_counts.has_lz4(conn)):
+            conn.execute(stmt)
 
     def _trigram_schema(self, conn: Any) -> str | None:
         sql = ("SELECT n.nspname FROM pg_extension e JOIN pg_namespace n "
@@ -411,6 +432,7 @@ class PostgresStore(SqlStore):
             # reads the log tables and writes the side tables that TRUNCATE locks one
             # after the other, and the two deadlocked (tests/store/test_search_under_ingest).
             conn.execute(self._sql_lock_index)
+            conn.execute(self._sql_lock_terms)  # and a terms step (the same reason)
         # The same for a reindex step (request keys, attributes, summaries): it reads the
         # log tables and writes the side tables that TRUNCATE locks one after the other.
         conn.execute(self._sql_lock_rk)
@@ -419,6 +441,7 @@ class PostgresStore(SqlStore):
         conn.execute(f"TRUNCATE {', '.join(tables)}")
         if self.trigram:
             conn.execute(postgres_search.empty_cycle_sql(cycle))
+            conn.execute(postgres_counts.empty_cycle_sql(cycle))
 
     # -- the request_key index, built behind the writer (as on SQLite) ---------------------
     # Not by the writer thread: on PostgreSQL the side table costs a heap row and a B-tree
@@ -557,7 +580,8 @@ class PostgresStore(SqlStore):
         the tail is kept to a fraction of a second of the stream."""
         def until_caught_up(conn: Any) -> None:
             while not self._bg_stop.is_set() and \
-                    self._index_steps(conn, [IndexSearch(SEARCH_STEP)])[0] >= SEARCH_STEP:
+                    self._index_steps(conn, [IndexSearch(SEARCH_STEP)],
+                                      terms=False)[0] >= SEARCH_STEP:
                 pass
         self._steps_loop("search index step", SEARCH_EVERY_S, until_caught_up,
                          wake=self._search_wake)
@@ -566,24 +590,32 @@ class PostgresStore(SqlStore):
         """One index step now, on the writer's connection (tests, ``IndexSearch``)."""
         return self._index_steps(self._wconn(), tasks)
 
-    def _index_steps(self, conn: Any, tasks: list[IndexSearch]) -> list[Any]:
+    def _index_steps(self, conn: Any, tasks: list[IndexSearch], *,
+                     terms: bool = True) -> list[Any]:
         """Index steps take a lock of their own, not the store's write lock: one process
         indexes while the others go on writing. When another process is indexing, this
-        one has nothing to do (0)."""
+        one has nothing to do (0). ``terms``: a step that caught up also puts rows into
+        the blocks' terms (``IndexSearch``: tests, benches); the server's message indexer
+        leaves them to the terms thread (``_terms_loop``), which it wakes."""
         try:
             conn.execute("BEGIN")
             got = conn.execute(self._sql_try_index).fetchone()
             if got is None or not got[0]:
                 conn.execute("ROLLBACK")
                 return [0 for _ in tasks]
-            done = [self._index_search(conn, t.max_rows) for t in tasks]
+            done = [self._index_search(conn, t.max_rows, terms) for t in tasks]
             conn.execute("COMMIT")
+            if not terms:
+                self._search_behind = any(d >= t.max_rows for d, t in zip(done, tasks,
+                                                                          strict=True))
+                if any(done):
+                    self._terms_wake.set()
             return done
         except psycopg.Error as exc:
             self._rollback(conn)
             raise self._translate(exc) from exc
 
-    def _index_search(self, conn: Any, max_rows: int) -> int:
+    def _index_search(self, conn: Any, max_rows: int, terms: bool = True) -> int:
         if not self.trigram:
             return 0
         done = postgres_search.build(conn, max_rows)
@@ -591,7 +623,41 @@ class PostgresStore(SqlStore):
         if done < max_rows and self._indexed >= ANALYZE_AFTER_ROWS and \
                 postgres_search.analyze_newest(conn, self._indexed):  # caught up
             self._indexed = 0
+        if terms and done < max_rows:  # caught up: the blocks' terms, a bounded step
+            conn.execute(self._sql_lock_terms)
+            done += postgres_counts.build(conn, min(TERMS_STEP, max_rows - done))
         return done
+
+    def _terms_loop(self) -> None:
+        """The blocks' terms (store/postgres_counts.py), behind the message index, on a
+        connection of their own: not in the message indexer's steps, whose tail every
+        search scans (with them there, the index trailed a steady stream by a median
+        0.58 s against 0.29 s, docs/benchmarks.md)."""
+        def until_caught_up(conn: Any) -> None:
+            while not self._bg_stop.is_set() and self._terms_step(conn) >= TERMS_STEP:
+                pass
+        self._steps_loop("terms step", SEARCH_EVERY_S, until_caught_up,
+                         wake=self._terms_wake)
+
+    def _terms_step(self, conn: Any) -> int:
+        """One terms step under the terms lock; 0 when another process holds it, or while
+        this process's message indexer is behind (a burst): the message index, whose tail
+        every search scans, first (with both at once the index trailed a burst by 297,000
+        rows against 164,000, docs/benchmarks.md)."""
+        if self._search_behind:
+            return 0
+        try:
+            conn.execute("BEGIN")
+            got = conn.execute(self._sql_try_terms).fetchone()
+            if got is None or not got[0]:
+                conn.execute("ROLLBACK")
+                return 0
+            done = postgres_counts.build(conn, TERMS_STEP)
+            conn.execute("COMMIT")
+            return done
+        except psycopg.Error as exc:
+            self._rollback(conn)
+            raise self._translate(exc) from exc
 
     def _search_kinds(self) -> tuple[str, ...]:
         return postgres_search.INDEXED_KINDS if self.trigram else ()
@@ -773,15 +839,20 @@ class PostgresStore(SqlStore):
             self._search_bg = threading.Thread(target=self._search_loop, daemon=True,
                                                name="logcycle-search-indexer")
             self._search_bg.start()
+        if self._terms_bg is None and self.trigram:
+            self._terms_bg = threading.Thread(target=self._terms_loop, daemon=True,
+                                              name="logcycle-terms-indexer")
+            self._terms_bg.start()
 
     def _stop_background(self) -> None:
         super()._stop_background()  # sets _bg_stop, which the listener watches too
         self._bg_stop.set()  # also when only the other threads run
         self._search_wake.set()
-        for thread in (self._listener, self._search_bg):
+        self._terms_wake.set()
+        for thread in (self._listener, self._search_bg, self._terms_bg):
             if thread is not None:
                 thread.join()
-        self._listener = self._search_bg = None
+        self._listener = self._search_bg = self._terms_bg = None
 
     def _listen_keys(self) -> None:
         """Count the key changes other processes (and this one) NOTIFY. Each (re)connection

@@ -39,7 +39,9 @@ cycle's tables.
 Where the database's collation lowers ASCII as "C" does, an all-ASCII pattern is matched
 on all-ASCII messages under the "C" collation, ~3 times cheaper and the same answer
 (``match``); a cycle read whole keeps its total up to the watermark between searches
-(``KeptTotals``), so a repeated broad total counts only the rows indexed since.
+(``KeptTotals``), so a repeated broad total counts only the rows indexed since, and a
+first total of a ``%word%`` pattern counts those rows from the block parts' terms
+(store/postgres_counts.py) where they tell.
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ from typing import Any
 
 from logcycle.cycles import CYCLES
 from logcycle.kinds import MESSAGE_KINDS
-from logcycle.store import schema
+from logcycle.store import postgres_counts, schema
 from logcycle.store.search import (
     Arm,
     MessageQuery,
@@ -75,6 +77,7 @@ MAX_ID = 2**63 - 1
 # merges a smaller list more often, in its own backend.
 PENDING_KB = 256
 KEPT_TOTALS = 1024  # totals kept per store (KeptTotals); 0: none kept
+TERMS = True  # count a %word% total from the blocks' terms (False: by the rows, before)
 Fetch = Callable[[str, Sequence[Any]], tuple[list[str], list[tuple[Any, ...]]]]
 
 
@@ -399,12 +402,26 @@ def _kept_count(q: MessageQuery, cycle: int, mark: int, fold: bool, fetch: Fetch
         return _range_count(q, cycle, fold, fetch, None, MAX_ID)
     got = kept.get(key) if KEPT_TOTALS > 0 else None
     if got is not None and got[0] <= mark:
-        upto = got[1] + _range_count(q, cycle, fold, fetch, got[0], mark)
+        upto = got[1] + _indexed_count(q, cycle, fold, fetch, got[0], mark, int(rows[0][0]))
     else:  # none kept, or kept at a later watermark than this snapshot's
-        upto = _range_count(q, cycle, fold, fetch, None, mark)
+        upto = _indexed_count(q, cycle, fold, fetch, None, mark, int(rows[0][0]))
     if KEPT_TOTALS > 0 and (got is None or got[0] <= mark):
         kept.put(key, mark, upto)
     return upto + _range_count(q, cycle, fold, fetch, mark, MAX_ID)
+
+
+def _indexed_count(q: MessageQuery, cycle: int, fold: bool, fetch: Fetch,
+                   above: int | None, upto: int, least: int) -> int:
+    """Matches of ``q`` with ids in (above, upto], up to the watermark: from the blocks'
+    terms where they tell (a ``%word%`` pattern, store/postgres_counts.py), the rest by
+    SQL (``_range_count``)."""
+    word = postgres_counts.needle(q, fold) if q.kind in postgres_counts.COUNTED_KINDS \
+        and TERMS else None
+    decide = None if word is None else postgres_counts.decisions(q)
+    if word is None or decide is None:
+        return _range_count(q, cycle, fold, fetch, above, upto)
+    return postgres_counts.count(q, cycle, fetch, word, decide, functools.partial(
+        _range_count, q, cycle, fold, fetch), above, upto, least)
 
 
 def _range_count(q: MessageQuery, cycle: int, fold: bool, fetch: Fetch,
